@@ -1,0 +1,239 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { mustParsePathTemplate, type PathTemplate } from '../tenants/path-template.js';
+import { configFileSchema, type ConfigFile, type TenantSource } from './schema.js';
+
+/** Flags every command accepts; undefined when not given on the command line. */
+export interface GlobalFlags {
+  config?: string;
+  store?: string;
+  addr?: string;
+  token?: string;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface Config {
+  /** The config file that was read, if any. */
+  readonly file: string | undefined;
+  readonly vault: {
+    readonly addresses: readonly string[];
+    /** Where the addresses came from, so a surprising override can be explained. */
+    readonly addressSource: 'flag' | 'BAO_ADDR' | 'VAULT_ADDR' | 'config' | 'default';
+    /** The config file's own addresses, when the environment or a flag overrode them. */
+    readonly overriddenAddresses: readonly string[] | undefined;
+    readonly timeoutMs: number;
+    readonly retries: number;
+    readonly maxConnections: number;
+    readonly namespace: string | undefined;
+    readonly caFile: string | undefined;
+    readonly insecureSkipVerify: boolean;
+    /** A file holding only a token (`vault.token_file`). */
+    readonly tokenFile: string | undefined;
+  };
+  readonly store: { readonly url: string };
+  readonly tenancy: {
+    readonly paths: readonly PathTemplate[];
+    readonly exclude: ReadonlySet<string>;
+    readonly source: TenantSource | undefined;
+    readonly widespreadThreshold: number;
+  };
+  readonly lab: { readonly file: string } | undefined;
+  readonly logLevel: ConfigFile['log']['level'];
+}
+
+/** Where the token came from; the token itself is kept apart from the config object. */
+export interface Credentials {
+  readonly token: string | undefined;
+  readonly tokenSource: 'flag' | 'BAO_TOKEN' | 'VAULT_TOKEN' | 'token_file' | 'lab' | 'token_helper' | 'none';
+}
+
+export const DEFAULT_ADDRESS = 'http://127.0.0.1:8200';
+export const DEFAULT_STORE = '.sealwatch/sealwatch.db';
+export const DEFAULT_CONFIG_FILE = 'sealwatch.yaml';
+
+/** Reads and validates the YAML file (if any) and merges environment and flags over it. */
+export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = process.cwd()): Config {
+  const explicit = flags.config ?? env['SEALWATCH_CONFIG'];
+  const file = explicit
+    ? resolve(cwd, explicit)
+    : existsSync(resolve(cwd, DEFAULT_CONFIG_FILE))
+      ? resolve(cwd, DEFAULT_CONFIG_FILE)
+      : undefined;
+  const parsed = file ? readConfigFile(file) : configFileSchema.parse({});
+  const base = file ? dirname(file) : cwd;
+  const relative = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+
+  const addresses = pickAddresses(flags, env, parsed);
+  const storeUrl = flags.store ?? env['SEALWATCH_STORE'] ?? parsed.store.url;
+  const config: Config = {
+    file,
+    vault: {
+      addresses: addresses.list,
+      addressSource: addresses.source,
+      overriddenAddresses:
+        addresses.source !== 'config' && parsed.vault.addresses ? parsed.vault.addresses.map(stripSlash) : undefined,
+      timeoutMs: parsed.vault.timeout_ms,
+      retries: parsed.vault.retries,
+      maxConnections: parsed.vault.max_connections,
+      namespace: parsed.vault.namespace ?? env['BAO_NAMESPACE'] ?? env['VAULT_NAMESPACE'],
+      caFile: parsed.vault.tls.ca_file
+        ? relative(parsed.vault.tls.ca_file)
+        : (env['BAO_CACERT'] ?? env['VAULT_CACERT']),
+      insecureSkipVerify: parsed.vault.tls.insecure_skip_verify,
+      tokenFile: parsed.vault.token_file ? relative(parsed.vault.token_file) : undefined,
+    },
+    store: { url: resolveStoreUrl(storeUrl, flags.store || env['SEALWATCH_STORE'] ? cwd : base) },
+    tenancy: {
+      paths: parsed.tenancy.paths.map(mustParsePathTemplate),
+      exclude: new Set(parsed.tenancy.exclude),
+      source: parsed.tenancy.source && normaliseSource(parsed.tenancy.source, relative),
+      widespreadThreshold: parsed.tenancy.widespread_threshold,
+    },
+    lab: parsed.lab ? { file: relative(parsed.lab.file) } : undefined,
+    logLevel: (env['SEALWATCH_LOG_LEVEL'] as ConfigFile['log']['level'] | undefined) ?? parsed.log.level,
+  };
+  return deepFreeze(config);
+}
+
+/** Finds the token: flag, BAO_TOKEN, VAULT_TOKEN, the config's token file, the lab file, ~/.vault-token. */
+export function loadCredentials(config: Config, flags: GlobalFlags, env: Env = process.env): Credentials {
+  if (flags.token) return { token: flags.token, tokenSource: 'flag' };
+  if (env['BAO_TOKEN']) return { token: env['BAO_TOKEN'], tokenSource: 'BAO_TOKEN' };
+  if (env['VAULT_TOKEN']) return { token: env['VAULT_TOKEN'], tokenSource: 'VAULT_TOKEN' };
+  const { tokenFile } = config.vault;
+  if (tokenFile) return { token: readSecretFile(tokenFile, 'vault.token_file'), tokenSource: 'token_file' };
+  if (config.lab) {
+    const token = readLabToken(config.lab.file);
+    if (token) return { token, tokenSource: 'lab' };
+  }
+  const helper = resolve(env['HOME'] ?? homedir(), '.vault-token');
+  if (existsSync(helper)) return { token: readSecretFile(helper, 'token helper'), tokenSource: 'token_helper' };
+  return { token: undefined, tokenSource: 'none' };
+}
+
+function readConfigFile(file: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`config file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+  const doc = parseDocument(text, { prettyErrors: false });
+  const yamlError = doc.errors[0];
+  if (yamlError) {
+    const line = yamlError.linePos?.[0];
+    throw new ConfigError(
+      `config file ${file}${line ? `:${line.line}:${line.col}` : ''} is not valid YAML: ${yamlError.message.split('\n')[0]}`,
+    );
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  const result = configFileSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(describeIssue(file, result.error.issues));
+  return result.data;
+}
+
+function describeIssue(file: string, issues: z.core.$ZodIssue[]): string {
+  const issue = issues[0];
+  if (!issue) return `config file ${file} is invalid`;
+  const key = issue.path.map(String).join('.') || '(top level)';
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
+  if (issue.code === 'unrecognized_keys') {
+    const where = key === '(top level)' ? '' : `${key}.`;
+    return `config file ${file}: unknown key ${issue.keys.map((k) => `"${where}${k}"`).join(', ')}${more}`;
+  }
+  return `config file ${file}: ${key}: ${issue.message}${more}`;
+}
+
+function pickAddresses(
+  flags: GlobalFlags,
+  env: Env,
+  parsed: ConfigFile,
+): { list: string[]; source: Config['vault']['addressSource'] } {
+  const fromList = (text: string, source: Config['vault']['addressSource']) => {
+    const list = text
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean)
+      .map((a) => validateAddress(a, source));
+    if (list.length === 0) throw new ConfigError(`${source === 'flag' ? '--addr' : source} is empty`);
+    return { list, source };
+  };
+  const configured = parsed.vault.addresses?.map(stripSlash);
+  if (flags.addr) return fromList(flags.addr, 'flag');
+  const envName = env['BAO_ADDR'] ? 'BAO_ADDR' : env['VAULT_ADDR'] ? 'VAULT_ADDR' : undefined;
+  if (envName) {
+    const fromEnv = fromList(env[envName]!, envName);
+    // BAO_ADDR naming one node of the configured cluster only says which node to try first.
+    if (configured && fromEnv.list.every((a) => configured.includes(a)))
+      return { list: [...fromEnv.list, ...configured.filter((a) => !fromEnv.list.includes(a))], source: 'config' };
+    return fromEnv;
+  }
+  if (configured) return { list: configured, source: 'config' };
+  return { list: [DEFAULT_ADDRESS], source: 'default' };
+}
+
+function validateAddress(address: string, source: string): string {
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    throw new ConfigError(`${source === 'flag' ? '--addr' : source}: "${address}" is not a URL (http://host:port)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ConfigError(`${source === 'flag' ? '--addr' : source}: "${address}" must use http or https`);
+  return stripSlash(address);
+}
+
+const stripSlash = (address: string) => address.replace(/\/+$/, '');
+
+function resolveStoreUrl(url: string | undefined, base: string): string {
+  if (!url) return resolve(base, DEFAULT_STORE);
+  if (/^postgres(ql)?:\/\//.test(url)) return url;
+  if (url.startsWith('sqlite:')) return resolve(base, url.slice('sqlite:'.length));
+  if (/^[a-z]+:\/\//i.test(url))
+    throw new ConfigError(`store URL "${redactUrl(url)}" is neither a SQLite file path nor postgres://…`);
+  return resolve(base, url);
+}
+
+function normaliseSource(source: TenantSource, relative: (p: string) => string): TenantSource {
+  return source.kind === 'file' ? { kind: 'file', file: relative(source.file) } : source;
+}
+
+function readSecretFile(file: string, what: string): string {
+  try {
+    const token = readFileSync(file, 'utf8').trim();
+    if (!token) throw new ConfigError(`${what} ${file} is empty`);
+    return token;
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`${what} ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+}
+
+function readLabToken(file: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    const lab = JSON.parse(readFileSync(file, 'utf8')) as { root_token?: unknown };
+    return typeof lab.root_token === 'string' ? lab.root_token : undefined;
+  } catch {
+    throw new ConfigError(`lab file ${file} is not valid JSON`);
+  }
+}
+
+/** Hides the password part of a URL before it goes into a message. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value) && !(value instanceof Set)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}

@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { parsePathTemplate } from '../tenants/path-template.js';
+
+/** Durations in config are written as humans write them: 30s, 5m, 24h, 7d. */
+export const durationSchema = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 30s, 5m, 24h or 7d');
+
+const pathTemplateSchema = z.string().superRefine((value, ctx) => {
+  const problem = parsePathTemplate(value).problem;
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const vaultSchema = z.strictObject({
+  addresses: z.array(z.url({ protocol: /^https?$/ })).min(1).optional(),
+  timeout_ms: z.int().min(100).max(600_000).default(10_000),
+  retries: z.int().min(0).max(10).default(3),
+  max_connections: z.int().min(1).max(1024).default(32),
+  namespace: z.string().optional(),
+  token_file: z.string().optional(),
+  tls: z
+    .strictObject({
+      ca_file: z.string().optional(),
+      insecure_skip_verify: z.boolean().default(false),
+    })
+    .default({ insecure_skip_verify: false }),
+});
+
+const tenantSourceSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('kv'),
+    /** A KV path (CLI form) whose child keys are the tenant ids, e.g. secret/tenants. */
+    path: z.string().min(1),
+  }),
+  z.strictObject({ kind: z.literal('file'), file: z.string().min(1) }),
+]);
+
+const tenancySchema = z.strictObject({
+  paths: z.array(pathTemplateSchema).default([]),
+  exclude: z.array(z.string().min(1)).default([]),
+  source: tenantSourceSchema.optional(),
+  /** More affected tenants than this makes a breach `widespread`. */
+  widespread_threshold: z.int().min(0).default(10),
+});
+
+export const configFileSchema = z.strictObject({
+  vault: vaultSchema.default(vaultSchema.parse({})),
+  store: z.strictObject({ url: z.string().min(1).optional() }).default({}),
+  tenancy: tenancySchema.default(tenancySchema.parse({})),
+  lab: z
+    .strictObject({
+      /** Set by `lab up`: the lab file holding the lab's root token and unseal keys. */
+      file: z.string().min(1),
+    })
+    .optional(),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'),
+    })
+    .default({ level: 'warn' }),
+});
+
+export type ConfigFile = z.infer<typeof configFileSchema>;
+export type TenantSource = z.infer<typeof tenantSourceSchema>;

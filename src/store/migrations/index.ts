@@ -1,0 +1,27 @@
+import type { CreateTableBuilder, Migration } from 'kysely';
+import { baseMigration } from './0001-base.migration.js';
+
+export type StoreDialect = 'sqlite' | 'postgres';
+
+export interface MigrationContext {
+  dialect: StoreDialect;
+  /** Adds an auto-incrementing integer primary key `id`, spelled as each database wants it. */
+  idColumn<T extends string>(table: CreateTableBuilder<T, never>): CreateTableBuilder<T, 'id'>;
+}
+
+/**
+ * Migrations in order. Each capability adds its own file (`NNNN-name.migration.ts`) and one line
+ * here; names sort in the order they run and never change once released.
+ */
+export function migrations(dialect: StoreDialect): Record<string, Migration> {
+  const context: MigrationContext = {
+    dialect,
+    idColumn: (table) =>
+      dialect === 'sqlite'
+        ? table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        : table.addColumn('id', 'bigserial', (c) => c.primaryKey()),
+  };
+  return {
+    '0001-base': baseMigration(context),
+  };
+}

@@ -1,0 +1,111 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
+import pg from 'pg';
+import { redactUrl } from '../config/load.js';
+import { SealwatchError } from '../errors.js';
+import { migrations, type StoreDialect } from './migrations/index.js';
+import { NodeObservationRepository } from './repositories/node-observations.repository.js';
+import type { Database } from './schema.js';
+
+export class StoreError extends SealwatchError {
+  constructor(message: string, options: ConstructorParameters<typeof SealwatchError>[2] = {}) {
+    super('store_failed', message, options);
+  }
+}
+
+/**
+ * The store: every table sealwatch keeps, behind repositories. SQLite (one file, WAL) by default;
+ * PostgreSQL when the URL says postgres:// — that is what several sealwatch instances share.
+ */
+export class Store {
+  readonly observations: NodeObservationRepository;
+
+  private constructor(
+    readonly db: Kysely<Database>,
+    readonly dialect: StoreDialect,
+    readonly location: string,
+    /** The raw SQLite handle, for bulk paths that Kysely would slow down (SQLite only). */
+    readonly sqlite: SQLite.Database | undefined,
+    readonly pool: pg.Pool | undefined,
+  ) {
+    this.observations = new NodeObservationRepository(db);
+  }
+
+  static async open(url: string): Promise<Store> {
+    const store = isPostgresUrl(url) ? await openPostgres(url) : openSqlite(url);
+    try {
+      await store.migrate();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
+  }
+
+  private static create(
+    db: Kysely<Database>,
+    dialect: StoreDialect,
+    location: string,
+    sqlite?: SQLite.Database,
+    pool?: pg.Pool,
+  ): Store {
+    return new Store(db, dialect, location, sqlite, pool);
+  }
+
+  static fromSqlite(file: string, handle: SQLite.Database): Store {
+    return Store.create(new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) }), 'sqlite', file, handle);
+  }
+
+  static fromPostgres(url: string, pool: pg.Pool): Store {
+    return Store.create(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres', url, undefined, pool);
+  }
+
+  async migrate(): Promise<void> {
+    const provider: MigrationProvider = { getMigrations: async () => migrations(this.dialect) };
+    const migrator = new Migrator({ db: this.db, provider, migrationTableName: 'sealwatch_migrations', migrationLockTableName: 'sealwatch_migrations_lock' });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+      throw new StoreError(
+        `store ${redactUrl(this.location)}: migration ${failed ?? ''} failed: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
+
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url);
+}
+
+function openSqlite(file: string): Store {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    const handle = new SQLite(file);
+    handle.pragma('journal_mode = WAL');
+    handle.pragma('synchronous = NORMAL');
+    handle.pragma('busy_timeout = 5000');
+    handle.pragma('foreign_keys = ON');
+    return Store.fromSqlite(file, handle);
+  } catch (error) {
+    throw new StoreError(`store ${file} cannot be opened: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+async function openPostgres(url: string): Promise<Store> {
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000 });
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (error) {
+    await pool.end();
+    throw new StoreError(`store ${redactUrl(url)} cannot be reached: ${(error as Error).message}`, { cause: error });
+  }
+  return Store.fromPostgres(url, pool);
+}
