@@ -1,5 +1,6 @@
 import type { CreateTableBuilder, Migration } from 'kysely';
 import { baseMigration } from './0001-base.migration.js';
+import { auditMigration } from './0002-audit.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -23,5 +24,6 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
   };
   return {
     '0001-base': baseMigration(context),
+    '0002-audit': auditMigration(context),
   };
 }
