@@ -5,10 +5,9 @@ import { drillCommand } from './commands/drill.command.js';
 import { labCommand } from './commands/lab.command.js';
 import { statusCommand } from './commands/status.command.js';
 import { tenantsCommand } from './commands/tenants.command.js';
+import { EXIT } from './exit-codes.js';
 import { createRunner } from './runner.js';
 
-/** Exit codes are decided here and only here. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, findings: 3 } as const;
 
 export function buildProgram(): Command {
   const run = createRunner();

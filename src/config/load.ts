@@ -123,12 +123,13 @@ function readConfigFile(file: string): ConfigFile {
   } catch (error) {
     throw new ConfigError(`config file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`);
   }
-  const doc = parseDocument(text, { prettyErrors: false });
+  // prettyErrors computes the line and column of each error.
+  const doc = parseDocument(text, { prettyErrors: true });
   const yamlError = doc.errors[0];
   if (yamlError) {
     const line = yamlError.linePos?.[0];
     throw new ConfigError(
-      `config file ${file}${line ? `:${line.line}:${line.col}` : ''} is not valid YAML: ${yamlError.message.split('\n')[0]}`,
+      `config file ${file}${line ? `:${line.line}:${line.col}` : ''} is not valid YAML: ${yamlError.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`,
     );
   }
   const raw: unknown = doc.toJS() ?? {};

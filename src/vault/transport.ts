@@ -248,7 +248,11 @@ export class VaultTransport {
     const accepted = req.acceptStatus?.includes(statusCode) ?? false;
     if (statusCode >= 400 && !accepted) {
       const text = await safeText(response, timeoutMs);
-      throw mapStatus(statusCode, { ...context, status: statusCode, serverErrors: serverErrors(text, token) }, response);
+      const mapped = mapStatus(statusCode, { ...context, status: statusCode, serverErrors: serverErrors(text, token) }, response);
+      // An uninitialised server also answers "Vault is sealed"; its seal status tells the two apart.
+      if (mapped instanceof SealedError && path !== 'sys/seal-status' && (await this.isUninitialised(node)))
+        throw new UninitializedError({ ...context, status: statusCode });
+      throw mapped;
     }
     if (req.responseType === 'stream') return { status: statusCode, node, body: response.body as unknown as T };
     const text = await safeText(response, timeoutMs);
@@ -258,6 +262,15 @@ export class VaultTransport {
       return { status: statusCode, node, body: JSON.parse(text) as T };
     } catch {
       throw new BadResponseError({ ...context, status: statusCode, reason: 'body is not JSON' });
+    }
+  }
+
+  private async isUninitialised(node: string): Promise<boolean> {
+    try {
+      const { body } = await this.sendOnce<{ initialized?: boolean }>(node, { method: 'GET', path: 'sys/seal-status', token: null });
+      return body.initialized === false;
+    } catch {
+      return false;
     }
   }
 

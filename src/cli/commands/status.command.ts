@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { collectStatus, ClusterUnusableError, type StatusReport } from '../../status/status.service.js';
 import type { CliContext } from '../context.js';
+import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
 
 export function statusCommand(run: CommandRunner): Command {
@@ -13,8 +14,15 @@ export function statusCommand(run: CommandRunner): Command {
         try {
           report = await collectStatus(vault, { hasToken: ctx.credentials().token !== undefined });
         } catch (error) {
-          // Show what was seen, then fail with the one-line reason.
-          if (error instanceof ClusterUnusableError) render(ctx, error.report);
+          if (!(error instanceof ClusterUnusableError)) throw error;
+          // Show what was seen, then fail with the one-line reason; with --json the reason is part
+          // of the one JSON document on stdout.
+          if (ctx.json) {
+            ctx.out.json({ ...error.report, error: { code: error.code, message: error.message } });
+            ctx.out.error(`sealwatch: ${error.message}`);
+            return EXIT.failure;
+          }
+          render(ctx, error.report);
           throw error;
         }
         render(ctx, report);
