@@ -1,4 +1,10 @@
-import { loadConfig, loadCredentials, type Config, type Credentials, type GlobalFlags } from '../config/load.js';
+import {
+  loadConfig,
+  loadCredentials,
+  type Config,
+  type Credentials,
+  type GlobalFlags,
+} from '../config/load.js';
 import { UsageError } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../logging/logger.js';
 import { Store } from '../store/store.js';

@@ -10,7 +10,10 @@ export interface Output {
   error(text: string): void;
 }
 
-export function terminalOutput(stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Output {
+export function terminalOutput(
+  stdout: NodeJS.WritableStream = process.stdout,
+  stderr: NodeJS.WritableStream = process.stderr,
+): Output {
   return {
     json: (value) => stdout.write(JSON.stringify(value, null, 2) + '\n'),
     line: (text = '') => stdout.write(text + '\n'),
@@ -24,8 +27,19 @@ export function renderTable(objects: readonly object[], columns?: readonly strin
   const rows = objects.map((o) => Object.fromEntries(Object.entries(o)));
   const cols = columns ?? [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const cell = (value: unknown) =>
-    value === undefined || value === null ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    value === undefined || value === null
+      ? '-'
+      : typeof value === 'object'
+        ? JSON.stringify(value)
+        : String(value);
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const fmt = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [fmt(cols.map((c) => c.toUpperCase())), ...rows.map((r) => fmt(cols.map((c) => cell(r[c]))))].join('\n') + '\n';
+  const fmt = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return (
+    [fmt(cols.map((c) => c.toUpperCase())), ...rows.map((r) => fmt(cols.map((c) => cell(r[c]))))].join('\n') +
+    '\n'
+  );
 }

@@ -15,12 +15,18 @@ export type CommandRunner = (action: Action) => (...commanderArgs: unknown[]) =>
  * Wraps an action for commander: builds the context from the global options, runs the action,
  * always closes what the context opened, and records the exit code. Errors go to main.
  */
-export function createRunner(output?: Output, env?: Readonly<Record<string, string | undefined>>): CommandRunner {
+export function createRunner(
+  output?: Output,
+  env?: Readonly<Record<string, string | undefined>>,
+): CommandRunner {
   return (action) =>
     async (...commanderArgs) => {
       const command = commanderArgs[commanderArgs.length - 1] as Command;
       const options: unknown = commanderArgs[commanderArgs.length - 2];
-      const positional = commanderArgs.slice(0, -2).flat().filter((a): a is string => typeof a === 'string');
+      const positional = commanderArgs
+        .slice(0, -2)
+        .flat()
+        .filter((a): a is string => typeof a === 'string');
       const ctx = new CliContext(command.optsWithGlobals<GlobalOptions>(), output, env);
       try {
         const code = await action(ctx, options, ...positional);

@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { mustParsePathTemplate, type PathTemplate } from '../tenants/path-template.js';
+import { parseDuration } from '../util/duration.js';
 import { configFileSchema, type ConfigFile, type TenantSource } from './schema.js';
 
 /** Flags every command accepts; undefined when not given on the command line. */
@@ -42,8 +43,16 @@ export interface Config {
     readonly source: TenantSource | undefined;
     readonly widespreadThreshold: number;
   };
+  readonly assess: AssessThresholds;
   readonly lab: { readonly file: string } | undefined;
   readonly logLevel: ConfigFile['log']['level'];
+}
+
+export interface AssessThresholds {
+  readonly manyTenants: number;
+  readonly loginBurstCount: number;
+  readonly loginBurstWithinMs: number;
+  readonly maxTokenTtlSeconds: number;
 }
 
 /** Where the token came from; the token itself is kept apart from the config object. */
@@ -76,7 +85,9 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
       addresses: addresses.list,
       addressSource: addresses.source,
       overriddenAddresses:
-        addresses.source !== 'config' && parsed.vault.addresses ? parsed.vault.addresses.map(stripSlash) : undefined,
+        addresses.source !== 'config' && parsed.vault.addresses
+          ? parsed.vault.addresses.map(stripSlash)
+          : undefined,
       timeoutMs: parsed.vault.timeout_ms,
       retries: parsed.vault.retries,
       maxConnections: parsed.vault.max_connections,
@@ -93,6 +104,12 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
       exclude: new Set(parsed.tenancy.exclude),
       source: parsed.tenancy.source && normaliseSource(parsed.tenancy.source, relative),
       widespreadThreshold: parsed.tenancy.widespread_threshold,
+    },
+    assess: {
+      manyTenants: parsed.assess.many_tenants_threshold,
+      loginBurstCount: parsed.assess.login_burst.count,
+      loginBurstWithinMs: parseDuration(parsed.assess.login_burst.within)!,
+      maxTokenTtlSeconds: parseDuration(parsed.assess.max_token_ttl)! / 1000,
     },
     lab: parsed.lab ? { file: relative(parsed.lab.file) } : undefined,
     logLevel: (env['SEALWATCH_LOG_LEVEL'] as ConfigFile['log']['level'] | undefined) ?? parsed.log.level,
@@ -112,7 +129,8 @@ export function loadCredentials(config: Config, flags: GlobalFlags, env: Env = p
     if (token) return { token, tokenSource: 'lab' };
   }
   const helper = resolve(env['HOME'] ?? homedir(), '.vault-token');
-  if (existsSync(helper)) return { token: readSecretFile(helper, 'token helper'), tokenSource: 'token_helper' };
+  if (existsSync(helper))
+    return { token: readSecretFile(helper, 'token helper'), tokenSource: 'token_helper' };
   return { token: undefined, tokenSource: 'none' };
 }
 
@@ -121,7 +139,9 @@ function readConfigFile(file: string): ConfigFile {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(`config file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    throw new ConfigError(
+      `config file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
   }
   // prettyErrors computes the line and column of each error.
   const doc = parseDocument(text, { prettyErrors: true });
@@ -142,7 +162,8 @@ function describeIssue(file: string, issues: z.core.$ZodIssue[]): string {
   const issue = issues[0];
   if (!issue) return `config file ${file} is invalid`;
   const key = issue.path.map(String).join('.') || '(top level)';
-  const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
+  const more =
+    issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
   if (issue.code === 'unrecognized_keys') {
     const where = key === '(top level)' ? '' : `${key}.`;
     return `config file ${file}: unknown key ${issue.keys.map((k) => `"${where}${k}"`).join(', ')}${more}`;
@@ -171,7 +192,10 @@ function pickAddresses(
     const fromEnv = fromList(env[envName]!, envName);
     // BAO_ADDR naming one node of the configured cluster only says which node to try first.
     if (configured && fromEnv.list.every((a) => configured.includes(a)))
-      return { list: [...fromEnv.list, ...configured.filter((a) => !fromEnv.list.includes(a))], source: 'config' };
+      return {
+        list: [...fromEnv.list, ...configured.filter((a) => !fromEnv.list.includes(a))],
+        source: 'config',
+      };
     return fromEnv;
   }
   if (configured) return { list: configured, source: 'config' };
@@ -183,7 +207,9 @@ function validateAddress(address: string, source: string): string {
   try {
     url = new URL(address);
   } catch {
-    throw new ConfigError(`${source === 'flag' ? '--addr' : source}: "${address}" is not a URL (http://host:port)`);
+    throw new ConfigError(
+      `${source === 'flag' ? '--addr' : source}: "${address}" is not a URL (http://host:port)`,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new ConfigError(`${source === 'flag' ? '--addr' : source}: "${address}" must use http or https`);
@@ -212,7 +238,9 @@ function readSecretFile(file: string, what: string): string {
     return token;
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    throw new ConfigError(`${what} ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    throw new ConfigError(
+      `${what} ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
   }
 }
 

@@ -54,7 +54,10 @@ export function labFilePath(dir: string): string {
 
 export function readLabFile(dir: string): LabFile {
   const file = labFilePath(dir);
-  if (!existsSync(file)) throw new ConfigError(`no lab in ${dir}: ${file} does not exist (start one with sealwatch lab up --dir ${dir})`);
+  if (!existsSync(file))
+    throw new ConfigError(
+      `no lab in ${dir}: ${file} does not exist (start one with sealwatch lab up --dir ${dir})`,
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));

@@ -124,7 +124,10 @@ async function createLab(dir: string, options: LabUpOptions, deps: LabDeps): Pro
     try {
       await Promise.all(spawned.map((node) => waitForApi(vault, node)));
       const first = spawned[0]!;
-      const init = await vault.init(first.address, { secret_shares: KEY_SHARES, secret_threshold: KEY_THRESHOLD });
+      const init = await vault.init(first.address, {
+        secret_shares: KEY_SHARES,
+        secret_threshold: KEY_THRESHOLD,
+      });
       const lab: LabFile = {
         lab_only: true,
         warning: LAB_WARNING,
@@ -147,7 +150,11 @@ async function createLab(dir: string, options: LabUpOptions, deps: LabDeps): Pro
       vault.setToken(lab.root_token);
       await unsealAll(vault, lab, 'fresh');
       progress(`seeding ${options.tenants} tenants`);
-      const seeded = await seedLab(vault, { tenants: options.tenants, logger: deps.logger, onProgress: progress });
+      const seeded = await seedLab(vault, {
+        tenants: options.tenants,
+        logger: deps.logger,
+        onProgress: progress,
+      });
       const final: LabFile = { ...lab, tenants: options.tenants, apps: seeded.apps };
       writeLabFile(dir, final);
       return final;
@@ -169,7 +176,9 @@ async function restartLab(dir: string, lab: LabFile, deps: LabDeps): Promise<Lab
     try {
       const health = await Promise.all(lab.nodes.map((n) => vault.health(n.address)));
       if (health.every((h) => !h.sealed))
-        throw new LabError(`a lab is already running in ${dir} (stop it with sealwatch lab down --dir ${dir})`);
+        throw new LabError(
+          `a lab is already running in ${dir} (stop it with sealwatch lab down --dir ${dir})`,
+        );
       progress(`unsealing ${health.filter((h) => h.sealed).length} sealed node(s) of the lab in ${dir}`);
       await unsealAll(vault, lab, 'restart');
       return lab;
@@ -180,7 +189,10 @@ async function restartLab(dir: string, lab: LabFile, deps: LabDeps): Promise<Lab
   const nodes = lab.nodes.map((node) =>
     isAlive(node.pid)
       ? node
-      : { ...node, pid: spawnDetached(lab.bao_binary, ['server', `-config=${node.config_file}`], node.log_file) },
+      : {
+          ...node,
+          pid: spawnDetached(lab.bao_binary, ['server', `-config=${node.config_file}`], node.log_file),
+        },
   );
   const restarted = { ...lab, nodes };
   writeLabFile(dir, restarted);
@@ -229,7 +241,8 @@ async function waitForApi(vault: VaultClient, node: LabNode): Promise<HealthStat
     timeoutMs: START_TIMEOUT_MS,
     intervalMs: 100,
     abort: () => {
-      if (!isAlive(node.pid)) throw new LabError(`${node.node_id} exited at start: ${lastLogLine(node.log_file)}`);
+      if (!isAlive(node.pid))
+        throw new LabError(`${node.node_id} exited at start: ${lastLogLine(node.log_file)}`);
     },
   });
 }
@@ -246,18 +259,26 @@ async function unsealAll(vault: VaultClient, lab: LabFile, mode: 'fresh' | 'rest
     return true;
   };
   const unsealed = (node: LabNode) =>
-    waitFor(`${node.node_id} at ${node.address} to be unsealed`, async () => {
-      const health = await vault.health(node.address);
-      return health.initialized && !health.sealed;
-    }, { timeoutMs: START_TIMEOUT_MS, intervalMs: 150 });
+    waitFor(
+      `${node.node_id} at ${node.address} to be unsealed`,
+      async () => {
+        const health = await vault.health(node.address);
+        return health.initialized && !health.sealed;
+      },
+      { timeoutMs: START_TIMEOUT_MS, intervalMs: 150 },
+    );
   const [first, ...rest] = lab.nodes;
   if (!first) return;
   if (mode === 'fresh') {
     await unsealNode(first);
-    await waitFor(`${first.node_id} to become active`, async () => (await vault.health(first.address)).httpStatus === 200, {
-      timeoutMs: START_TIMEOUT_MS,
-      intervalMs: 150,
-    });
+    await waitFor(
+      `${first.node_id} to become active`,
+      async () => (await vault.health(first.address)).httpStatus === 200,
+      {
+        timeoutMs: START_TIMEOUT_MS,
+        intervalMs: 150,
+      },
+    );
     // Autopilot promotes a joined node to voter once it has been stable this long (default 10 s).
     await vault.write(
       'sys/storage/raft/autopilot/configuration',
@@ -273,15 +294,23 @@ async function unsealAll(vault: VaultClient, lab: LabFile, mode: 'fresh' | 'rest
     });
   }
   await Promise.all(lab.nodes.map(unsealed));
-  await waitFor('a leader to be elected', async () => {
-    const health = await Promise.all(lab.nodes.map((n) => vault.health(n.address)));
-    return health.some((h) => h.httpStatus === 200);
-  }, { timeoutMs: START_TIMEOUT_MS, intervalMs: 150 });
+  await waitFor(
+    'a leader to be elected',
+    async () => {
+      const health = await Promise.all(lab.nodes.map((n) => vault.health(n.address)));
+      return health.some((h) => h.httpStatus === 200);
+    },
+    { timeoutMs: START_TIMEOUT_MS, intervalMs: 150 },
+  );
   if (lab.nodes.length > 1)
-    await waitFor('every node to be a healthy raft voter', async () => {
-      const state = await vault.autopilotState();
-      return state.healthy && state.voters.length === lab.nodes.length;
-    }, { timeoutMs: START_TIMEOUT_MS, intervalMs: 250 });
+    await waitFor(
+      'every node to be a healthy raft voter',
+      async () => {
+        const state = await vault.autopilotState();
+        return state.healthy && state.voters.length === lab.nodes.length;
+      },
+      { timeoutMs: START_TIMEOUT_MS, intervalMs: 250 },
+    );
 }
 
 export interface LabDownResult {
@@ -309,14 +338,22 @@ export interface LabNodeStatus {
   error?: string;
 }
 
-export async function labStatus(dir: string, deps: LabDeps): Promise<{ dir: string; tenants: number; nodes: LabNodeStatus[] }> {
+export async function labStatus(
+  dir: string,
+  deps: LabDeps,
+): Promise<{ dir: string; tenants: number; nodes: LabNodeStatus[] }> {
   const abs = resolve(dir);
   const lab = readLabFile(abs);
   const vault = labClient(lab.nodes, undefined, deps.logger);
   try {
     const nodes = await Promise.all(
       lab.nodes.map(async (node): Promise<LabNodeStatus> => {
-        const base = { node_id: node.node_id, address: node.address, pid: node.pid, running: isAlive(node.pid) };
+        const base = {
+          node_id: node.node_id,
+          address: node.address,
+          pid: node.pid,
+          running: isAlive(node.pid),
+        };
         if (!base.running) return base;
         try {
           return { ...base, health: await vault.health(node.address) };

@@ -19,9 +19,7 @@ export function renderNodeConfig(input: NodeConfigInput): string {
   const listenerTls = input.tls
     ? `  tls_cert_file = ${q(input.tls.certFile)}\n  tls_key_file = ${q(input.tls.keyFile)}\n`
     : '  tls_disable = true\n';
-  const joins = input.peers
-    .map((peer) => `  retry_join {\n    leader_api_addr = ${q(peer)}\n  }\n`)
-    .join('');
+  const joins = input.peers.map((peer) => `  retry_join {\n    leader_api_addr = ${q(peer)}\n  }\n`).join('');
   const socket = input.auditSocket
     ? `
 audit "socket" "sealwatch" {

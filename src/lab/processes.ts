@@ -3,7 +3,12 @@ import { closeSync, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Starts a long-lived server detached from this process, its output appended to `logFile`. */
-export function spawnDetached(command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env) {
+export function spawnDetached(
+  command: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+) {
   const out = openSync(logFile, 'a');
   try {
     const child = spawn(command, args, { detached: true, stdio: ['ignore', out, out], env });
@@ -25,7 +30,10 @@ export function isAlive(pid: number): boolean {
 }
 
 /** SIGTERM, then SIGKILL if the process is still there after `graceMs`. Answers how it ended. */
-export async function stopProcess(pid: number, graceMs = 10_000): Promise<'stopped' | 'killed' | 'not-running'> {
+export async function stopProcess(
+  pid: number,
+  graceMs = 10_000,
+): Promise<'stopped' | 'killed' | 'not-running'> {
   if (!isAlive(pid)) return 'not-running';
   try {
     process.kill(pid, 'SIGTERM');

@@ -1,6 +1,12 @@
 import pLimit from 'p-limit';
 import type { Logger } from '../logging/logger.js';
-import { generateDkimKey, generateSshKeyPair, randomApiKey, randomPassword, type DkimKey } from '../secrets/generators.js';
+import {
+  generateDkimKey,
+  generateSshKeyPair,
+  randomApiKey,
+  randomPassword,
+  type DkimKey,
+} from '../secrets/generators.js';
 import { BadRequestError } from '../vault/errors.js';
 import type { VaultClient } from '../vault/client.js';
 import type { LabApp } from './lab-file.js';
@@ -68,9 +74,10 @@ export async function seedLab(vault: VaultClient, options: SeedOptions): Promise
       token_max_ttl: '4h',
       secret_id_ttl: '24h',
     });
-    const roleId = (await vault.read<{ role_id: string }>(`auth/approle/role/${app.role}/role-id`)).data.role_id;
-    const secretId = (await vault.write<{ secret_id: string }>(`auth/approle/role/${app.role}/secret-id`))!.data
-      .secret_id;
+    const roleId = (await vault.read<{ role_id: string }>(`auth/approle/role/${app.role}/role-id`)).data
+      .role_id;
+    const secretId = (await vault.write<{ secret_id: string }>(`auth/approle/role/${app.role}/secret-id`))!
+      .data.secret_id;
     apps.push({ role: app.role, role_id: roleId, secret_id: secretId, policies: [...app.policies] });
   }
 
@@ -145,7 +152,11 @@ async function createLiveTokens(vault: VaultClient, apps: LabApp[]): Promise<num
   let count = 0;
   for (const app of apps) {
     for (let i = 0; i < 2; i++) {
-      await vault.write('auth/approle/login', { role_id: app.role_id, secret_id: app.secret_id }, { token: null });
+      await vault.write(
+        'auth/approle/login',
+        { role_id: app.role_id, secret_id: app.secret_id },
+        { token: null },
+      );
       count++;
     }
   }
@@ -164,7 +175,10 @@ async function ignoreExisting(action: () => Promise<unknown>): Promise<void> {
   try {
     await action();
   } catch (error) {
-    if (error instanceof BadRequestError && error.serverErrors.some((e) => /already in use|existing mount/i.test(e)))
+    if (
+      error instanceof BadRequestError &&
+      error.serverErrors.some((e) => /already in use|existing mount/i.test(e))
+    )
       return;
     throw error;
   }

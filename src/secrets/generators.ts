@@ -1,4 +1,9 @@
-import { generateKeyPair as generateKeyPairCb, generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
+import {
+  generateKeyPair as generateKeyPairCb,
+  generateKeyPairSync,
+  randomBytes,
+  randomInt,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 import sshpk from 'sshpk';
 

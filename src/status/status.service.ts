@@ -40,7 +40,10 @@ export interface StatusReport {
 }
 
 export class ClusterUnusableError extends SealwatchError {
-  constructor(message: string, readonly report: StatusReport) {
+  constructor(
+    message: string,
+    readonly report: StatusReport,
+  ) {
     super('cluster_unusable', message);
   }
 }
@@ -49,7 +52,13 @@ export class ClusterUnusableError extends SealwatchError {
  * The state of every configured node: health and seal status (unauthenticated), leadership, and,
  * with a token, the raft peers each unsealed node sees plus autopilot health.
  */
-export async function collectStatus(vault: Pick<VaultClient, 'addresses' | 'health' | 'sealStatus' | 'leader' | 'raftConfiguration' | 'autopilotState' | 'serverInfo'>, options: { hasToken: boolean }): Promise<StatusReport> {
+export async function collectStatus(
+  vault: Pick<
+    VaultClient,
+    'addresses' | 'health' | 'sealStatus' | 'leader' | 'raftConfiguration' | 'autopilotState' | 'serverInfo'
+  >,
+  options: { hasToken: boolean },
+): Promise<StatusReport> {
   const notes: string[] = [];
   const nodes = await Promise.all(vault.addresses.map((address) => nodeReport(vault, address)));
   const usable = nodes.filter((n) => n.reachable && n.initialized && !n.sealed);
@@ -68,9 +77,11 @@ export async function collectStatus(vault: Pick<VaultClient, 'addresses' | 'heal
   report.leader_address = leader?.address ?? null;
 
   if (usable.length > 0 && options.hasToken) {
-    await Promise.all(usable.map(async (node) => {
-      node.raft_peers = (await vault.raftConfiguration(node.address)).config.servers.map(peer);
-    }));
+    await Promise.all(
+      usable.map(async (node) => {
+        node.raft_peers = (await vault.raftConfiguration(node.address)).config.servers.map(peer);
+      }),
+    );
     let autopilot: AutopilotState | undefined;
     try {
       autopilot = await vault.autopilotState();
@@ -79,11 +90,20 @@ export async function collectStatus(vault: Pick<VaultClient, 'addresses' | 'heal
       notes.push(`autopilot state unavailable: ${(error as Error).message}`);
     }
     if (autopilot) {
-      report.raft = { healthy: autopilot.healthy, failure_tolerance: autopilot.failure_tolerance, voters: autopilot.voters };
+      report.raft = {
+        healthy: autopilot.healthy,
+        failure_tolerance: autopilot.failure_tolerance,
+        voters: autopilot.voters,
+      };
       for (const node of usable) {
         for (const p of node.raft_peers ?? []) {
           const state = autopilot.servers[p.node_id];
-          if (state) Object.assign(p, { healthy: state.healthy, status: state.status, last_contact: state.last_contact });
+          if (state)
+            Object.assign(p, {
+              healthy: state.healthy,
+              status: state.status,
+              last_contact: state.last_contact,
+            });
         }
       }
     }
@@ -109,12 +129,20 @@ export async function collectStatus(vault: Pick<VaultClient, 'addresses' | 'heal
   return report;
 }
 
-async function nodeReport(vault: Pick<VaultClient, 'health' | 'sealStatus' | 'leader'>, address: string): Promise<NodeReport> {
+async function nodeReport(
+  vault: Pick<VaultClient, 'health' | 'sealStatus' | 'leader'>,
+  address: string,
+): Promise<NodeReport> {
   let health;
   try {
     health = await vault.health(address);
   } catch (error) {
-    return { address, reachable: false, is_leader: false, error: error instanceof VaultError ? error.message.split(' — ')[0] : String(error) };
+    return {
+      address,
+      reachable: false,
+      is_leader: false,
+      error: error instanceof VaultError ? error.message.split(' — ')[0] : String(error),
+    };
   }
   const report: NodeReport = {
     address,
@@ -124,7 +152,13 @@ async function nodeReport(vault: Pick<VaultClient, 'health' | 'sealStatus' | 'le
     sealed: health.sealed,
     standby: health.standby,
     is_leader: false,
-    ha_mode: !health.initialized ? 'uninitialized' : health.sealed ? 'sealed' : health.standby ? 'standby' : 'active',
+    ha_mode: !health.initialized
+      ? 'uninitialized'
+      : health.sealed
+        ? 'sealed'
+        : health.standby
+          ? 'standby'
+          : 'active',
     ...(health.cluster_name ? { cluster_name: health.cluster_name } : {}),
   };
   try {

@@ -68,7 +68,10 @@ export class PathTemplateMatcher {
 
   /** The first template that matches `path` (API or CLI form, with or without a leading `/v1/`). */
   match(path: string): (TemplateMatch & { template: PathTemplate }) | undefined {
-    const parts = path.replace(/^\/?(v1\/)?/, '').replace(/\/+$/, '').split('/');
+    const parts = path
+      .replace(/^\/?(v1\/)?/, '')
+      .replace(/\/+$/, '')
+      .split('/');
     for (const template of this.templates) {
       const plain = matchSegments(template, parts);
       if (plain) return { template, ...plain };

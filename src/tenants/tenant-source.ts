@@ -18,7 +18,8 @@ export async function listTenants(
   vault: Pick<VaultClient, 'mountOf' | 'list'>,
 ): Promise<TenantListing> {
   const source = config.tenancy.source;
-  if (!source) throw new ConfigError('tenancy.source is not set: say where tenants are listed (kind: kv or file)');
+  if (!source)
+    throw new ConfigError('tenancy.source is not set: say where tenants are listed (kind: kv or file)');
   let ids: string[];
   let described: string;
   if (source.kind === 'kv') {
@@ -40,7 +41,9 @@ function readTenantFile(file: string): string[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(`tenancy.source.file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    throw new ConfigError(
+      `tenancy.source.file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
   }
   return text
     .split('\n')

@@ -4,10 +4,14 @@ import { SealwatchError } from '../errors.js';
 export class WaitTimeoutError extends SealwatchError {
   constructor(what: string, timeoutMs: number, last?: unknown) {
     const lastText = last instanceof Error ? ` (last: ${last.message})` : '';
-    super('wait_timeout', `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${lastText}`, {
-      retryable: true,
-      cause: last,
-    });
+    super(
+      'wait_timeout',
+      `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${lastText}`,
+      {
+        retryable: true,
+        cause: last,
+      },
+    );
   }
 }
 

@@ -54,7 +54,10 @@ export class VaultClient {
 
   // ---- generic ---------------------------------------------------------------------------------
 
-  async read<T = Record<string, unknown>>(path: string, req: Partial<VaultRequest> = {}): Promise<Envelope<T>> {
+  async read<T = Record<string, unknown>>(
+    path: string,
+    req: Partial<VaultRequest> = {},
+  ): Promise<Envelope<T>> {
     return (await this.transport.send<Envelope<T>>({ ...req, method: 'GET', path })).body;
   }
 
@@ -99,7 +102,9 @@ export class VaultClient {
    * The secrets mount that holds `path` (CLI form), found the way the Vault CLI finds it, so a KV
    * path like `kv/customers/acme` works whatever the mount's depth. Needs only access to the path.
    */
-  async mountOf(path: string): Promise<{ mount: string; type: string; kvVersion: 1 | 2 | undefined; relative: string }> {
+  async mountOf(
+    path: string,
+  ): Promise<{ mount: string; type: string; kvVersion: 1 | 2 | undefined; relative: string }> {
     const clean = trim(path);
     const res = await this.read<{ path: string; type: string; options: Record<string, string> | null }>(
       `sys/internal/ui/mounts/${clean}`,
@@ -142,8 +147,9 @@ export class VaultClient {
   }
 
   async sealStatus(node?: string): Promise<SealStatus> {
-    return (await this.transport.send<SealStatus>({ method: 'GET', path: 'sys/seal-status', node, token: null }))
-      .body;
+    return (
+      await this.transport.send<SealStatus>({ method: 'GET', path: 'sys/seal-status', node, token: null })
+    ).body;
   }
 
   /** Seals the node it reaches (the active node unless `node` is given). */
@@ -154,7 +160,13 @@ export class VaultClient {
   /** Submits one key share to one node; answers the node's seal status after it. */
   async unseal(node: string, key: string): Promise<SealStatus> {
     return (
-      await this.transport.send<SealStatus>({ method: 'POST', path: 'sys/unseal', node, body: { key }, token: null })
+      await this.transport.send<SealStatus>({
+        method: 'POST',
+        path: 'sys/unseal',
+        node,
+        body: { key },
+        token: null,
+      })
     ).body;
   }
 
@@ -172,15 +184,27 @@ export class VaultClient {
 
   async init(
     node: string,
-    request: { secret_shares: number; secret_threshold: number; pgp_keys?: string[]; root_token_pgp_key?: string },
+    request: {
+      secret_shares: number;
+      secret_threshold: number;
+      pgp_keys?: string[];
+      root_token_pgp_key?: string;
+    },
   ): Promise<InitResponse> {
     return (
-      await this.transport.send<InitResponse>({ method: 'POST', path: 'sys/init', node, body: request, token: null })
+      await this.transport.send<InitResponse>({
+        method: 'POST',
+        path: 'sys/init',
+        node,
+        body: request,
+        token: null,
+      })
     ).body;
   }
 
   async leader(node?: string): Promise<LeaderStatus> {
-    return (await this.transport.send<LeaderStatus>({ method: 'GET', path: 'sys/leader', node, token: null })).body;
+    return (await this.transport.send<LeaderStatus>({ method: 'GET', path: 'sys/leader', node, token: null }))
+      .body;
   }
 
   async stepDown(node?: string): Promise<void> {
@@ -239,7 +263,10 @@ export class VaultClient {
     return (await this.read<Record<string, MountInfo>>('sys/mounts')).data;
   }
 
-  async enableMount(path: string, config: { type: string; options?: Record<string, string>; description?: string }) {
+  async enableMount(
+    path: string,
+    config: { type: string; options?: Record<string, string>; description?: string },
+  ) {
     await this.write(`sys/mounts/${trim(path)}`, config);
   }
 
@@ -251,7 +278,10 @@ export class VaultClient {
     return (await this.read<Record<string, MountInfo>>('sys/auth')).data;
   }
 
-  async enableAuth(path: string, config: { type: string; description?: string; config?: Record<string, unknown> }) {
+  async enableAuth(
+    path: string,
+    config: { type: string; description?: string; config?: Record<string, unknown> },
+  ) {
     await this.write(`sys/auth/${trim(path)}`, config);
   }
 
@@ -287,14 +317,19 @@ export class VaultClient {
 
   /** The HMAC the audit device `device` writes for `input`: `hmac-sha256:…`. */
   async auditHash(device: string, input: string): Promise<string> {
-    const res = await this.write<{ hash: string }>(`sys/audit-hash/${trim(device)}`, { input }, { idempotent: true });
+    const res = await this.write<{ hash: string }>(
+      `sys/audit-hash/${trim(device)}`,
+      { input },
+      { idempotent: true },
+    );
     return res!.data.hash;
   }
 
   // ---- leases ------------------------------------------------------------------------------------
 
   async leaseLookup(leaseId: string): Promise<LeaseInfo> {
-    return (await this.write<LeaseInfo>('sys/leases/lookup', { lease_id: leaseId }, { idempotent: true }))!.data;
+    return (await this.write<LeaseInfo>('sys/leases/lookup', { lease_id: leaseId }, { idempotent: true }))!
+      .data;
   }
 
   /** Lease ids (or sub-prefixes ending in /) under a prefix. */
@@ -317,7 +352,11 @@ export class VaultClient {
 
   /** Like revoke-prefix but ignores backend errors: the last resort, it may leave credentials live. */
   async leaseRevokeForce(prefix: string): Promise<void> {
-    await this.write(`sys/leases/revoke-force/${trim(prefix)}`, {}, { idempotent: true, timeoutMs: 5 * 60_000 });
+    await this.write(
+      `sys/leases/revoke-force/${trim(prefix)}`,
+      {},
+      { idempotent: true, timeoutMs: 5 * 60_000 },
+    );
   }
 
   async leaseTidy(): Promise<void> {
@@ -326,7 +365,10 @@ export class VaultClient {
 
   // ---- tokens ------------------------------------------------------------------------------------
 
-  async tokenCreate(request: TokenCreateRequest = {}, options: { orphan?: boolean } = {}): Promise<TokenAuth> {
+  async tokenCreate(
+    request: TokenCreateRequest = {},
+    options: { orphan?: boolean } = {},
+  ): Promise<TokenAuth> {
     const path = options.orphan ? 'auth/token/create-orphan' : 'auth/token/create';
     return (await this.write(path, request))!.auth!;
   }
@@ -340,7 +382,8 @@ export class VaultClient {
   }
 
   async tokenLookupAccessor(accessor: string): Promise<TokenInfo> {
-    return (await this.write<TokenInfo>('auth/token/lookup-accessor', { accessor }, { idempotent: true }))!.data;
+    return (await this.write<TokenInfo>('auth/token/lookup-accessor', { accessor }, { idempotent: true }))!
+      .data;
   }
 
   async tokenRevoke(token: string): Promise<void> {
@@ -364,19 +407,28 @@ export class VaultClient {
 
   async rekeyStatus(target: 'unseal' | 'recovery' = 'unseal'): Promise<RekeyStatus> {
     const e = await this.endpoints();
-    return unwrap(await this.transport.send<RekeyStatus | Envelope<RekeyStatus>>(e.rekey(target).status)).body;
+    return unwrap(await this.transport.send<RekeyStatus | Envelope<RekeyStatus>>(e.rekey(target).status))
+      .body;
   }
 
   async rekeyInit(request: RekeyInitRequest, target: 'unseal' | 'recovery' = 'unseal'): Promise<RekeyStatus> {
     const e = await this.endpoints();
-    return unwrap(await this.transport.send<RekeyStatus | Envelope<RekeyStatus>>(e.rekey(target).init(request))).body;
+    return unwrap(
+      await this.transport.send<RekeyStatus | Envelope<RekeyStatus>>(e.rekey(target).init(request)),
+    ).body;
   }
 
   /** Submits one current share; the last one returns the new shares. */
-  async rekeyUpdate(key: string, nonce: string, target: 'unseal' | 'recovery' = 'unseal'): Promise<RekeyUpdateResult> {
+  async rekeyUpdate(
+    key: string,
+    nonce: string,
+    target: 'unseal' | 'recovery' = 'unseal',
+  ): Promise<RekeyUpdateResult> {
     const e = await this.endpoints();
     return unwrap(
-      await this.transport.send<RekeyUpdateResult | Envelope<RekeyUpdateResult>>(e.rekey(target).update(key, nonce)),
+      await this.transport.send<RekeyUpdateResult | Envelope<RekeyUpdateResult>>(
+        e.rekey(target).update(key, nonce),
+      ),
     ).body;
   }
 
@@ -387,21 +439,26 @@ export class VaultClient {
 
   async generateRootStatus(): Promise<GenerateRootStatus> {
     const e = await this.endpoints();
-    return unwrap(await this.transport.send<GenerateRootStatus | Envelope<GenerateRootStatus>>(e.generateRoot.status))
-      .body;
+    return unwrap(
+      await this.transport.send<GenerateRootStatus | Envelope<GenerateRootStatus>>(e.generateRoot.status),
+    ).body;
   }
 
   async generateRootInit(options: { pgp_key?: string } = {}): Promise<GenerateRootStatus> {
     const e = await this.endpoints();
     return unwrap(
-      await this.transport.send<GenerateRootStatus | Envelope<GenerateRootStatus>>(e.generateRoot.init(options)),
+      await this.transport.send<GenerateRootStatus | Envelope<GenerateRootStatus>>(
+        e.generateRoot.init(options),
+      ),
     ).body;
   }
 
   async generateRootUpdate(key: string, nonce: string): Promise<GenerateRootStatus> {
     const e = await this.endpoints();
     return unwrap(
-      await this.transport.send<GenerateRootStatus | Envelope<GenerateRootStatus>>(e.generateRoot.update(key, nonce)),
+      await this.transport.send<GenerateRootStatus | Envelope<GenerateRootStatus>>(
+        e.generateRoot.update(key, nonce),
+      ),
     ).body;
   }
 
@@ -440,14 +497,18 @@ export class VaultClient {
   }
 
   async metricsJson(node?: string): Promise<Record<string, unknown>> {
-    return (await this.transport.send<Record<string, unknown>>({ method: 'GET', path: 'sys/metrics', node })).body;
+    return (await this.transport.send<Record<string, unknown>>({ method: 'GET', path: 'sys/metrics', node }))
+      .body;
   }
 }
 
 /** Some sys endpoints answer with the fields at the top level, others in an envelope. */
 function unwrap<T extends object>(res: { body: T | Envelope<T>; status: number; node: string }) {
   const body = res.body as Partial<Envelope<T>> & T;
-  return { ...res, body: (body && typeof body === 'object' && 'data' in body && body.data ? body.data : body) as T };
+  return {
+    ...res,
+    body: (body && typeof body === 'object' && 'data' in body && body.data ? body.data : body) as T,
+  };
 }
 
 const trim = (path: string) => path.replace(/^\/+|\/+$/g, '');

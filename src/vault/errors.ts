@@ -20,12 +20,21 @@ export class VaultError extends SealwatchError {
   readonly status: number | undefined;
   readonly serverErrors: readonly string[];
 
-  constructor(code: string, summary: string, context: VaultErrorContext, options: SealwatchErrorOptions = {}) {
+  constructor(
+    code: string,
+    summary: string,
+    context: VaultErrorContext,
+    options: SealwatchErrorOptions = {},
+  ) {
     const said = context.serverErrors?.length ? `: ${context.serverErrors.join('; ')}` : '';
-    super(code, `${summary} — ${context.node} ${context.method} ${context.path}${statusText(context.status)}${said}`, {
-      ...options,
-      details: { node: context.node, method: context.method, path: context.path, status: context.status },
-    });
+    super(
+      code,
+      `${summary} — ${context.node} ${context.method} ${context.path}${statusText(context.status)}${said}`,
+      {
+        ...options,
+        details: { node: context.node, method: context.method, path: context.path, status: context.status },
+      },
+    );
     this.node = context.node;
     this.method = context.method;
     this.path = context.path;
@@ -50,7 +59,12 @@ export class UninitializedError extends VaultError {
 
 export class PermissionDeniedError extends VaultError {
   constructor(context: VaultErrorContext, options: SealwatchErrorOptions = {}) {
-    super('permission_denied', 'permission denied (token invalid, expired or not allowed here)', context, options);
+    super(
+      'permission_denied',
+      'permission denied (token invalid, expired or not allowed here)',
+      context,
+      options,
+    );
   }
 }
 
@@ -85,6 +99,19 @@ export class VaultServerError extends VaultError {
   }
 }
 
+/**
+ * The node is unsealed but no active node is known (an election is under way, or the node has just
+ * been unsealed): it executed nothing, so the request may be sent again, even a write.
+ */
+export class NoActiveNodeError extends VaultError {
+  constructor(context: VaultErrorContext, options: SealwatchErrorOptions = {}) {
+    super('no_active_node', 'no active node (leader election under way?)', context, {
+      retryable: true,
+      ...options,
+    });
+  }
+}
+
 /** No answer at all: refused, reset, DNS, TLS, or the per-request timeout. */
 export class UnreachableError extends VaultError {
   constructor(context: VaultErrorContext & { reason: string }, options: SealwatchErrorOptions = {}) {
@@ -94,7 +121,10 @@ export class UnreachableError extends VaultError {
 
 export class VaultTimeoutError extends VaultError {
   constructor(context: VaultErrorContext & { timeoutMs: number }, options: SealwatchErrorOptions = {}) {
-    super('vault_timeout', `no answer within ${context.timeoutMs} ms`, context, { retryable: true, ...options });
+    super('vault_timeout', `no answer within ${context.timeoutMs} ms`, context, {
+      retryable: true,
+      ...options,
+    });
   }
 }
 

@@ -18,7 +18,10 @@ export class KvV2 {
   }
 
   /** The current (or given) version; undefined when the secret or that version does not exist or is deleted. */
-  async read<T = Record<string, unknown>>(path: string, version?: number): Promise<KvReadResult<T> | undefined> {
+  async read<T = Record<string, unknown>>(
+    path: string,
+    version?: number,
+  ): Promise<KvReadResult<T> | undefined> {
     try {
       const res = await this.client.read<KvReadResult<T> | null>(this.at('data', path), {
         ...(version ? { query: { version } } : {}),
@@ -34,7 +37,11 @@ export class KvV2 {
    * Writes a new version. `cas` makes it conditional (0: only if absent; n: only if n is current),
    * which is what makes a write safe to repeat after a crash.
    */
-  async write(path: string, data: Record<string, unknown>, options: { cas?: number } = {}): Promise<KvWriteResult> {
+  async write(
+    path: string,
+    data: Record<string, unknown>,
+    options: { cas?: number } = {},
+  ): Promise<KvWriteResult> {
     const body = options.cas === undefined ? { data } : { data, options: { cas: options.cas } };
     const res = await this.client.write<KvWriteResult>(this.at('data', path), body);
     return res!.data;

@@ -5,7 +5,9 @@ import type { RekeyInitRequest, SealStatus, ServerFlavor, ServerInfo } from './t
  * Which server is this? OpenBao reports `commit_date` in sys/seal-status and HashiCorp Vault
  * `build_date`; OpenBao's versions are 2.x. SEALWATCH_SERVER_FLAVOR overrides the guess.
  */
-export function parseServerInfo(status: Pick<SealStatus, 'version' | 'build_date' | 'commit_date'>): ServerInfo {
+export function parseServerInfo(
+  status: Pick<SealStatus, 'version' | 'build_date' | 'commit_date'>,
+): ServerInfo {
   const [major = 0, minor = 0, patch = 0] = (status.version.match(/\d+/g) ?? []).map(Number);
   const override = process.env['SEALWATCH_SERVER_FLAVOR'];
   let flavor: ServerFlavor;
@@ -55,7 +57,8 @@ export function endpointsFor(info: ServerInfo): Endpoints {
       : target === 'unseal'
         ? 'sys/rekey'
         : 'sys/rekey-recovery-key';
-  const tokenFor = (authenticated: boolean): Pick<VaultRequest, 'token'> => (authenticated ? {} : { token: null });
+  const tokenFor = (authenticated: boolean): Pick<VaultRequest, 'token'> =>
+    authenticated ? {} : { token: null };
   const rootBase = authenticatedGenerateRoot ? 'sys/generate-root-token' : 'sys/generate-root';
   const rootToken = tokenFor(authenticatedGenerateRoot);
   return {
@@ -72,7 +75,12 @@ export function endpointsFor(info: ServerInfo): Endpoints {
     generateRoot: {
       status: { method: 'GET', path: `${rootBase}/attempt`, ...rootToken },
       init: (options) => ({ method: 'POST', path: `${rootBase}/attempt`, body: options, ...rootToken }),
-      update: (key, nonce) => ({ method: 'POST', path: `${rootBase}/update`, body: { key, nonce }, ...rootToken }),
+      update: (key, nonce) => ({
+        method: 'POST',
+        path: `${rootBase}/update`,
+        body: { key, nonce },
+        ...rootToken,
+      }),
       cancel: { method: 'DELETE', path: `${rootBase}/attempt`, idempotent: true, ...rootToken },
     },
     rotateKeyring: openbao ? 'sys/rotate/keyring' : 'sys/rotate',

@@ -7,6 +7,7 @@ import {
   BadRequestError,
   BadResponseError,
   NoUsableNodeError,
+  NoActiveNodeError,
   NotFoundError,
   PermissionDeniedError,
   RateLimitedError,
@@ -120,7 +121,8 @@ export class VaultTransport {
       await this.activeDiscovery;
     }
     const nodes = req.node ? [req.node.replace(/\/+$/, '')] : this.nodeOrder();
-    const rounds = idempotent ? this.options.retries + 1 : 1;
+    // A write is repeated only after failures that prove it was not executed (see mayTryNextNode).
+    const rounds = this.options.retries + 1;
     let failures: VaultError[] = [];
     for (let round = 0; round < rounds; round++) {
       failures = [];
@@ -170,7 +172,10 @@ export class VaultTransport {
         const leader = body.leader_address?.replace(/\/+$/, '');
         if (leader && this.addresses.includes(leader)) return this.remember(leader);
       } catch (error) {
-        this.logger.debug({ node, error: (error as Error).message }, 'sys/leader failed during active-node discovery');
+        this.logger.debug(
+          { node, error: (error as Error).message },
+          'sys/leader failed during active-node discovery',
+        );
       }
     }
   }
@@ -190,7 +195,13 @@ export class VaultTransport {
    * or when the request is safe to repeat.
    */
   private mayTryNextNode(error: VaultError, idempotent: boolean): boolean {
-    if (error instanceof SealedError || error instanceof UninitializedError) return true;
+    if (
+      error instanceof SealedError ||
+      error instanceof UninitializedError ||
+      error instanceof NoActiveNodeError ||
+      error instanceof RateLimitedError
+    )
+      return true;
     if (error instanceof UnreachableError && error.details['notSent'] === true) return true;
     return idempotent && error.retryable;
   }
@@ -248,13 +259,18 @@ export class VaultTransport {
     const accepted = req.acceptStatus?.includes(statusCode) ?? false;
     if (statusCode >= 400 && !accepted) {
       const text = await safeText(response, timeoutMs);
-      const mapped = mapStatus(statusCode, { ...context, status: statusCode, serverErrors: serverErrors(text, token) }, response);
+      const mapped = mapStatus(
+        statusCode,
+        { ...context, status: statusCode, serverErrors: serverErrors(text, token) },
+        response,
+      );
       // An uninitialised server also answers "Vault is sealed"; its seal status tells the two apart.
       if (mapped instanceof SealedError && path !== 'sys/seal-status' && (await this.isUninitialised(node)))
         throw new UninitializedError({ ...context, status: statusCode });
       throw mapped;
     }
-    if (req.responseType === 'stream') return { status: statusCode, node, body: response.body as unknown as T };
+    if (req.responseType === 'stream')
+      return { status: statusCode, node, body: response.body as unknown as T };
     const text = await safeText(response, timeoutMs);
     if (req.responseType === 'text') return { status: statusCode, node, body: text as T };
     if (text === '') return { status: statusCode, node, body: undefined as T };
@@ -267,14 +283,23 @@ export class VaultTransport {
 
   private async isUninitialised(node: string): Promise<boolean> {
     try {
-      const { body } = await this.sendOnce<{ initialized?: boolean }>(node, { method: 'GET', path: 'sys/seal-status', token: null });
+      const { body } = await this.sendOnce<{ initialized?: boolean }>(node, {
+        method: 'GET',
+        path: 'sys/seal-status',
+        token: null,
+      });
       return body.initialized === false;
     } catch {
       return false;
     }
   }
 
-  private networkError(error: unknown, context: VaultErrorContext, timeoutMs: number, token?: string): VaultError {
+  private networkError(
+    error: unknown,
+    context: VaultErrorContext,
+    timeoutMs: number,
+    token?: string,
+  ): VaultError {
     const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
     const code = err.code ?? err.cause?.code;
     if (
@@ -305,7 +330,11 @@ function describeNetworkCode(code: string): string {
   }
 }
 
-function mapStatus(status: number, context: VaultErrorContext, response: Dispatcher.ResponseData): VaultError {
+function mapStatus(
+  status: number,
+  context: VaultErrorContext,
+  response: Dispatcher.ResponseData,
+): VaultError {
   const said = (context.serverErrors ?? []).join(' ').toLowerCase();
   switch (status) {
     case 400:
@@ -325,6 +354,8 @@ function mapStatus(status: number, context: VaultErrorContext, response: Dispatc
       if (said.includes('sealed')) return new SealedError(context);
       return new VaultServerError(context);
     default:
+      if (status >= 500 && /active cluster node not found|node not active/.test(said))
+        return new NoActiveNodeError(context);
       if (status >= 500) return new VaultServerError(context);
       return new BadRequestError(context);
   }

@@ -21,7 +21,9 @@ export interface TestLab {
  * A real OpenBao lab (server mode, raft, Shamir 5/3, audit device, seeded tenants) in a temp dir,
  * started through the same code as `sealwatch lab up`. stop() kills it and removes the dir.
  */
-export async function startTestLab(options: { nodes?: 1 | 3; tenants?: number; auditSocket?: string } = {}): Promise<TestLab> {
+export async function startTestLab(
+  options: { nodes?: 1 | 3; tenants?: number; auditSocket?: string } = {},
+): Promise<TestLab> {
   const dir = mkdtempSync(join(tmpdir(), 'sealwatch-lab-'));
   const logger = silentLogger();
   const clients: VaultClient[] = [];

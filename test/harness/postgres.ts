@@ -1,5 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -27,7 +35,9 @@ function postgresBinDir(): string {
       .sort((a, b) => Number(b) - Number(a));
     if (versions[0]) return join(root, versions[0], 'bin');
   }
-  throw new Error('PostgreSQL server binaries not found: apt-get install postgresql, or set SEALWATCH_PG_BIN');
+  throw new Error(
+    'PostgreSQL server binaries not found: apt-get install postgresql, or set SEALWATCH_PG_BIN',
+  );
 }
 
 /**
@@ -56,7 +66,17 @@ export async function startPostgres(): Promise<TestPostgres> {
   const pwfile = join(dir, 'pw');
   writeFileSync(pwfile, password + '\n', { mode: 0o600 });
   if (owner !== undefined) chownSync(pwfile, owner, owner);
-  run('initdb', ['-D', data, '-U', superuser, `--pwfile=${pwfile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8']);
+  run('initdb', [
+    '-D',
+    data,
+    '-U',
+    superuser,
+    `--pwfile=${pwfile}`,
+    '--auth-local=trust',
+    '--auth-host=scram-sha-256',
+    '-E',
+    'UTF8',
+  ]);
   rmSync(pwfile);
   run('pg_ctl', [
     '-D',

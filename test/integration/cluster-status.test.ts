@@ -112,10 +112,15 @@ describe('3-node lab and status', () => {
     // A new leader is elected among the two unsealed nodes; the client fails over to it.
     const fresh = lab.client();
     await expect
-      .poll(async () => (await runCli(['status', '--json', '--config', lab.configFile])).json<StatusReport>().leader_address, {
-        timeout: 30_000,
-        interval: 500,
-      })
+      .poll(
+        async () =>
+          (await runCli(['status', '--json', '--config', lab.configFile])).json<StatusReport>()
+            .leader_address,
+        {
+          timeout: 30_000,
+          interval: 500,
+        },
+      )
       .not.toBeNull();
     const smtp = await fresh.kv('secret').read('tenants/tenant-0001/smtp');
     expect(smtp?.data).toHaveProperty('password');
@@ -136,7 +141,9 @@ describe('3-node lab and status', () => {
     expect(result.code).toBe(1);
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/permission denied .* http:\/\/127\.0\.0\.1:\d+ GET sys\/internal\/ui\/mounts\/secret\/tenants/);
+    expect(lines[0]).toMatch(
+      /permission denied .* http:\/\/127\.0\.0\.1:\d+ GET sys\/internal\/ui\/mounts\/secret\/tenants/,
+    );
     expect(result.stderr).not.toContain(bad);
     const client = lab.client();
     client.setToken(bad);

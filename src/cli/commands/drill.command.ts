@@ -44,12 +44,19 @@ export function drillCommand(run: CommandRunner): Command {
         try {
           const status = await collectStatus(vault, { hasToken: true });
           const result = {
-            lab: { dir, seconds: Number(up.seconds.toFixed(1)), tenants: up.lab.tenants, config: join(dir, 'sealwatch.yaml') },
+            lab: {
+              dir,
+              seconds: Number(up.seconds.toFixed(1)),
+              tenants: up.lab.tenants,
+              config: join(dir, 'sealwatch.yaml'),
+            },
             status,
           };
           if (ctx.json) ctx.out.json(result);
           else {
-            ctx.out.line(`lab up in ${result.lab.seconds} s with ${result.lab.tenants} tenants: ${dir} (LAB ONLY)`);
+            ctx.out.line(
+              `lab up in ${result.lab.seconds} s with ${result.lab.tenants} tenants: ${dir} (LAB ONLY)`,
+            );
             ctx.out.table(
               status.nodes.map((n) => ({
                 address: n.address,
@@ -61,7 +68,9 @@ export function drillCommand(run: CommandRunner): Command {
             ctx.out.line(`leader: ${status.leader_address}`);
             ctx.out.line(WHAT_COMES_NEXT);
             ctx.out.line(
-              opts.down ? '' : `\nexplore: sealwatch status --config ${result.lab.config}\nstop:    sealwatch lab down --dir ${opts.dir}`,
+              opts.down
+                ? ''
+                : `\nexplore: sealwatch status --config ${result.lab.config}\nstop:    sealwatch lab down --dir ${opts.dir}`,
             );
           }
         } finally {

@@ -10,35 +10,56 @@ export function positiveInt(value: string): number {
 }
 
 export function labCommand(run: CommandRunner): Command {
-  const lab = new Command('lab').description('a local OpenBao lab cluster seeded with tenants (for drills and tests)');
+  const lab = new Command('lab').description(
+    'a local OpenBao lab cluster seeded with tenants (for drills and tests)',
+  );
 
   lab
     .command('up')
-    .description('start (or restart) a lab: raft storage, Shamir 5/3, audit device, telemetry, seeded tenants')
+    .description(
+      'start (or restart) a lab: raft storage, Shamir 5/3, audit device, telemetry, seeded tenants',
+    )
     .addOption(new Option('--nodes <n>', 'number of nodes').choices(['1', '3']).default('3'))
     .option('--tenants <n>', 'tenants to seed', positiveInt, 50)
     .option('--dir <dir>', 'lab directory', DEFAULT_LAB_DIR)
-    .option('--audit-socket <host:port>', 'also stream audit events to a socket device (sealwatch audit listen)')
+    .option(
+      '--audit-socket <host:port>',
+      'also stream audit events to a socket device (sealwatch audit listen)',
+    )
     .action(
-      run(async (ctx: CliContext, opts: { nodes: string; tenants: number; dir: string; auditSocket?: string }) => {
-        const result = await labUp(
-          { dir: opts.dir, nodes: opts.nodes === '1' ? 1 : 3, tenants: opts.tenants, auditSocket: opts.auditSocket },
-          { logger: ctx.logger, onProgress: (m) => ctx.progress(m) },
-        );
-        const summary = {
-          dir: result.dir,
-          restarted: result.restarted,
-          seconds: Number(result.seconds.toFixed(1)),
-          tenants: result.lab.tenants,
-          nodes: result.lab.nodes.map((n) => ({ node_id: n.node_id, address: n.address, pid: n.pid })),
-          config: `${result.dir}/sealwatch.yaml`,
-        };
-        if (ctx.json) return ctx.out.json(summary);
-        ctx.out.line(`lab ${result.restarted ? 'restarted' : 'up'} in ${summary.seconds} s: ${result.dir} (LAB ONLY)`);
-        ctx.out.table(summary.nodes);
-        ctx.out.line(`\nuse it:  eval "$(sealwatch lab env --dir ${opts.dir})"   or   --config ${summary.config}`);
-        ctx.out.line(`stop it: sealwatch lab down --dir ${opts.dir}`);
-      }),
+      run(
+        async (
+          ctx: CliContext,
+          opts: { nodes: string; tenants: number; dir: string; auditSocket?: string },
+        ) => {
+          const result = await labUp(
+            {
+              dir: opts.dir,
+              nodes: opts.nodes === '1' ? 1 : 3,
+              tenants: opts.tenants,
+              auditSocket: opts.auditSocket,
+            },
+            { logger: ctx.logger, onProgress: (m) => ctx.progress(m) },
+          );
+          const summary = {
+            dir: result.dir,
+            restarted: result.restarted,
+            seconds: Number(result.seconds.toFixed(1)),
+            tenants: result.lab.tenants,
+            nodes: result.lab.nodes.map((n) => ({ node_id: n.node_id, address: n.address, pid: n.pid })),
+            config: `${result.dir}/sealwatch.yaml`,
+          };
+          if (ctx.json) return ctx.out.json(summary);
+          ctx.out.line(
+            `lab ${result.restarted ? 'restarted' : 'up'} in ${summary.seconds} s: ${result.dir} (LAB ONLY)`,
+          );
+          ctx.out.table(summary.nodes);
+          ctx.out.line(
+            `\nuse it:  eval "$(sealwatch lab env --dir ${opts.dir})"   or   --config ${summary.config}`,
+          );
+          ctx.out.line(`stop it: sealwatch lab down --dir ${opts.dir}`);
+        },
+      ),
     );
 
   lab
@@ -57,7 +78,13 @@ export function labCommand(run: CommandRunner): Command {
             pid: n.pid,
             running: n.running,
             sealed: n.health?.sealed,
-            role: n.health ? (n.health.sealed ? 'sealed' : n.health.standby ? 'standby' : 'active') : undefined,
+            role: n.health
+              ? n.health.sealed
+                ? 'sealed'
+                : n.health.standby
+                  ? 'standby'
+                  : 'active'
+              : undefined,
             error: n.error,
           })),
         );

@@ -6,7 +6,9 @@ import type { CommandRunner } from '../runner.js';
 
 export function statusCommand(run: CommandRunner): Command {
   return new Command('status')
-    .description('every node: version, initialised, sealed, seal type, HA role and leader, raft peers and health')
+    .description(
+      'every node: version, initialised, sealed, seal type, HA role and leader, raft peers and health',
+    )
     .action(
       run(async (ctx: CliContext) => {
         const vault = ctx.vault();

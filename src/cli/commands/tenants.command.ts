@@ -13,7 +13,9 @@ export function tenantsCommand(run: CommandRunner): Command {
         const listing = await listTenants(ctx.config(), ctx.vault());
         if (ctx.json) return ctx.out.json(listing);
         ctx.out.table(listing.all.map((id) => ({ tenant: id, counted: !listing.excluded.includes(id) })));
-        ctx.out.line(`${listing.counted.length} tenants (${listing.excluded.length} excluded) from ${listing.source}`);
+        ctx.out.line(
+          `${listing.counted.length} tenants (${listing.excluded.length} excluded) from ${listing.source}`,
+        );
       }),
     );
   return tenants;
