@@ -2,9 +2,7 @@ import { z } from 'zod';
 import { parsePathTemplate } from '../tenants/path-template.js';
 
 /** Durations in config are written as humans write them: 30s, 5m, 24h, 7d. */
-export const durationSchema = z
-  .string()
-  .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 30s, 5m, 24h or 7d');
+export const durationSchema = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 30s, 5m, 24h or 7d');
 
 const pathTemplateSchema = z.string().superRefine((value, ctx) => {
   const problem = parsePathTemplate(value).problem;
@@ -12,7 +10,10 @@ const pathTemplateSchema = z.string().superRefine((value, ctx) => {
 });
 
 const vaultSchema = z.strictObject({
-  addresses: z.array(z.url({ protocol: /^https?$/ })).min(1).optional(),
+  addresses: z
+    .array(z.url({ protocol: /^https?$/ }))
+    .min(1)
+    .optional(),
   timeout_ms: z.int().min(100).max(600_000).default(10_000),
   retries: z.int().min(0).max(10).default(3),
   max_connections: z.int().min(1).max(1024).default(32),
@@ -43,10 +44,23 @@ const tenancySchema = z.strictObject({
   widespread_threshold: z.int().min(0).default(10),
 });
 
+/** Thresholds of the breach-assessment rules (src/assess/rules). */
+const assessSchema = z.strictObject({
+  /** One actor reading secrets of more tenants than this in the window is suspicious. */
+  many_tenants_threshold: z.int().min(1).default(3),
+  /** This many failed logins from one address within `within` is a burst (password guessing). */
+  login_burst: z
+    .strictObject({ count: z.int().min(2).default(5), within: durationSchema.default('5m') })
+    .default({ count: 5, within: '5m' }),
+  /** A token created to live longer than this (or forever) is suspicious. */
+  max_token_ttl: durationSchema.default('24h'),
+});
+
 export const configFileSchema = z.strictObject({
   vault: vaultSchema.default(vaultSchema.parse({})),
   store: z.strictObject({ url: z.string().min(1).optional() }).default({}),
   tenancy: tenancySchema.default(tenancySchema.parse({})),
+  assess: assessSchema.default(assessSchema.parse({})),
   lab: z
     .strictObject({
       /** Set by `lab up`: the lab file holding the lab's root token and unseal keys. */
