@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { mustParsePathTemplate, type PathTemplate } from '../tenants/path-template.js';
 import { parseDuration } from '../util/duration.js';
+import type { RotationConfig } from './rotation.schema.js';
 import { configFileSchema, type ConfigFile, type TenantSource } from './schema.js';
 
 /** Flags every command accepts; undefined when not given on the command line. */
@@ -44,6 +45,8 @@ export interface Config {
     readonly widespreadThreshold: number;
   };
   readonly assess: AssessThresholds;
+  /** Secrets to rotate, limits and targets; file paths in it are resolved against the config file. */
+  readonly rotation: RotationConfig;
   readonly lab: { readonly file: string } | undefined;
   readonly logLevel: ConfigFile['log']['level'];
 }
@@ -111,6 +114,7 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
       loginBurstWithinMs: parseDuration(parsed.assess.login_burst.within)!,
       maxTokenTtlSeconds: parseDuration(parsed.assess.max_token_ttl)! / 1000,
     },
+    rotation: resolveRotationPaths(parsed.rotation, relative),
     lab: parsed.lab ? { file: relative(parsed.lab.file) } : undefined,
     logLevel: (env['SEALWATCH_LOG_LEVEL'] as ConfigFile['log']['level'] | undefined) ?? parsed.log.level,
   };
@@ -225,6 +229,27 @@ function resolveStoreUrl(url: string | undefined, base: string): string {
   if (/^[a-z]+:\/\//i.test(url))
     throw new ConfigError(`store URL "${redactUrl(url)}" is neither a SQLite file path nor postgres://…`);
   return resolve(base, url);
+}
+
+/** Files named in rotation targets are relative to the config file, like every other path in it. */
+function resolveRotationPaths(rotation: RotationConfig, relative: (p: string) => string): RotationConfig {
+  const ref = <T extends { file: string } | { env: string }>(r: T): T => ('file' in r ? { ...r, file: relative(r.file) } : r);
+  const { ssh, dkim, postgres, smtp } = rotation.targets;
+  return {
+    ...rotation,
+    targets: {
+      ...rotation.targets,
+      ssh: ssh.mode === 'authorized-keys' && ssh.via ? { ...ssh, via: { ...ssh.via, private_key_file: relative(ssh.via.private_key_file) } } : ssh,
+      dkim:
+        dkim.mode === 'records-file'
+          ? { ...dkim, file: relative(dkim.file) }
+          : dkim.mode === 'rfc2136'
+            ? { ...dkim, tsig: { ...dkim.tsig, secret: ref(dkim.tsig.secret) } }
+            : dkim,
+      postgres: postgres.mode === 'alter-role' ? { ...postgres, admin_url: ref(postgres.admin_url) } : postgres,
+      smtp: smtp.mode === 'webhook' && smtp.signing_key ? { ...smtp, signing_key: ref(smtp.signing_key) } : smtp,
+    },
+  };
 }
 
 function normaliseSource(source: TenantSource, relative: (p: string) => string): TenantSource {

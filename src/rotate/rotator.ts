@@ -1,0 +1,54 @@
+import type { Logger } from '../logging/logger.js';
+
+/**
+ * A rotator replaces one kind of tenant secret in the system that uses it. The engine
+ * (rotation.engine.ts) owns Vault: it stages the new value as a KV v2 version marked pending, makes
+ * it current after `verify`, and journals every phase; a rotator only generates values and talks
+ * to its target. Every method must be safe to call again after a crash (idempotent).
+ */
+export const ROTATOR_KINDS = ['ssh', 'smtp', 'apikey', 'dkim', 'postgres', 'kv'] as const;
+export type RotatorKind = (typeof ROTATOR_KINDS)[number];
+
+/** The data of one KV v2 version. Rotators keep every field they do not rotate. */
+export type SecretData = Record<string, string>;
+
+export interface SecretRef {
+  tenant: string;
+  kind: RotatorKind;
+  /** The secret's KV path in CLI form, e.g. `secret/tenants/acme/smtp`. */
+  path: string;
+}
+
+export interface RotationInput {
+  ref: SecretRef;
+  /** The value in use (current KV version). */
+  current: SecretData;
+  /** The new value (from `generate`, read back from the staged KV version on resume). */
+  next: SecretData;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+export interface Rotator {
+  readonly kind: RotatorKind;
+  /**
+   * The system the secret lives in (`ssh:127.0.0.1:2222`, `postgres:db1`, `vault-only`): the engine
+   * limits concurrency per target as well as globally.
+   */
+  targetOf(ref: SecretRef, current: SecretData): string;
+  /** A new value from the current one (fields not rotated are kept). Pure apart from randomness. */
+  generate(ref: SecretRef, current: SecretData): Promise<SecretData>;
+  /** The target learns the new value; the old one keeps working until `finalize`. */
+  apply(input: RotationInput): Promise<void>;
+  /** Proves the new value works by using it; throws a RotationError when it does not. */
+  verify(input: RotationInput): Promise<void>;
+  /** The new value is current in Vault: remove the old credential from the target (old key, old record). */
+  finalize(input: RotationInput): Promise<void>;
+  /** Undo `apply`: the target uses `current` again and forgets `next`. */
+  rollback(input: RotationInput): Promise<void>;
+  /**
+   * After `finalize`: proves the old value is refused where the target can tell (SSH login with the
+   * old key, SMTP AUTH or a database login with the old password). Undefined where it cannot.
+   */
+  verifyOldRefused?(input: RotationInput): Promise<void>;
+}
