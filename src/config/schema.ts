@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parsePathTemplate } from '../tenants/path-template.js';
+import { rotationSchema } from './rotation.schema.js';
 
 /** Durations in config are written as humans write them: 30s, 5m, 24h, 7d. */
 export const durationSchema = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 30s, 5m, 24h or 7d');
@@ -60,6 +61,7 @@ export const configFileSchema = z.strictObject({
   vault: vaultSchema.default(vaultSchema.parse({})),
   store: z.strictObject({ url: z.string().min(1).optional() }).default({}),
   tenancy: tenancySchema.default(tenancySchema.parse({})),
+  rotation: rotationSchema.default(rotationSchema.parse({})),
   assess: assessSchema.default(assessSchema.parse({})),
   lab: z
     .strictObject({
