@@ -36,6 +36,12 @@ export interface AuditEvent {
   tenant: string | null;
   /** Every `hmac-sha256:` value the entry carries (request/response data, client tokens), space-separated. */
   hmac_values: string;
+  /**
+   * response.auth.token_ttl in seconds when the response issued a token (login, auth/token/create*);
+   * 0 means the token never expires. Absent or null otherwise. The token-TTL detection rule reads it:
+   * request.data.ttl is HMAC'd, so this is the only place the log says how long a new token lives.
+   */
+  issued_token_ttl?: number | null;
   /** Where it came from: a file path, `stdin` or `socket:<peer>`. */
   source: string;
 }

@@ -55,6 +55,8 @@ export interface AuditEventTable {
   tenant: string | null;
   hmac_values: string;
   source: string;
+  /** Added by 0003-audit-analysis; see AuditEvent.issued_token_ttl. */
+  issued_token_ttl: number | null;
 }
 
 export interface AuditCheckpointTable {

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { redactUrl } from '../config/load.js';
 import { SealwatchError } from '../errors.js';
 import { migrations, type StoreDialect } from './migrations/index.js';
+import { AuditAnalysisRepository } from './repositories/audit-analysis.repository.js';
 import { NodeObservationRepository } from './repositories/node-observations.repository.js';
 import type { Database } from './schema.js';
 
@@ -21,6 +22,8 @@ export class StoreError extends SealwatchError {
  */
 export class Store {
   readonly observations: NodeObservationRepository;
+  /** Read-side queries of breach assessment and leak tracing. */
+  readonly auditAnalysis: AuditAnalysisRepository;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -31,6 +34,7 @@ export class Store {
     readonly pool: pg.Pool | undefined,
   ) {
     this.observations = new NodeObservationRepository(db);
+    this.auditAnalysis = new AuditAnalysisRepository(db);
   }
 
   static async open(url: string): Promise<Store> {

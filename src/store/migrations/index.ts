@@ -1,6 +1,7 @@
 import type { CreateTableBuilder, Migration } from 'kysely';
 import { baseMigration } from './0001-base.migration.js';
 import { auditMigration } from './0002-audit.migration.js';
+import { auditAnalysisMigration } from './0003-audit-analysis.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -25,5 +26,6 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
   return {
     '0001-base': baseMigration(context),
     '0002-audit': auditMigration(context),
+    '0003-audit-analysis': auditAnalysisMigration(context),
   };
 }

@@ -1,0 +1,322 @@
+import type { Config } from '../config/load.js';
+import { UsageError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { AnalysisEvent, AnalysisWindow, PathReads } from '../store/repositories/audit-analysis.repository.js';
+import {
+  IMPLICATING_SEVERITY,
+  SEVERITY_RANK,
+  type AnalysisReader,
+  type AssessData,
+  type RuleFinding,
+  type Severity,
+} from './rule.js';
+import { RULE_LIST, type RuleId } from './rules/index.js';
+import { SecretPathClassifier } from './secret-paths.js';
+
+/**
+ * Paths OpenBao never writes to an audit device. An assessment that finds none of them has not
+ * shown they did not happen; it says so.
+ */
+export const NOT_AUDITED: readonly string[] = [
+  'sys/seal, sys/unseal and sys/step-down: sealing, unsealing and leader step-down leave no audit entry',
+  'sys/init: initialisation (and the root token and key shares it returns) is not audited',
+  'sys/health, sys/seal-status, sys/leader: unauthenticated status reads are not audited',
+  'sys/rekey/* and sys/generate-root/* (unauthenticated variants): key-share submissions are not audited',
+  'sys/storage/raft/join and raft bootstrap: nodes joining the cluster are not audited',
+  'sys/metrics when read without a token is not audited',
+];
+
+export interface AssessRequest {
+  /** Start of the window (inclusive). */
+  since: Date;
+  /** End of the window (inclusive); now when absent. */
+  until?: Date;
+  /** Most suspicious events listed (all are counted). Default 1000. */
+  limit?: number;
+}
+
+export interface AssessDeps {
+  analysis: AnalysisReader;
+  config: Pick<Config, 'tenancy' | 'assess'>;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export interface SuspiciousEvent {
+  time: string;
+  rule: RuleId;
+  severity: Severity;
+  explanation: string;
+  path: string | null;
+  accessor: string | null;
+  display_name: string | null;
+  remote_address: string | null;
+  request_id: string | null;
+}
+
+export interface RuleSummary {
+  id: RuleId;
+  severity: Severity;
+  explanation: string;
+  events: number;
+}
+
+export interface BreachActor {
+  /** `accessor:<accessor>`, or `address:<ip>` for unauthenticated calls (failed logins). */
+  actor: string;
+  display_name: string | null;
+  accessor: string | null;
+  remote_addresses: string[];
+  /** Successful secret reads in the window. */
+  reads: number;
+  /** Calls refused by policy in the window. */
+  denied: number;
+  /** Counted tenants whose secrets it read (excluded tenants left out). */
+  tenants: string[];
+  first_seen: string;
+  last_seen: string;
+  rules: RuleId[];
+}
+
+export interface SecretReadCount {
+  path: string;
+  reads: number;
+  tenant: string | null;
+}
+
+export interface BreachAssessment {
+  /** Time of the first finding that implicates an actor (severity medium or above), or null. */
+  breach_detected_at: string | null;
+  window: { since: string; until: string };
+  events_examined: number;
+  /** Distinct events at least one rule flagged (an aggregate finding counts as one). */
+  suspicious_events: number;
+  suspicious: SuspiciousEvent[];
+  /** True when `suspicious` lists fewer entries than there are findings (see --limit). */
+  suspicious_truncated: boolean;
+  rules: RuleSummary[];
+  /** Distinct secret paths read successfully by implicated actors. */
+  accessed_secrets: number;
+  secrets: SecretReadCount[];
+  /** Tenants whose secrets an implicated actor read successfully; excluded tenants never appear. */
+  affected_tenants: string[];
+  /** Excluded (test) tenants that implicated actors read: reported, never counted. */
+  excluded_tenants_read: string[];
+  breach_scope: 'limited' | 'widespread';
+  widespread_threshold: number;
+  actors: BreachActor[];
+  /** Whether the stored accessors are HMAC'd (hmac_accessor on the device): then they cannot be revoked by value. */
+  accessors_hmac: 'all' | 'none' | 'some' | 'no-data';
+  not_audited: readonly string[];
+  notes: string[];
+}
+
+interface RuleHit extends RuleFinding {
+  rule: RuleId;
+  severity: Severity;
+  explanation: string;
+}
+
+/**
+ * Assesses a breach from the stored audit events: which rules fire, who the suspicious actors are,
+ * which secrets they read and so which tenants are affected. Replaces the reference runbook's
+ * `assessVaultBreach`, whose string matching found nothing in a real audit log (there is no
+ * "unauthorized" event, no severity field and no `secret_read` event) and whose tenant ids came from
+ * `path.split('/')[1]` (the mount's `data` segment on KV v2).
+ *
+ * Affected means: a tenant whose secret (a path of a configured tenant template, read successfully)
+ * was read by an actor that at least one rule of severity medium or above flagged in the window.
+ * Secrets that the same actors only tried to read (refused) do not make a tenant affected.
+ */
+export async function assess(request: AssessRequest, deps: AssessDeps): Promise<BreachAssessment> {
+  const until = request.until ?? (deps.now ?? (() => new Date()))();
+  if (Number.isNaN(request.since.getTime()) || Number.isNaN(until.getTime()))
+    throw new UsageError('assess: the window needs valid --since and --until times');
+  if (request.since > until)
+    throw new UsageError(`assess: --since ${request.since.toISOString()} is after --until ${until.toISOString()}`);
+  const window: AnalysisWindow = { since: toAuditTime(request.since), until: toAuditTime(until) };
+  const started = performance.now();
+  const { analysis, config } = deps;
+  const secrets = new SecretPathClassifier(config.tenancy.paths, config.tenancy.exclude);
+  const data = loadOnce(analysis, window);
+
+  const notes: string[] = [];
+  const hits: RuleHit[] = [];
+  const outcomes = await Promise.all(
+    RULE_LIST.map(async (rule) => ({ rule, outcome: await rule.detect({ data, thresholds: config.assess, secrets }) })),
+  );
+  for (const { rule, outcome } of outcomes) {
+    if (outcome.note) notes.push(outcome.note);
+    for (const finding of outcome.findings)
+      hits.push({ ...finding, rule: rule.id, severity: rule.severity, explanation: rule.explanation });
+  }
+  hits.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]));
+
+  const implicating = hits.filter((h) => SEVERITY_RANK[h.severity] >= SEVERITY_RANK[IMPLICATING_SEVERITY]);
+  const actorRules = new Map<string, Set<RuleId>>();
+  for (const hit of hits) {
+    const key = actorKey(hit);
+    actorRules.set(key, (actorRules.get(key) ?? new Set()).add(hit.rule));
+  }
+  const implicatedKeys = new Set(implicating.map(actorKey));
+  const implicatedAccessors = [...implicatedKeys].flatMap((k) => (k.startsWith('accessor:') ? [k.slice(9)] : []));
+
+  const [eventsExamined, accessorsHmac, activity, reads] = await Promise.all([
+    analysis.countEvents(window),
+    analysis.accessorHashing(window),
+    implicatedAccessors.length ? analysis.accessorActivity(window, implicatedAccessors) : Promise.resolve([]),
+    data.reads(),
+  ]);
+
+  // Secrets and tenants of implicated actors, classified with the templates configured now.
+  const secretReads = new Map<string, SecretReadCount>();
+  const tenantsByAccessor = new Map<string, Set<string>>();
+  const readsByAccessor = new Map<string, number>();
+  const affected = new Set<string>();
+  const excludedRead = new Set<string>();
+  const implicatedAccessorSet = new Set(implicatedAccessors);
+  for (const read of reads) {
+    if (!implicatedAccessorSet.has(read.accessor)) continue;
+    const secret = secrets.classify(read.path, read);
+    if (!secret.secret) continue;
+    readsByAccessor.set(read.accessor, (readsByAccessor.get(read.accessor) ?? 0) + read.reads);
+    const entry = secretReads.get(read.path) ?? { path: read.path, reads: 0, tenant: secret.tenant };
+    entry.reads += read.reads;
+    secretReads.set(read.path, entry);
+    if (secret.tenant === null) continue;
+    if (secret.excluded) {
+      excludedRead.add(secret.tenant);
+      continue;
+    }
+    affected.add(secret.tenant);
+    tenantsByAccessor.set(read.accessor, (tenantsByAccessor.get(read.accessor) ?? new Set()).add(secret.tenant));
+  }
+
+  const actors: BreachActor[] = [];
+  for (const row of activity) {
+    const key = `accessor:${row.accessor}`;
+    actors.push({
+      actor: key,
+      display_name: row.display_name,
+      accessor: row.accessor,
+      remote_addresses: row.remote_addresses,
+      reads: readsByAccessor.get(row.accessor) ?? 0,
+      denied: row.denied,
+      tenants: [...(tenantsByAccessor.get(row.accessor) ?? [])].sort(),
+      first_seen: row.first_seen,
+      last_seen: row.last_seen,
+      rules: sortRules(actorRules.get(key)),
+    });
+  }
+  for (const key of implicatedKeys) {
+    if (key.startsWith('accessor:')) continue;
+    // Unauthenticated actors (failed logins) are known only by their findings.
+    const own = hits.filter((h) => actorKey(h) === key);
+    actors.push({
+      actor: key,
+      display_name: null,
+      accessor: null,
+      remote_addresses: [...new Set(own.flatMap((h) => (h.remote_address ? [h.remote_address] : [])))].sort(),
+      reads: 0,
+      denied: own.filter((h) => h.rule === 'permission-denied').length,
+      tenants: [],
+      first_seen: own[0]?.time ?? '',
+      last_seen: own[own.length - 1]?.time ?? '',
+      rules: sortRules(actorRules.get(key)),
+    });
+  }
+  actors.sort((a, b) => b.tenants.length - a.tenants.length || b.reads - a.reads || a.first_seen.localeCompare(b.first_seen));
+
+  const eventIds = new Set<number>();
+  let aggregates = 0;
+  for (const hit of hits) {
+    if (hit.event_id === null) aggregates++;
+    else eventIds.add(hit.event_id);
+  }
+  const limit = request.limit ?? 1000;
+  const affectedTenants = [...affected].sort();
+  if (accessorsHmac === 'all' || accessorsHmac === 'some')
+    notes.push(
+      'accessors are HMAC\'d in the audit log (hmac_accessor is on): hash a known accessor through sys/audit-hash to match it, or set hmac_accessor = "false" on the device',
+    );
+  const result: BreachAssessment = {
+    breach_detected_at: implicating[0]?.time ?? null,
+    window: { since: request.since.toISOString(), until: until.toISOString() },
+    events_examined: eventsExamined,
+    suspicious_events: eventIds.size + aggregates,
+    suspicious: hits.slice(0, limit).map((h) => ({
+      time: h.time,
+      rule: h.rule,
+      severity: h.severity,
+      explanation: h.detail ? `${h.explanation}: ${h.detail}` : h.explanation,
+      path: h.path,
+      accessor: h.accessor,
+      display_name: h.display_name,
+      remote_address: h.remote_address,
+      request_id: h.request_id,
+    })),
+    suspicious_truncated: hits.length > limit,
+    rules: RULE_LIST.map((rule) => ({
+      id: rule.id,
+      severity: rule.severity,
+      explanation: rule.explanation,
+      events: hits.filter((h) => h.rule === rule.id).length,
+    })),
+    accessed_secrets: secretReads.size,
+    secrets: [...secretReads.values()].sort((a, b) => a.path.localeCompare(b.path)),
+    affected_tenants: affectedTenants,
+    excluded_tenants_read: [...excludedRead].sort(),
+    breach_scope: affectedTenants.length > config.tenancy.widespreadThreshold ? 'widespread' : 'limited',
+    widespread_threshold: config.tenancy.widespreadThreshold,
+    actors,
+    accessors_hmac: accessorsHmac,
+    not_audited: NOT_AUDITED,
+    notes,
+  };
+  deps.logger.info(
+    {
+      window,
+      events: eventsExamined,
+      suspicious: result.suspicious_events,
+      affected: affectedTenants.length,
+      ms: Math.round(performance.now() - started),
+    },
+    'breach assessed',
+  );
+  return result;
+}
+
+/** Audit times as stored: ISO-8601 UTC with nine fraction digits, so text order is time order. */
+export function toAuditTime(date: Date): string {
+  return date.toISOString().replace(/Z$/, '000000Z');
+}
+
+function actorKey(finding: RuleFinding): string {
+  if (finding.accessor) return `accessor:${finding.accessor}`;
+  return `address:${finding.remote_address ?? 'unknown'}`;
+}
+
+function sortRules(rules: Set<RuleId> | undefined): RuleId[] {
+  const order = RULE_LIST.map((r) => r.id);
+  return [...(rules ?? [])].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+}
+
+/** The shared data of one assessment: each query runs at most once, whichever rules ask. */
+function loadOnce(analysis: AnalysisReader, window: AnalysisWindow): AssessData {
+  const memo = <T>(load: () => Promise<T>): (() => Promise<T>) => {
+    let promise: Promise<T> | undefined;
+    return () => (promise ??= load());
+  };
+  return {
+    window,
+    failedResponses: memo(() => analysis.failedResponses(window)),
+    rootTokenRequests: memo(() => analysis.rootTokenRequests(window)),
+    sysWrites: memo(() => analysis.writesUnder(window, 'sys/')),
+    tokenCreations: memo(() => analysis.successesUnder(window, 'auth/token/create')),
+    reads: memo((): Promise<PathReads[]> => analysis.readsByAccessor(window)),
+    hasHistoryBeforeWindow: memo(() => analysis.hasEventsBefore(window.since)),
+    addressesFirstSeenInWindow: memo(() => analysis.addressesFirstSeenIn(window)),
+    firstRequestsFrom: (addresses: readonly string[]): Promise<AnalysisEvent[]> =>
+      addresses.length ? analysis.firstRequestsFrom(window, addresses) : Promise.resolve([]),
+  };
+}

@@ -1,0 +1,109 @@
+import type { AssessThresholds } from '../config/load.js';
+import type {
+  AnalysisEvent,
+  AnalysisWindow,
+  AuditAnalysisRepository,
+  PathReads,
+} from '../store/repositories/audit-analysis.repository.js';
+import type { SecretPathClassifier } from './secret-paths.js';
+
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+
+export const SEVERITY_RANK: Readonly<Record<Severity, number>> = { low: 0, medium: 1, high: 2, critical: 3 };
+
+/**
+ * Findings at or above this severity implicate their actor: the secrets it read count as exposed.
+ * `low` findings (an application's occasional failed call) are reported but implicate nobody, or one
+ * stray 404 from a busy application would mark every tenant it serves as breached.
+ */
+export const IMPLICATING_SEVERITY: Severity = 'medium';
+
+/** One piece of evidence: usually one audit event, or the event where an aggregate crossed its threshold. */
+export interface RuleFinding {
+  time: string;
+  path: string | null;
+  accessor: string | null;
+  display_name: string | null;
+  remote_address: string | null;
+  request_id: string | null;
+  /** The stored event behind the finding; aggregate findings without one count as one event. */
+  event_id: number | null;
+  /** What about this event made it suspicious, beyond the rule's explanation. */
+  detail?: string;
+}
+
+export interface RuleOutcome {
+  findings: RuleFinding[];
+  /** Why the rule could not judge (e.g. no history before the window). */
+  note?: string;
+}
+
+/** The data rules read, loaded once per assessment however many rules ask for it. */
+export interface AssessData {
+  window: AnalysisWindow;
+  failedResponses(): Promise<AnalysisEvent[]>;
+  rootTokenRequests(): Promise<AnalysisEvent[]>;
+  sysWrites(): Promise<AnalysisEvent[]>;
+  tokenCreations(): Promise<AnalysisEvent[]>;
+  /** Successful reads per accessor and path in the window. */
+  reads(): Promise<PathReads[]>;
+  hasHistoryBeforeWindow(): Promise<boolean>;
+  addressesFirstSeenInWindow(): Promise<{ remote_address: string; first_seen: string }[]>;
+  firstRequestsFrom(addresses: readonly string[]): Promise<AnalysisEvent[]>;
+}
+
+export interface RuleContext {
+  data: AssessData;
+  thresholds: AssessThresholds;
+  secrets: SecretPathClassifier;
+}
+
+/** A detection rule: data (id, severity, explanation) plus the one query-backed check it makes. */
+export interface SuspicionRule<Id extends string = string> {
+  readonly id: Id;
+  readonly severity: Severity;
+  readonly explanation: string;
+  detect(context: RuleContext): Promise<RuleOutcome>;
+}
+
+export type AnalysisReader = Pick<
+  AuditAnalysisRepository,
+  | 'countEvents'
+  | 'hasEventsBefore'
+  | 'failedResponses'
+  | 'rootTokenRequests'
+  | 'writesUnder'
+  | 'successesUnder'
+  | 'readsByAccessor'
+  | 'addressesFirstSeenIn'
+  | 'firstRequestsFrom'
+  | 'accessorActivity'
+  | 'accessorHashing'
+>;
+
+export function findingOf(event: AnalysisEvent, detail?: string): RuleFinding {
+  return {
+    time: event.time,
+    path: event.path,
+    accessor: event.accessor,
+    display_name: event.display_name,
+    remote_address: event.remote_address,
+    request_id: event.request_id,
+    event_id: event.id,
+    ...(detail === undefined ? {} : { detail }),
+  };
+}
+
+/** Login endpoints of every auth method: auth/<mount>/login, auth/userpass/login/<user>, … */
+export function isLoginPath(path: string | null): boolean {
+  return path !== null && /^auth\/.+\/login(\/|$)/.test(path);
+}
+
+export function isPermissionDenied(error: string | null): boolean {
+  return error !== null && error.includes('permission denied');
+}
+
+/** Audit times carry nanoseconds; milliseconds are enough to compare and subtract. */
+export function auditTimeMs(time: string): number {
+  return Date.parse(time.length > 24 ? `${time.slice(0, 23)}Z` : time);
+}
