@@ -43,22 +43,35 @@ export const sshTargetSchema = z.discriminatedUnion('mode', [
   }),
 ]);
 
+/** Length of generated passwords; optional so the `vault-only` defaults stay valid (32 when absent). */
+const passwordLengthSchema = z.int().min(16).max(256).optional();
+
+/**
+ * The SMTP server where verification logs in. `starttls` (default) refuses to send the password
+ * unless the server upgrades the connection; `none` is for a loopback test server only.
+ */
+const smtpVerifySchema = endpointSchema.extend({
+  tls: z.enum(['starttls', 'implicit', 'none']).optional(),
+});
+
 export const smtpTargetSchema = z.discriminatedUnion('mode', [
-  vaultOnly.extend({ verify: endpointSchema.optional() }),
+  vaultOnly.extend({ verify: smtpVerifySchema.optional(), password_length: passwordLengthSchema }),
   z.strictObject({
     mode: z.literal('webhook'),
     url: z.url(),
     /** HMAC-SHA256 key for the X-Sealwatch-Signature header. */
     signing_key: credentialRefSchema.optional(),
     timeout_ms: z.int().min(100).default(10_000),
-    verify: endpointSchema.optional(),
+    verify: smtpVerifySchema.optional(),
+    password_length: passwordLengthSchema,
   }),
   z.strictObject({
     mode: z.literal('command'),
     /** argv; the new credential is written as JSON on the command's standard input, never in argv. */
     command: z.array(z.string()).min(1),
     timeout_ms: z.int().min(100).default(30_000),
-    verify: endpointSchema.optional(),
+    verify: smtpVerifySchema.optional(),
+    password_length: passwordLengthSchema,
   }),
 ]);
 
@@ -86,7 +99,7 @@ export const dkimTargetSchema = z.discriminatedUnion('mode', [
 ]);
 
 export const postgresTargetSchema = z.discriminatedUnion('mode', [
-  vaultOnly,
+  vaultOnly.extend({ password_length: passwordLengthSchema }),
   z.strictObject({
     mode: z.literal('alter-role'),
     host: z.string().min(1),
@@ -94,6 +107,7 @@ export const postgresTargetSchema = z.discriminatedUnion('mode', [
     database: z.string().default('postgres'),
     /** A role allowed to ALTER ROLE … PASSWORD: `postgres://user:pass@host/db` read from a file or env. */
     admin_url: credentialRefSchema,
+    password_length: passwordLengthSchema,
   }),
   z.strictObject({
     /** The Vault database secrets engine manages the role: rotate it through a static role. */
