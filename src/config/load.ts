@@ -247,6 +247,9 @@ function resolveRotationPaths(rotation: RotationConfig, relative: (p: string) =>
             ? { ...dkim, tsig: { ...dkim.tsig, secret: ref(dkim.tsig.secret) } }
             : dkim,
       postgres: postgres.mode === 'alter-role' ? { ...postgres, admin_url: ref(postgres.admin_url) } : postgres,
+      apikey: rotation.targets.apikey.issued_keys_file
+        ? { ...rotation.targets.apikey, issued_keys_file: relative(rotation.targets.apikey.issued_keys_file) }
+        : rotation.targets.apikey,
       smtp: smtp.mode === 'webhook' && smtp.signing_key ? { ...smtp, signing_key: ref(smtp.signing_key) } : smtp,
     },
   };

@@ -23,6 +23,14 @@ const endpointSchema = z.strictObject({ host: z.string().min(1), port: z.int().m
 
 const vaultOnly = z.strictObject({ mode: z.literal('vault-only') });
 
+/**
+ * The server's host key as `ssh-keygen -lf` prints it (`SHA256:…`): when set, a server showing
+ * another key gets no key offered to it (without it any host key is accepted).
+ */
+const hostKeySchema = z
+  .string()
+  .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'a host key fingerprint such as SHA256:…');
+
 export const sshTargetSchema = z.discriminatedUnion('mode', [
   vaultOnly,
   z.strictObject({
@@ -36,10 +44,16 @@ export const sshTargetSchema = z.discriminatedUnion('mode', [
         port: z.int().default(22),
         user: z.string(),
         private_key_file: z.string(),
+        host_key: hostKeySchema.optional(),
       })
       .optional(),
     /** Where verification logs in with the new key; the user is the secret's username unless given. */
-    login: z.strictObject({ host: z.string(), port: z.int().min(1).max(65535), user: z.string().optional() }),
+    login: z.strictObject({
+      host: z.string(),
+      port: z.int().min(1).max(65535),
+      user: z.string().optional(),
+      host_key: hostKeySchema.optional(),
+    }),
   }),
 ]);
 
@@ -158,6 +172,8 @@ export const rotationSchema = z.strictObject({
         .strictObject({
           /** Issue a replacement for each revoked key (stored hashed; the clear value is shown once). */
           issue_replacements: z.boolean().default(false),
+          /** Where the clear values of replacement keys are written once (mode 0600); required with issue_replacements. */
+          issued_keys_file: z.string().optional(),
         })
         .default({ issue_replacements: false }),
       kv: z

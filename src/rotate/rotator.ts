@@ -51,4 +51,9 @@ export interface Rotator {
    * old key, SMTP AUTH or a database login with the old password). Undefined where it cannot.
    */
   verifyOldRefused?(input: RotationInput): Promise<void>;
+  /**
+   * True when this rotation revokes the secret instead of replacing it (API keys without a
+   * replacement): retiring it then deletes every version and the metadata.
+   */
+  removesSecret?(next: SecretData): boolean;
 }
