@@ -168,6 +168,14 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
     data.reads(),
   ]);
 
+  const activityByAccessor = new Map(activity.map((a) => [a.accessor, a]));
+  for (const hit of hits) {
+    const known = hit.accessor === null ? undefined : activityByAccessor.get(hit.accessor);
+    if (!known) continue;
+    hit.display_name ??= known.display_name;
+    hit.remote_address ??= known.first_address;
+  }
+
   // Secrets and tenants of implicated actors, classified with the templates configured now.
   const secretReads = new Map<string, SecretReadCount>();
   const tenantsByAccessor = new Map<string, Set<string>>();
@@ -316,6 +324,7 @@ function loadOnce(analysis: AnalysisReader, window: AnalysisWindow): AssessData 
     reads: memo((): Promise<PathReads[]> => analysis.readsByAccessor(window)),
     hasHistoryBeforeWindow: memo(() => analysis.hasEventsBefore(window.since)),
     addressesFirstSeenInWindow: memo(() => analysis.addressesFirstSeenIn(window)),
+    accessorIdentities: (accessors) => (accessors.length ? analysis.accessorIdentities(accessors) : Promise.resolve([])),
     firstRequestsFrom: (addresses: readonly string[]): Promise<AnalysisEvent[]> =>
       addresses.length ? analysis.firstRequestsFrom(window, addresses) : Promise.resolve([]),
   };

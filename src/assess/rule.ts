@@ -50,6 +50,7 @@ export interface AssessData {
   hasHistoryBeforeWindow(): Promise<boolean>;
   addressesFirstSeenInWindow(): Promise<{ remote_address: string; first_seen: string }[]>;
   firstRequestsFrom(addresses: readonly string[]): Promise<AnalysisEvent[]>;
+  accessorIdentities(accessors: readonly string[]): Promise<{ accessor: string; display_name: string | null; policies: string[] }[]>;
 }
 
 export interface RuleContext {
@@ -78,6 +79,7 @@ export type AnalysisReader = Pick<
   | 'addressesFirstSeenIn'
   | 'firstRequestsFrom'
   | 'accessorActivity'
+  | 'accessorIdentities'
   | 'accessorHashing'
 >;
 
