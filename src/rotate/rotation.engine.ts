@@ -148,10 +148,10 @@ export class RotationEngine {
         if (state.phase === 'planned') await this.throttle();
         const input: RotationInput = { ref, current: loaded.current, next: loaded.next, logger: log, signal };
         const phases: [RotationPhase, RotationPhase, () => Promise<ItemUpdate | void>][] = [
-          ['planned', 'staged', () => this.stage(state, kv, rel, input)],
+          ['planned', 'staged', () => this.stage(state, kv, rel, input, loaded.custom)],
           ['staged', 'applied', () => rotator.apply(input)],
           ['applied', 'verified', () => rotator.verify(input)],
-          ['verified', 'finalized', () => this.finalize(state, kv, rel, rotator, input)],
+          ['verified', 'finalized', () => this.finalize(state, kv, rel, rotator, input, loaded.custom)],
         ];
         for (const [from, to, run] of phases) {
           if (state.phase !== from) continue;
@@ -184,7 +184,7 @@ export class RotationEngine {
     rel: string,
     rotator: Rotator,
     ref: SecretRef,
-  ): Promise<{ current: SecretData; next: SecretData } | 'gone'> {
+  ): Promise<{ current: SecretData; next: SecretData; custom: Record<string, string> } | 'gone'> {
     const meta = await kv.readMetadata(rel);
     if (!meta) return 'gone';
     const custom = meta.custom_metadata ?? {};
@@ -211,7 +211,7 @@ export class RotationEngine {
       // After retirement the old version is deleted: only the new one remains.
       const next = await kv.read<SecretData>(rel, staged);
       if (!next) return 'gone';
-      return { current: {}, next: next.data };
+      return { current: {}, next: next.data, custom };
     }
     const next =
       staged !== null
@@ -226,10 +226,20 @@ export class RotationEngine {
       );
     if (staged !== null && item.staged_version === null) item.staged_version = staged;
     item.previous_version = previous;
-    return { current: currentData.data, next };
+    return { current: currentData.data, next, custom };
   }
 
-  private async stage(item: RotationItem, kv: KvV2, rel: string, input: RotationInput): Promise<ItemUpdate> {
+  /**
+   * `custom` is the secret's custom metadata as read when the secret was loaded: sealwatch is the
+   * only writer of a secret while it rotates it, so it is not read again before each update.
+   */
+  private async stage(
+    item: RotationItem,
+    kv: KvV2,
+    rel: string,
+    input: RotationInput,
+    custom: Record<string, string>,
+  ): Promise<ItemUpdate> {
     const previous = item.previous_version!;
     let staged = item.staged_version;
     if (staged === null) {
@@ -238,16 +248,15 @@ export class RotationEngine {
       const written = await kv.write(rel, input.next, { cas: previous });
       staged = written.version;
     }
-    const meta = await kv.readMetadata(rel);
-    await kv.writeMetadata(rel, {
-      custom_metadata: {
-        ...(meta?.custom_metadata ?? {}),
-        [META.state]: 'pending',
-        [META.run]: this.options.runId,
-        [META.current]: String(previous),
-        [META.pending]: String(staged),
-      },
-    });
+    const pending = {
+      ...custom,
+      [META.state]: 'pending',
+      [META.run]: this.options.runId,
+      [META.current]: String(previous),
+      [META.pending]: String(staged),
+    };
+    await kv.writeMetadata(rel, { custom_metadata: pending });
+    Object.assign(custom, pending);
     return { previous_version: previous, staged_version: staged };
   }
 
@@ -257,12 +266,12 @@ export class RotationEngine {
     rel: string,
     rotator: Rotator,
     input: RotationInput,
+    custom: Record<string, string>,
   ): Promise<ItemUpdate> {
     if (!rotator.removesSecret?.(input.next)) {
-      const meta = await kv.readMetadata(rel);
       await kv.writeMetadata(rel, {
         custom_metadata: withoutPending({
-          ...(meta?.custom_metadata ?? {}),
+          ...custom,
           [META.state]: 'current',
           [META.run]: this.options.runId,
           [META.current]: String(item.staged_version),

@@ -79,6 +79,7 @@ export class VaultTransport {
   private readonly agent: Dispatcher;
   private token: string | undefined;
   private readonly logger: Logger;
+  private sent = 0;
 
   constructor(private readonly options: TransportOptions) {
     if (options.addresses.length === 0) throw new Error('at least one Vault address is required');
@@ -103,6 +104,11 @@ export class VaultTransport {
 
   get hasToken(): boolean {
     return this.token !== undefined;
+  }
+
+  /** HTTP requests sent so far, retries and failovers included (benchmarks report requests per secret). */
+  get requestCount(): number {
+    return this.sent;
   }
 
   /** The node that answered last; requests try it first. */
@@ -231,6 +237,7 @@ export class VaultTransport {
     const timeoutMs = req.timeoutMs ?? this.options.timeoutMs;
 
     let response: Dispatcher.ResponseData;
+    this.sent++;
     try {
       response = await request(url, {
         method,
