@@ -20,6 +20,8 @@ export interface TestSshd {
   /** A key accepted for every user from a second file (the `via` admin), never edited by tests. */
   admin: SshKeyPair & { privateKeyFile: string };
   dir: string;
+  /** sshd's log so far (LogLevel VERBOSE: logins, accepted key fingerprints, SFTP sessions). */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -121,6 +123,7 @@ export async function startSshd(): Promise<TestSshd> {
     authorizedKeysFile,
     admin: { ...admin, privateKeyFile: adminKeyFile },
     dir,
+    log: () => log,
     stop: async () => {
       if (!exited) {
         const gone = new Promise((r) => child.once('exit', r));

@@ -147,6 +147,38 @@ describe('ssh rotator against a real sshd', () => {
     expect(opensshAccepts(sshd, next['private_key']!)).toBe(true);
   });
 
+  it('over SFTP via the host: the file keeps its mode and owner, sshd takes the new key', async () => {
+    const { ref, current } = seedTenant(sshd);
+    const { chmodSync, chownSync } = await import('node:fs');
+    chmodSync(sshd.authorizedKeysFile, 0o604);
+    // nobody:nogroup on Debian: an owner the rotator itself is not.
+    chownSync(sshd.authorizedKeysFile, 65534, 65534);
+    const rotator = createSshRotator({
+      ...localTarget(),
+      via: {
+        host: sshd.host,
+        port: sshd.port,
+        user: sshd.user,
+        private_key_file: sshd.admin.privateKeyFile,
+        host_key: sshd.hostKeyFingerprint,
+      },
+    });
+    const next = await rotator.generate(ref, current);
+    const sftpSessions = () => sshd.log().match(/Starting session: subsystem 'sftp'/g)?.length ?? 0;
+    const before = sftpSessions();
+    await rotator.apply(io(ref, current, next));
+    await rotator.verify(io(ref, current, next));
+    await rotator.finalize(io(ref, current, next));
+    // The edits went through sshd (SFTP), not through this process's file system.
+    expect(sftpSessions()).toBeGreaterThanOrEqual(before + 2);
+    const info = statSync(sshd.authorizedKeysFile);
+    expect([info.mode & 0o777, info.uid, info.gid]).toEqual([0o604, 65534, 65534]);
+    expect(opensshAccepts(sshd, next['private_key']!)).toBe(true);
+    expect(opensshAccepts(sshd, current['private_key']!)).toBe(false);
+    chownSync(sshd.authorizedKeysFile, 0, 0);
+    chmodSync(sshd.authorizedKeysFile, 0o600);
+  });
+
   it('concurrent rotations of tenants sharing one file lose no line', async () => {
     const rotator = createSshRotator(localTarget());
     const tenants = Array.from({ length: 6 }, () => seedTenant(sshd));
