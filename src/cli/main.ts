@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, SealwatchError, UsageError } from '../errors.js';
+import { assessCommand } from './commands/assess.command.js';
 import { drillCommand } from './commands/drill.command.js';
 import { labCommand } from './commands/lab.command.js';
+import { leakCommand } from './commands/leak.command.js';
 import { statusCommand } from './commands/status.command.js';
 import { tenantsCommand } from './commands/tenants.command.js';
 import { EXIT } from './exit-codes.js';
@@ -33,7 +35,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  for (const command of [statusCommand(run), labCommand(run), drillCommand(run), tenantsCommand(run)])
+  for (const command of [statusCommand(run), labCommand(run), drillCommand(run), tenantsCommand(run), assessCommand(run), leakCommand(run)])
     program.addCommand(command);
   // exitOverride and the error output apply to every subcommand too.
   const configure = (command: Command) => {

@@ -23,7 +23,7 @@ export const tokenLongTtlRule = {
 } as const satisfies SuspicionRule<'token-long-ttl'>;
 
 function formatSeconds(seconds: number): string {
-  if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
+  if (seconds % 86_400 === 0 && seconds >= 2 * 86_400) return `${seconds / 86_400}d`;
   if (seconds % 3600 === 0) return `${seconds / 3600}h`;
   return `${seconds}s`;
 }

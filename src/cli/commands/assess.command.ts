@@ -1,0 +1,104 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { assess, type BreachAssessment } from '../../assess/assess.service.js';
+import { SEVERITY_RANK, type Severity } from '../../assess/rule.js';
+import { parseDuration } from '../../util/duration.js';
+import type { CliContext } from '../context.js';
+import { EXIT } from '../exit-codes.js';
+import type { CommandRunner } from '../runner.js';
+import { positiveInt } from './lab.command.js';
+
+interface AssessOptions {
+  since?: Date;
+  until?: Date;
+  limit: number;
+  failOn?: Severity;
+}
+
+/** A moment given as a duration back from now (24h) or an ISO-8601 time. */
+export function pointInTime(value: string, now = Date.now()): Date {
+  const ago = parseDuration(value);
+  if (ago !== undefined) return new Date(now - ago);
+  const parsed = Date.parse(value);
+  if (Number.isNaN(parsed) || !/^\d{4}-\d{2}-\d{2}/.test(value))
+    throw new InvalidArgumentError('must be a duration back from now (30m, 24h, 7d) or an ISO-8601 time');
+  return new Date(parsed);
+}
+
+export function assessCommand(run: CommandRunner): Command {
+  return new Command('assess')
+    .description('breach assessment from the audit store: suspicious events, secrets read, affected tenants, actors')
+    .option('--since <when>', 'start of the window: a duration back from now or an ISO time (default 24h)', (v: string) => pointInTime(v))
+    .option('--until <when>', 'end of the window (default now)', (v: string) => pointInTime(v))
+    .option('--limit <n>', 'most suspicious events listed (all are counted)', positiveInt, 1000)
+    .addOption(
+      new Option('--fail-on <severity>', 'exit 3 when a finding has at least this severity').choices(Object.keys(SEVERITY_RANK)),
+    )
+    .action(
+      run(async (ctx: CliContext, opts: AssessOptions) => {
+        const store = await ctx.store();
+        const result = await assess(
+          // The default is computed here, not at program build time: "24h" means 24 h before the run.
+          { since: opts.since ?? pointInTime('24h'), until: opts.until, limit: opts.limit },
+          { analysis: store.auditAnalysis, config: ctx.config(), logger: ctx.logger.child({ component: 'assess' }) },
+        );
+        if (ctx.json) ctx.out.json(result);
+        else renderAssessment(ctx, result);
+        const failOn = opts.failOn;
+        if (failOn && result.rules.some((r) => r.events > 0 && SEVERITY_RANK[r.severity] >= SEVERITY_RANK[failOn]))
+          return EXIT.findings;
+      }),
+    );
+}
+
+function renderAssessment(ctx: CliContext, r: BreachAssessment): void {
+  const out = ctx.out;
+  out.line(`window             ${r.window.since} .. ${r.window.until} (${r.events_examined} events)`);
+  out.line(`breach detected at ${r.breach_detected_at ?? '-'}`);
+  out.line(`suspicious events  ${r.suspicious_events}`);
+  out.line(`secrets read       ${r.accessed_secrets} (by implicated actors)`);
+  out.line(`affected tenants   ${r.affected_tenants.length} -> ${r.breach_scope} (widespread above ${r.widespread_threshold})`);
+  out.line(`accessors HMAC'd   ${r.accessors_hmac}`);
+  out.line();
+  out.table(
+    r.rules.map((rule) => ({ rule: rule.id, severity: rule.severity, events: rule.events, explanation: rule.explanation })),
+  );
+  if (r.affected_tenants.length) {
+    out.line();
+    out.line(`affected tenants: ${r.affected_tenants.join(', ')}`);
+  }
+  if (r.excluded_tenants_read.length) out.line(`excluded tenants also read (not counted): ${r.excluded_tenants_read.join(', ')}`);
+  if (r.actors.length) {
+    out.line();
+    out.table(
+      r.actors.map((a) => ({
+        actor: a.display_name ?? a.actor,
+        accessor: a.accessor,
+        addresses: a.remote_addresses.join(','),
+        reads: a.reads,
+        denied: a.denied,
+        tenants: a.tenants.length,
+        first_seen: a.first_seen,
+        rules: a.rules.join(','),
+      })),
+    );
+  }
+  if (r.suspicious.length) {
+    out.line();
+    const shown = r.suspicious.slice(0, 20);
+    out.table(
+      shown.map((s) => ({
+        time: s.time,
+        rule: s.rule,
+        severity: s.severity,
+        path: s.path,
+        who: s.display_name ?? s.remote_address,
+        why: s.explanation,
+      })),
+    );
+    if (r.suspicious_events > shown.length) out.line(`(${shown.length} of ${r.suspicious_events} shown; --json lists up to --limit)`);
+  }
+  for (const note of r.notes) out.line(`note: ${note}`);
+  out.line();
+  out.line('not in any audit log (absence proves nothing):');
+  for (const item of r.not_audited) out.line(`  - ${item}`);
+}
