@@ -5,6 +5,7 @@ import { assessCommand } from './commands/assess.command.js';
 import { drillCommand } from './commands/drill.command.js';
 import { labCommand } from './commands/lab.command.js';
 import { leakCommand } from './commands/leak.command.js';
+import { rotateCommand } from './commands/rotate.command.js';
 import { statusCommand } from './commands/status.command.js';
 import { tenantsCommand } from './commands/tenants.command.js';
 import { EXIT } from './exit-codes.js';
@@ -35,7 +36,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  for (const command of [statusCommand(run), labCommand(run), drillCommand(run), tenantsCommand(run), assessCommand(run), leakCommand(run)])
+  for (const command of [statusCommand(run), labCommand(run), drillCommand(run), tenantsCommand(run), rotateCommand(run), assessCommand(run), leakCommand(run)])
     program.addCommand(command);
   // exitOverride and the error output apply to every subcommand too.
   const configure = (command: Command) => {

@@ -16,7 +16,7 @@ import {
   type LabFile,
   type LabNode,
 } from './lab-file.js';
-import { LAB_TENANT_TEMPLATES, LAB_TENANTS_PATH, LAB_TEST_TENANT } from './layout.js';
+import { LAB_ROTATION_SECRETS, LAB_TENANT_TEMPLATES, LAB_TENANTS_PATH, LAB_TEST_TENANT } from './layout.js';
 import { renderNodeConfig } from './node-config.js';
 import { freePorts } from './ports.js';
 import { isAlive, spawnDetached, stopProcess } from './processes.js';
@@ -392,6 +392,11 @@ function writeLabConfig(dir: string, lab: LabFile): void {
       paths: [...LAB_TENANT_TEMPLATES],
       exclude: [LAB_TEST_TENANT],
       source: { kind: 'kv', path: LAB_TENANTS_PATH },
+    },
+    rotation: {
+      // The lab has no SSH, SMTP, DNS or database servers of its own: every kind is applied in
+      // Vault only. Point targets at real systems to see them rotated there.
+      secrets: LAB_ROTATION_SECRETS.map((s) => ({ ...s })),
     },
     lab: { file: 'lab.json' },
   };

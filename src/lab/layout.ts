@@ -15,6 +15,15 @@ export const LAB_TENANT_TEMPLATES = [
   'secret/api_keys/{tenant}/{key_id}',
 ] as const;
 
+/** What `sealwatch rotate` replaces in the lab, per kind. */
+export const LAB_ROTATION_SECRETS = [
+  { kind: 'ssh', path: 'secret/tenants/{tenant}/ssh' },
+  { kind: 'smtp', path: 'secret/tenants/{tenant}/smtp' },
+  { kind: 'apikey', path: 'secret/api_keys/{tenant}/{key_id}' },
+  { kind: 'dkim', path: 'secret/tenants/{tenant}/dkim' },
+  { kind: 'postgres', path: 'secret/tenants/{tenant}/database' },
+] as const;
+
 export function labTenantId(index: number): string {
   return `tenant-${String(index + 1).padStart(4, '0')}`;
 }

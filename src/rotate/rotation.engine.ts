@@ -13,7 +13,14 @@ import {
 } from '../vault/errors.js';
 import type { KvV2 } from '../vault/kv.js';
 import { RotationError } from './rotation.errors.js';
-import type { RotationInput, Rotator, RotatorKind, SecretData, SecretRef } from './rotator.js';
+import {
+  VAULT_ONLY_TARGET,
+  type RotationInput,
+  type Rotator,
+  type RotatorKind,
+  type SecretData,
+  type SecretRef,
+} from './rotator.js';
 
 /**
  * The four-phase protocol for one secret, crash-safe:
@@ -124,6 +131,12 @@ export class RotationEngine {
       await this.deps.journal.updateItem(item.id, update);
     };
     try {
+      if (state.in_phase === 'rollback') {
+        // A rollback was under way when the process died: finish it, it is idempotent.
+        await this.rollBack(state, rotator, ref, log, signal);
+        await journal({ state: 'rolled_back', in_phase: null });
+        return 'rolled_back';
+      }
       const { kv, relative } = await this.kvFor(item.path);
       const rel = relative(item.path);
       const loaded = await this.load(state, kv, rel, rotator, ref);
@@ -143,7 +156,8 @@ export class RotationEngine {
       }
       const target = rotator.targetOf(ref, loaded.current);
       if (state.target !== target) await journal({ target });
-      const limit = this.limitFor(target);
+      const limit: <T>(run: () => Promise<T>) => Promise<T> =
+        target === VAULT_ONLY_TARGET ? (run) => run() : (run) => this.limitFor(target)(run);
       return await limit(async () => {
         if (state.phase === 'planned') await this.throttle();
         const input: RotationInput = { ref, current: loaded.current, next: loaded.next, logger: log, signal };
@@ -352,8 +366,9 @@ export class RotationEngine {
       return 'failed';
     }
     try {
+      await journal({ in_phase: 'rollback', error: reason, error_phase: phase });
       await this.rollBack(item, rotator, ref, log, signal);
-      await journal({ state: 'rolled_back', error: reason, error_phase: phase, in_phase: null });
+      await journal({ state: 'rolled_back', in_phase: null });
       return 'rolled_back';
     } catch (rollbackError) {
       await journal({
@@ -386,6 +401,7 @@ export class RotationEngine {
     const next = (await kv.read<SecretData>(rel, staged))?.data;
     if (!current)
       throw new RotationError(ref.tenant, ref.kind, 'rollback', `version ${previous} of ${ref.path} is gone`);
+    // The staged version is destroyed last: when it is gone, the target was rolled back already.
     if (next) await rotator.rollback({ ref, current, next, logger: log, signal });
     const meta = await kv.readMetadata(rel);
     let restored = meta?.current_version ?? staged;

@@ -9,6 +9,9 @@ import type { Logger } from '../logging/logger.js';
 export const ROTATOR_KINDS = ['ssh', 'smtp', 'apikey', 'dkim', 'postgres', 'kv'] as const;
 export type RotatorKind = (typeof ROTATOR_KINDS)[number];
 
+/** The target of secrets that only Vault holds: no per-target limit beyond the global one. */
+export const VAULT_ONLY_TARGET = 'vault-only';
+
 /** The data of one KV v2 version. Rotators keep every field they do not rotate. */
 export type SecretData = Record<string, string>;
 
@@ -33,10 +36,15 @@ export interface Rotator {
   readonly kind: RotatorKind;
   /**
    * The system the secret lives in (`ssh:127.0.0.1:2222`, `postgres:db1`, `vault-only`): the engine
-   * limits concurrency per target as well as globally.
+   * limits concurrency per target as well as globally (`VAULT_ONLY_TARGET` only globally).
    */
   targetOf(ref: SecretRef, current: SecretData): string;
-  /** A new value from the current one (fields not rotated are kept). Pure apart from randomness. */
+  /**
+   * A new value from the current one (fields not rotated are kept). Usually pure apart from
+   * randomness; where the target chooses the value (a Vault database static role) it may ask the
+   * target. The engine calls it once per secret and then keeps the value in Vault, but a crash
+   * before the value is staged calls it again, so that must be safe.
+   */
   generate(ref: SecretRef, current: SecretData): Promise<SecretData>;
   /** The target learns the new value; the old one keeps working until `finalize`. */
   apply(input: RotationInput): Promise<void>;

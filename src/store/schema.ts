@@ -5,6 +5,9 @@ import type { Generated } from 'kysely';
  * and PostgreSQL); booleans are 0/1 integers for the same reason.
  */
 export interface Database {
+  rotation_runs: RotationRunTable;
+  rotation_items: RotationItemTable;
+  rotation_records: RotationRecordTable;
   sealwatch_meta: SealwatchMetaTable;
   node_observations: NodeObservationTable;
   audit_events: AuditEventTable;
@@ -65,4 +68,44 @@ export interface AuditCheckpointTable {
   offset: string | number | bigint;
   line: string | number | bigint;
   updated_at: Generated<string>;
+}
+
+/** One `sealwatch rotate` run; selection and options are JSON. */
+export interface RotationRunTable {
+  run_id: string;
+  created_at: string;
+  updated_at: string;
+  state: string;
+  selection: string;
+  options: string;
+  incident_id: string | null;
+}
+
+/** One secret of a run: the phase it completed, the one it is in, and what went wrong. */
+export interface RotationItemTable {
+  id: Generated<number>;
+  run_id: string;
+  tenant: string;
+  kind: string;
+  path: string;
+  target: string | null;
+  phase: string;
+  in_phase: string | null;
+  state: string;
+  attempts: number;
+  previous_version: number | null;
+  staged_version: number | null;
+  error: string | null;
+  error_phase: string | null;
+  retire_after: string | null;
+  updated_at: string;
+}
+
+export interface RotationRecordTable {
+  id: Generated<number>;
+  run_id: string;
+  tenant: string;
+  event: string;
+  at: string;
+  details: string;
 }

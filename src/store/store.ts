@@ -7,7 +7,9 @@ import { redactUrl } from '../config/load.js';
 import { SealwatchError } from '../errors.js';
 import { migrations, type StoreDialect } from './migrations/index.js';
 import { AuditAnalysisRepository } from './repositories/audit-analysis.repository.js';
+import { AuditEventRepository } from './repositories/audit-events.repository.js';
 import { NodeObservationRepository } from './repositories/node-observations.repository.js';
+import { RotationRepository } from './repositories/rotation.repository.js';
 import type { Database } from './schema.js';
 
 export class StoreError extends SealwatchError {
@@ -22,6 +24,8 @@ export class StoreError extends SealwatchError {
  */
 export class Store {
   readonly observations: NodeObservationRepository;
+  readonly rotations: RotationRepository;
+  readonly auditEvents: AuditEventRepository;
   /** Read-side queries of breach assessment and leak tracing. */
   readonly auditAnalysis: AuditAnalysisRepository;
 
@@ -34,6 +38,8 @@ export class Store {
     readonly pool: pg.Pool | undefined,
   ) {
     this.observations = new NodeObservationRepository(db);
+    this.rotations = new RotationRepository(db);
+    this.auditEvents = new AuditEventRepository(db, sqlite);
     this.auditAnalysis = new AuditAnalysisRepository(db);
   }
 
@@ -41,6 +47,7 @@ export class Store {
     const store = isPostgresUrl(url) ? await openPostgres(url) : openSqlite(url);
     try {
       await store.migrate();
+      await store.auditEvents.restoreDeferredIndexes();
     } catch (error) {
       await store.close();
       throw error;
@@ -59,16 +66,32 @@ export class Store {
   }
 
   static fromSqlite(file: string, handle: SQLite.Database): Store {
-    return Store.create(new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) }), 'sqlite', file, handle);
+    return Store.create(
+      new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) }),
+      'sqlite',
+      file,
+      handle,
+    );
   }
 
   static fromPostgres(url: string, pool: pg.Pool): Store {
-    return Store.create(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres', url, undefined, pool);
+    return Store.create(
+      new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+      'postgres',
+      url,
+      undefined,
+      pool,
+    );
   }
 
   async migrate(): Promise<void> {
     const provider: MigrationProvider = { getMigrations: async () => migrations(this.dialect) };
-    const migrator = new Migrator({ db: this.db, provider, migrationTableName: 'sealwatch_migrations', migrationLockTableName: 'sealwatch_migrations_lock' });
+    const migrator = new Migrator({
+      db: this.db,
+      provider,
+      migrationTableName: 'sealwatch_migrations',
+      migrationLockTableName: 'sealwatch_migrations_lock',
+    });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName;
@@ -109,7 +132,9 @@ async function openPostgres(url: string): Promise<Store> {
     client.release();
   } catch (error) {
     await pool.end();
-    throw new StoreError(`store ${redactUrl(url)} cannot be reached: ${(error as Error).message}`, { cause: error });
+    throw new StoreError(`store ${redactUrl(url)} cannot be reached: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   return Store.fromPostgres(url, pool);
 }

@@ -2,6 +2,7 @@ import type { CreateTableBuilder, Migration } from 'kysely';
 import { baseMigration } from './0001-base.migration.js';
 import { auditMigration } from './0002-audit.migration.js';
 import { auditAnalysisMigration } from './0003-audit-analysis.migration.js';
+import { rotationMigration } from './0010-rotation.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -27,5 +28,6 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
     '0001-base': baseMigration(context),
     '0002-audit': auditMigration(context),
     '0003-audit-analysis': auditAnalysisMigration(context),
+    '0010-rotation': rotationMigration(context),
   };
 }

@@ -27,7 +27,8 @@ export interface RotationItem {
   path: string;
   target: string | null;
   phase: RotationPhase;
-  in_phase: RotationPhase | null;
+  /** The phase started and not recorded as ended; `rollback` while a failed secret is being rolled back. */
+  in_phase: RotationPhase | 'rollback' | null;
   state: ItemState;
   attempts: number;
   previous_version: number | null;
@@ -116,7 +117,7 @@ export class RotationRepository {
       path: r.path,
       target: r.target,
       phase: r.phase as RotationPhase,
-      in_phase: r.in_phase as RotationPhase | null,
+      in_phase: r.in_phase as RotationItem['in_phase'],
       state: r.state as ItemState,
       attempts: r.attempts,
       previous_version: r.previous_version === null ? null : Number(r.previous_version),

@@ -1,0 +1,328 @@
+import type SQLite from 'better-sqlite3';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { AuditEvent, AuditEventType } from '../../audit/audit-event.js';
+import type { Selectable } from 'kysely';
+import { UsageError } from '../../errors.js';
+import { toSortableUtc } from '../../util/time.js';
+import type { AuditEventTable, Database } from '../schema.js';
+
+export interface InsertBatchResult {
+  inserted: number;
+  /** Events whose event_key was already stored (or repeated within the batch). */
+  duplicates: number;
+}
+
+/** Where `audit follow` stopped in one file. */
+export interface AuditCheckpoint {
+  source: string;
+  inode: string;
+  /** Byte offset just after the last committed line. */
+  offset: number;
+  /** Number of the last committed line (1-based). */
+  line: number;
+}
+
+export interface AuditEventFilter {
+  /** ISO-8601 bounds, inclusive; compared as stored times (nine fraction digits, UTC). */
+  since?: string;
+  until?: string;
+  pathPrefix?: string;
+  operation?: string;
+  accessor?: string;
+  remoteAddress?: string;
+  tenant?: string;
+  type?: AuditEventType;
+  errorsOnly?: boolean;
+  /** Default 1000. */
+  limit?: number;
+}
+
+export interface StoredAuditEvent extends AuditEvent {
+  id: number;
+}
+
+function sortableTime(value: string): string {
+  const time = toSortableUtc(value);
+  if (time === undefined) throw new UsageError(`audit query: "${value}" is not an ISO-8601 time`);
+  return time;
+}
+
+type Row = Omit<AuditEventTable, 'id'>;
+
+const COLUMNS = [
+  'event_key',
+  'time',
+  'type',
+  'request_id',
+  'operation',
+  'path',
+  'mount_point',
+  'mount_type',
+  'namespace',
+  'remote_address',
+  'remote_port',
+  'accessor',
+  'accessor_hmac',
+  'display_name',
+  'policies',
+  'entity_id',
+  'token_type',
+  'metadata',
+  'error',
+  'wrap_info',
+  'tenant',
+  'hmac_values',
+  'source',
+  'issued_token_ttl',
+] as const satisfies readonly (keyof Row)[];
+
+const DEFERRED_INDEXES_KEY = 'audit_events.deferred_indexes';
+
+/** PostgreSQL takes at most 65535 parameters per statement. */
+const PG_ROWS_PER_STATEMENT = Math.floor(60_000 / COLUMNS.length);
+
+function toRow(e: AuditEvent): Row {
+  return {
+    event_key: e.event_key,
+    time: e.time,
+    type: e.type,
+    request_id: e.request_id,
+    operation: e.operation,
+    path: e.path,
+    mount_point: e.mount_point,
+    mount_type: e.mount_type,
+    namespace: e.namespace,
+    remote_address: e.remote_address,
+    remote_port: e.remote_port,
+    accessor: e.accessor,
+    accessor_hmac: e.accessor_hmac ? 1 : 0,
+    display_name: e.display_name,
+    policies: JSON.stringify(e.policies),
+    entity_id: e.entity_id,
+    token_type: e.token_type,
+    metadata: e.metadata === null ? null : JSON.stringify(e.metadata),
+    error: e.error,
+    wrap_info: e.wrap_info === null ? null : JSON.stringify(e.wrap_info),
+    tenant: e.tenant,
+    hmac_values: e.hmac_values,
+    source: e.source,
+    issued_token_ttl: e.issued_token_ttl ?? null,
+  };
+}
+
+function fromRow(r: Selectable<AuditEventTable>): StoredAuditEvent {
+  return {
+    id: Number(r.id),
+    event_key: r.event_key,
+    time: r.time,
+    type: r.type as AuditEventType,
+    request_id: r.request_id,
+    operation: r.operation,
+    path: r.path,
+    mount_point: r.mount_point,
+    mount_type: r.mount_type,
+    namespace: r.namespace,
+    remote_address: r.remote_address,
+    remote_port: r.remote_port === null ? null : Number(r.remote_port),
+    accessor: r.accessor,
+    accessor_hmac: Number(r.accessor_hmac) === 1,
+    display_name: r.display_name,
+    policies: JSON.parse(r.policies) as string[],
+    entity_id: r.entity_id,
+    token_type: r.token_type,
+    metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, string>),
+    error: r.error,
+    wrap_info: r.wrap_info === null ? null : (JSON.parse(r.wrap_info) as Record<string, unknown>),
+    tenant: r.tenant,
+    hmac_values: r.hmac_values,
+    source: r.source,
+    issued_token_ttl: r.issued_token_ttl === null ? null : Number(r.issued_token_ttl),
+  };
+}
+
+/**
+ * The audit event store. Ingestion is the hot path (millions of lines after an incident), so on
+ * SQLite it bypasses Kysely: one prepared statement, one transaction per batch. PostgreSQL gets
+ * multi-row inserts. Both deduplicate on event_key, so overlapping files, a file and a socket
+ * device of the same server, or a re-run ingest store each event once.
+ */
+export class AuditEventRepository {
+  private sqliteInsert: SQLite.Statement | undefined;
+  private sqliteCheckpoint: SQLite.Statement | undefined;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly sqlite: SQLite.Database | undefined,
+  ) {}
+
+  /**
+   * Inserts a batch in one transaction; with a checkpoint, saves it in the same transaction so a
+   * crash can never keep the events but lose the position (or the other way round).
+   */
+  async insertBatch(events: readonly AuditEvent[], options: { checkpoint?: AuditCheckpoint } = {}): Promise<InsertBatchResult> {
+    if (this.sqlite) return this.insertBatchSqlite(this.sqlite, events, options.checkpoint);
+    return this.db.transaction().execute(async (tx) => {
+      let inserted = 0;
+      for (let start = 0; start < events.length; start += PG_ROWS_PER_STATEMENT) {
+        const rows = events.slice(start, start + PG_ROWS_PER_STATEMENT).map(toRow);
+        const result = await tx
+          .insertInto('audit_events')
+          .values(rows)
+          .onConflict((oc) => oc.column('event_key').doNothing())
+          .executeTakeFirst();
+        inserted += Number(result.numInsertedOrUpdatedRows ?? 0n);
+      }
+      if (options.checkpoint) await this.saveCheckpoint(tx, options.checkpoint);
+      return { inserted, duplicates: events.length - inserted };
+    });
+  }
+
+  private insertBatchSqlite(
+    handle: SQLite.Database,
+    events: readonly AuditEvent[],
+    checkpoint: AuditCheckpoint | undefined,
+  ): InsertBatchResult {
+    this.sqliteInsert ??= handle.prepare(
+      `INSERT INTO audit_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')}) ON CONFLICT (event_key) DO NOTHING`,
+    );
+    this.sqliteCheckpoint ??= handle.prepare(
+      `INSERT INTO audit_checkpoints (source, inode, "offset", line, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (source) DO UPDATE SET inode = excluded.inode, "offset" = excluded."offset", line = excluded.line, updated_at = excluded.updated_at`,
+    );
+    const insert = this.sqliteInsert;
+    const saveCheckpoint = this.sqliteCheckpoint;
+    const run = handle.transaction(() => {
+      let inserted = 0;
+      for (const e of events) {
+        // Positional values in COLUMNS order: no per-row object, the fastest better-sqlite3 call.
+        inserted += insert.run(
+          e.event_key,
+          e.time,
+          e.type,
+          e.request_id,
+          e.operation,
+          e.path,
+          e.mount_point,
+          e.mount_type,
+          e.namespace,
+          e.remote_address,
+          e.remote_port,
+          e.accessor,
+          e.accessor_hmac ? 1 : 0,
+          e.display_name,
+          JSON.stringify(e.policies),
+          e.entity_id,
+          e.token_type,
+          e.metadata === null ? null : JSON.stringify(e.metadata),
+          e.error,
+          e.wrap_info === null ? null : JSON.stringify(e.wrap_info),
+          e.tenant,
+          e.hmac_values,
+          e.source,
+          e.issued_token_ttl ?? null,
+        ).changes;
+      }
+      if (checkpoint)
+        saveCheckpoint.run(checkpoint.source, checkpoint.inode, checkpoint.offset, checkpoint.line, new Date().toISOString());
+      return inserted;
+    });
+    const inserted = run.immediate();
+    return { inserted, duplicates: events.length - inserted };
+  }
+
+  async query(filter: AuditEventFilter = {}): Promise<StoredAuditEvent[]> {
+    let q = this.db.selectFrom('audit_events').selectAll();
+    if (filter.since) q = q.where('time', '>=', sortableTime(filter.since));
+    if (filter.until) q = q.where('time', '<=', sortableTime(filter.until));
+    if (filter.operation) q = q.where('operation', '=', filter.operation);
+    if (filter.accessor) q = q.where('accessor', '=', filter.accessor);
+    if (filter.remoteAddress) q = q.where('remote_address', '=', filter.remoteAddress);
+    if (filter.tenant) q = q.where('tenant', '=', filter.tenant);
+    if (filter.type) q = q.where('type', '=', filter.type);
+    if (filter.errorsOnly) q = q.where('error', 'is not', null);
+    if (filter.pathPrefix) {
+      const prefix = filter.pathPrefix.replace(/^\/+/, '');
+      // Case-sensitive on both databases (SQLite's LIKE is not); substr needs no escaping of % and _.
+      q = q.where(sql<boolean>`substr(path, 1, ${prefix.length}) = ${prefix}`);
+    }
+    const rows = await q
+      .orderBy('time')
+      .orderBy('id')
+      .limit(filter.limit ?? 1000)
+      .execute();
+    return rows.map(fromRow);
+  }
+
+  async count(): Promise<number> {
+    const row = await this.db
+      .selectFrom('audit_events')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async getCheckpoint(source: string): Promise<AuditCheckpoint | undefined> {
+    const row = await this.db.selectFrom('audit_checkpoints').selectAll().where('source', '=', source).executeTakeFirst();
+    if (!row) return undefined;
+    return { source: row.source, inode: row.inode, offset: Number(row.offset), line: Number(row.line) };
+  }
+
+  async setCheckpoint(checkpoint: AuditCheckpoint): Promise<void> {
+    await this.saveCheckpoint(this.db, checkpoint);
+  }
+
+  private async saveCheckpoint(db: Kysely<Database> | Transaction<Database>, c: AuditCheckpoint): Promise<void> {
+    const updated_at = new Date().toISOString();
+    await db
+      .insertInto('audit_checkpoints')
+      .values({ source: c.source, inode: c.inode, offset: c.offset, line: c.line, updated_at })
+      .onConflict((oc) =>
+        oc.column('source').doUpdateSet({ inode: c.inode, offset: c.offset, line: c.line, updated_at }),
+      )
+      .execute();
+  }
+
+  /**
+   * For a bulk load into an empty SQLite table: drops the secondary indexes and returns the function
+   * that rebuilds them. Building an index over a finished table is one sort; keeping every index up
+   * to date row by row is millions of random B-tree writes. The definitions are read from the
+   * schema (whatever migrations created) and parked in sealwatch_meta first, so a crash before the
+   * rebuild is repaired the next time the store opens. Returns undefined (nothing deferred) on
+   * PostgreSQL or when the table already holds events that queries may be using.
+   */
+  async deferIndexesForBulkLoad(): Promise<(() => Promise<void>) | undefined> {
+    const handle = this.sqlite;
+    if (!handle) return undefined;
+    if (handle.prepare('SELECT 1 FROM audit_events LIMIT 1').get() !== undefined) return undefined;
+    const indexes = handle
+      .prepare(
+        // The unique event_key index stays: dedupe needs it. Its autoindex has no sql.
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' AND sql IS NOT NULL",
+      )
+      .all() as { name: string; sql: string }[];
+    if (indexes.length === 0) return undefined;
+    handle.transaction(() => {
+      handle
+        .prepare('INSERT INTO sealwatch_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+        .run(DEFERRED_INDEXES_KEY, JSON.stringify(indexes));
+      for (const { name } of indexes) handle.exec(`DROP INDEX IF EXISTS "${name.replace(/"/g, '""')}"`);
+    })();
+    return async () => this.restoreDeferredIndexes();
+  }
+
+  /** Rebuilds indexes a bulk load deferred, including after a crash that skipped the rebuild. */
+  async restoreDeferredIndexes(): Promise<void> {
+    const handle = this.sqlite;
+    if (!handle) return;
+    const row = handle.prepare('SELECT value FROM sealwatch_meta WHERE key = ?').get(DEFERRED_INDEXES_KEY) as
+      | { value: string }
+      | undefined;
+    if (!row) return;
+    const indexes = JSON.parse(row.value) as { name: string; sql: string }[];
+    handle.transaction(() => {
+      for (const { sql: definition } of indexes)
+        handle.exec(definition.replace(/^CREATE (UNIQUE )?INDEX /i, (m) => `${m}IF NOT EXISTS `));
+      handle.prepare('DELETE FROM sealwatch_meta WHERE key = ?').run(DEFERRED_INDEXES_KEY);
+    })();
+  }
+}
