@@ -89,6 +89,26 @@ export function dkimKeyPairProblem(data: SecretData): string | null {
   }
 }
 
+/** What the operator can do about a refusal, from the rcode and the TSIG error. */
+export function refusalHint(error: DnsUpdateRefused, keyName: string, zone: string): string {
+  switch (error.tsigError) {
+    case 'BADKEY':
+      return ` (the server has no key named ${keyName} with this algorithm: check tsig.name and tsig.algorithm)`;
+    case 'BADSIG':
+      return ` (the TSIG secret is not the one the server has for ${keyName})`;
+    case 'BADTIME':
+      return ' (this clock and the server clock differ by more than 5 minutes)';
+  }
+  switch (error.rcode) {
+    case 'REFUSED':
+      return ` (the zone's update policy does not allow ${keyName} to change this name)`;
+    case 'NOTAUTH':
+    case 'NOTZONE':
+      return ` (the server is not the primary for ${zone}: check rotation.targets.dkim.zone and server)`;
+  }
+  return '';
+}
+
 const HOSTNAME =
   /^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$/;
 
@@ -260,6 +280,16 @@ export function createDkimRotator(target: DkimTarget, deps: DkimRotatorDeps = {}
         timeoutMs,
         signal: input.signal,
       });
+      input.logger.debug(
+        {
+          tenant: input.ref.tenant,
+          phase,
+          server: targetName,
+          zone,
+          changes: changes.map((c) => `${c.op} ${c.name}`),
+        },
+        'DNS update applied',
+      );
     } catch (error) {
       if (error instanceof RotationError) throw error;
       if (error instanceof DnsUpdateRefused && error.rcode === 'NXRRSET' && prerequisites.length)
@@ -270,7 +300,8 @@ export function createDkimRotator(target: DkimTarget, deps: DkimRotatorDeps = {}
         throw fail(
           input.ref,
           phase,
-          `DNS server ${server.host}:${server.port} refused the update of ${zone}: ${error.message}`,
+          `DNS server ${server.host}:${server.port} refused the update of ${zone}: ${error.message}` +
+            refusalHint(error, target.tsig.name, zone),
           {
             // SERVFAIL can pass; a refusal or a bad key needs the operator.
             retryable: error.rcode === 'SERVFAIL',

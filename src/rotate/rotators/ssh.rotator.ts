@@ -107,13 +107,17 @@ export function createSshRotator(target: SshTarget, deps: SshRotatorDeps = {}): 
       throw error instanceof RotationError ? error : fail(input.ref, phase, (error as Error).message);
     }
     const run = (store: KeyFileStore, lockKey: string) =>
-      editKeyFile(store, path, change, lockKey).catch((error: unknown) => {
-        throw wrap(
-          input,
-          phase,
-          new TargetError(`editing ${lockKey}: ${describeFsError(error)}`, { cause: error }),
-        );
-      });
+      editKeyFile(store, path, change, lockKey).then(
+        () =>
+          input.logger.debug({ tenant: input.ref.tenant, phase, file: lockKey }, 'authorized_keys edited'),
+        (error: unknown) => {
+          throw wrap(
+            input,
+            phase,
+            new TargetError(`editing ${lockKey}: ${describeFsError(error)}`, { cause: error }),
+          );
+        },
+      );
     const via = target.via;
     if (!via) return run(localKeyFileStore, path);
     let adminKey: string;
