@@ -43,6 +43,10 @@ const NAMED = process.env['SEALWATCH_NAMED'] ?? '/usr/sbin/named';
 export async function startBind(zone = 'mail.example'): Promise<TestBind> {
   if (!existsSync(NAMED))
     throw new Error(`${NAMED} not found: apt-get install bind9, or set SEALWATCH_NAMED`);
+  // Tests set records with nsupdate and read them with dig, BIND's own clients (not pulled in by bind9).
+  for (const tool of ['nsupdate', 'dig'])
+    if (spawnSync(tool, ['-V'], { stdio: 'ignore' }).error)
+      throw new Error(`${tool} not found: apt-get install bind9-dnsutils`);
   const dir = mkdtempSync(join(tmpdir(), 'sealwatch-bind-'));
   // named listens on UDP too; a port free on TCP is almost always free on UDP on loopback, and a
   // clash shows as named failing to start, reported below with its log.
