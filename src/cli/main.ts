@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, SealwatchError, UsageError } from '../errors.js';
 import { assessCommand } from './commands/assess.command.js';
+import { auditCommand } from './commands/audit.command.js';
 import { drillCommand } from './commands/drill.command.js';
 import { labCommand } from './commands/lab.command.js';
 import { leakCommand } from './commands/leak.command.js';
@@ -36,7 +37,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  for (const command of [statusCommand(run), labCommand(run), drillCommand(run), tenantsCommand(run), rotateCommand(run), assessCommand(run), leakCommand(run)])
+  for (const command of [statusCommand(run), labCommand(run), drillCommand(run), tenantsCommand(run), rotateCommand(run), assessCommand(run), leakCommand(run), auditCommand(run)])
     program.addCommand(command);
   // exitOverride and the error output apply to every subcommand too.
   const configure = (command: Command) => {

@@ -159,7 +159,10 @@ export class AuditEventRepository {
    * Inserts a batch in one transaction; with a checkpoint, saves it in the same transaction so a
    * crash can never keep the events but lose the position (or the other way round).
    */
-  async insertBatch(events: readonly AuditEvent[], options: { checkpoint?: AuditCheckpoint } = {}): Promise<InsertBatchResult> {
+  async insertBatch(
+    events: readonly AuditEvent[],
+    options: { checkpoint?: AuditCheckpoint } = {},
+  ): Promise<InsertBatchResult> {
     if (this.sqlite) return this.insertBatchSqlite(this.sqlite, events, options.checkpoint);
     return this.db.transaction().execute(async (tx) => {
       let inserted = 0;
@@ -223,7 +226,13 @@ export class AuditEventRepository {
         ).changes;
       }
       if (checkpoint)
-        saveCheckpoint.run(checkpoint.source, checkpoint.inode, checkpoint.offset, checkpoint.line, new Date().toISOString());
+        saveCheckpoint.run(
+          checkpoint.source,
+          checkpoint.inode,
+          checkpoint.offset,
+          checkpoint.line,
+          new Date().toISOString(),
+        );
       return inserted;
     });
     const inserted = run.immediate();
@@ -262,7 +271,11 @@ export class AuditEventRepository {
   }
 
   async getCheckpoint(source: string): Promise<AuditCheckpoint | undefined> {
-    const row = await this.db.selectFrom('audit_checkpoints').selectAll().where('source', '=', source).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .where('source', '=', source)
+      .executeTakeFirst();
     if (!row) return undefined;
     return { source: row.source, inode: row.inode, offset: Number(row.offset), line: Number(row.line) };
   }
@@ -271,7 +284,10 @@ export class AuditEventRepository {
     await this.saveCheckpoint(this.db, checkpoint);
   }
 
-  private async saveCheckpoint(db: Kysely<Database> | Transaction<Database>, c: AuditCheckpoint): Promise<void> {
+  private async saveCheckpoint(
+    db: Kysely<Database> | Transaction<Database>,
+    c: AuditCheckpoint,
+  ): Promise<void> {
     const updated_at = new Date().toISOString();
     await db
       .insertInto('audit_checkpoints')
@@ -303,7 +319,9 @@ export class AuditEventRepository {
     if (indexes.length === 0) return undefined;
     handle.transaction(() => {
       handle
-        .prepare('INSERT INTO sealwatch_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+        .prepare(
+          'INSERT INTO sealwatch_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+        )
         .run(DEFERRED_INDEXES_KEY, JSON.stringify(indexes));
       for (const { name } of indexes) handle.exec(`DROP INDEX IF EXISTS "${name.replace(/"/g, '""')}"`);
     })();
@@ -315,8 +333,7 @@ export class AuditEventRepository {
     const handle = this.sqlite;
     if (!handle) return;
     const row = handle.prepare('SELECT value FROM sealwatch_meta WHERE key = ?').get(DEFERRED_INDEXES_KEY) as
-      | { value: string }
-      | undefined;
+      { value: string } | undefined;
     if (!row) return;
     const indexes = JSON.parse(row.value) as { name: string; sql: string }[];
     handle.transaction(() => {
