@@ -82,9 +82,11 @@ function renderAssessment(ctx: CliContext, r: BreachAssessment): void {
       })),
     );
   }
-  if (r.suspicious.length) {
+  // Low findings (an application's stray failures) can be thousands a day; the table shows evidence.
+  const evidence = r.suspicious.filter((s) => s.severity !== 'low');
+  if (evidence.length) {
     out.line();
-    const shown = r.suspicious.slice(0, 20);
+    const shown = evidence.slice(0, 20);
     out.table(
       shown.map((s) => ({
         time: s.time,
@@ -95,7 +97,8 @@ function renderAssessment(ctx: CliContext, r: BreachAssessment): void {
         why: s.explanation,
       })),
     );
-    if (r.suspicious_events > shown.length) out.line(`(${shown.length} of ${r.suspicious_events} shown; --json lists up to --limit)`);
+    if (r.suspicious_events > shown.length)
+      out.line(`(${shown.length} of ${r.suspicious_events} suspicious events shown, low severity left out; --json lists up to --limit)`);
   }
   for (const note of r.notes) out.line(`note: ${note}`);
   out.line();
