@@ -102,6 +102,17 @@ export class RotationRepository {
     return rows.map(toRun);
   }
 
+  /** Runs started for an incident, newest first. */
+  async runsOfIncident(incidentId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('rotation_runs')
+      .select('run_id')
+      .where('incident_id', '=', incidentId)
+      .orderBy('created_at', 'desc')
+      .execute();
+    return rows.map((r) => r.run_id);
+  }
+
   async items(runId: string): Promise<RotationItem[]> {
     const rows = await this.db
       .selectFrom('rotation_items')
