@@ -12,6 +12,9 @@ export interface Database {
   node_observations: NodeObservationTable;
   audit_events: AuditEventTable;
   audit_checkpoints: AuditCheckpointTable;
+  incidents: IncidentTable;
+  incident_steps: IncidentStepTable;
+  incident_events: IncidentEventTable;
 }
 
 export interface SealwatchMetaTable {
@@ -107,5 +110,49 @@ export interface RotationRecordTable {
   tenant: string;
   event: string;
   at: string;
+  details: string;
+}
+
+/** An incident (src/playbook/incident.service.ts); options is JSON. */
+export interface IncidentTable {
+  id: string;
+  type: string;
+  severity: string;
+  declared_by: string;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
+  state: string;
+  options: string;
+  owner: string | null;
+}
+
+/** One step of an incident's playbook; evidence, verify_evidence and outputs are JSON. */
+export interface IncidentStepTable {
+  incident_id: string;
+  step_id: string;
+  position: number;
+  title: string;
+  status: string;
+  needs_approval: number;
+  started_at: string | null;
+  attempt_started_at: string | null;
+  ended_at: string | null;
+  measured_seconds: number | null;
+  target_seconds: number;
+  evidence: string | null;
+  verify_evidence: string | null;
+  outputs: string | null;
+  error: string | null;
+  attempts: number;
+}
+
+/** The incident timeline: every transition of the incident and its steps. */
+export interface IncidentEventTable {
+  id: Generated<number>;
+  incident_id: string;
+  at: string;
+  step_id: string | null;
+  event: string;
   details: string;
 }

@@ -8,6 +8,7 @@ import { SealwatchError } from '../errors.js';
 import { migrations, type StoreDialect } from './migrations/index.js';
 import { AuditAnalysisRepository } from './repositories/audit-analysis.repository.js';
 import { AuditEventRepository } from './repositories/audit-events.repository.js';
+import { IncidentRepository } from './repositories/incident.repository.js';
 import { NodeObservationRepository } from './repositories/node-observations.repository.js';
 import { RotationRepository } from './repositories/rotation.repository.js';
 import type { Database } from './schema.js';
@@ -28,6 +29,8 @@ export class Store {
   readonly auditEvents: AuditEventRepository;
   /** Read-side queries of breach assessment and leak tracing. */
   readonly auditAnalysis: AuditAnalysisRepository;
+  /** The incident journal of playbooks (`incident list|show|resume|report`). */
+  readonly incidents: IncidentRepository;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -41,6 +44,7 @@ export class Store {
     this.rotations = new RotationRepository(db);
     this.auditEvents = new AuditEventRepository(db, sqlite);
     this.auditAnalysis = new AuditAnalysisRepository(db);
+    this.incidents = new IncidentRepository(db);
   }
 
   static async open(url: string): Promise<Store> {

@@ -3,6 +3,7 @@ import { baseMigration } from './0001-base.migration.js';
 import { auditMigration } from './0002-audit.migration.js';
 import { auditAnalysisMigration } from './0003-audit-analysis.migration.js';
 import { rotationMigration } from './0010-rotation.migration.js';
+import { incidentsMigration } from './0020-incidents.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -29,5 +30,6 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
     '0002-audit': auditMigration(context),
     '0003-audit-analysis': auditAnalysisMigration(context),
     '0010-rotation': rotationMigration(context),
+    '0020-incidents': incidentsMigration(context),
   };
 }
