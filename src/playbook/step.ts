@@ -48,6 +48,11 @@ export interface StepContext<S = Record<string, unknown>> {
   options: Readonly<S>;
   /** Progress for the operator (stderr); not a log. */
   progress(message: string): void;
+  /**
+   * Declares a secret value this step holds (a value read or generated): the engine removes it from
+   * everything it journals, reports or prints — evidence, outputs, error messages, progress.
+   */
+  sensitive(value: string): void;
 }
 
 export interface Step<S = Record<string, unknown>> {
@@ -60,4 +65,9 @@ export interface Step<S = Record<string, unknown>> {
   plan(ctx: StepContext<S>): Promise<PlanEntry[]>;
   run(ctx: StepContext<S>): Promise<StepOutcome>;
   verify?(ctx: StepContext<S>, outcome: StepOutcome): Promise<VerifyOutcome>;
+  /**
+   * Why this step does not apply to this incident (no PGP keys given, nothing sealed), or undefined
+   * to run it. Asked before approval; a skipped step is journalled `skipped` with the reason.
+   */
+  skip?(ctx: StepContext<S>): Promise<string | undefined>;
 }

@@ -1,0 +1,51 @@
+import type { Config } from '../config/load.js';
+import { SealwatchError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { Store } from '../store/store.js';
+import type { VaultClient } from '../vault/client.js';
+import type { Step } from './step.js';
+
+/**
+ * What a playbook's steps are built from. One object, so a capability adds what it needs in one
+ * place; the CLI builds it (lazily: `incident list` never needs a Vault token).
+ */
+export interface PlaybookDeps {
+  vault: VaultClient;
+  store: Store;
+  config: Config;
+  logger: Logger;
+}
+
+/**
+ * Builds the steps of one incident type from the incident's options as journalled (JSON). It must
+ * build the same steps, in the same order, for the same options: that is how `incident resume`
+ * rebuilds a playbook after a crash. Options come back from the journal untyped; a factory parses
+ * them (zod) into its own shape.
+ */
+// Step methods are bivariant in their context, so a Step<BreachOptions>[] is a Step[] here.
+export type PlaybookFactory = (
+  deps: PlaybookDeps,
+  options: Readonly<Record<string, unknown>>,
+) => Step[] | Promise<Step[]>;
+
+/**
+ * Incident type → playbook. A plain object checked by the compiler; the capability that owns a
+ * type adds one line to the registry the CLI passes in (src/cli/playbooks.ts).
+ */
+export type PlaybookRegistry = Readonly<Record<string, PlaybookFactory>>;
+
+export class UnknownPlaybookError extends SealwatchError {
+  constructor(type: string, known: readonly string[]) {
+    super(
+      'unknown_playbook',
+      `no playbook for incident type ${type} in this sealwatch (known: ${known.join(', ') || 'none'}): resume it with the sealwatch version that declared it`,
+      { details: { type } },
+    );
+  }
+}
+
+export function playbookFor(registry: PlaybookRegistry, type: string): PlaybookFactory {
+  const factory = Object.hasOwn(registry, type) ? registry[type] : undefined;
+  if (!factory) throw new UnknownPlaybookError(type, Object.keys(registry));
+  return factory;
+}
