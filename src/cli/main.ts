@@ -4,6 +4,7 @@ import { ConfigError, SealwatchError, UsageError } from '../errors.js';
 import { assessCommand } from './commands/assess.command.js';
 import { auditCommand } from './commands/audit.command.js';
 import { drillCommand } from './commands/drill.command.js';
+import { incidentCommand } from './commands/incident.command.js';
 import { labCommand } from './commands/lab.command.js';
 import { leakCommand } from './commands/leak.command.js';
 import { rotateCommand } from './commands/rotate.command.js';
@@ -37,7 +38,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  for (const command of [statusCommand(run), labCommand(run), drillCommand(run), tenantsCommand(run), rotateCommand(run), assessCommand(run), leakCommand(run), auditCommand(run)])
+  for (const command of [statusCommand(run), labCommand(run), drillCommand(run), tenantsCommand(run), rotateCommand(run), assessCommand(run), leakCommand(run), auditCommand(run), incidentCommand(run)])
     program.addCommand(command);
   // exitOverride and the error output apply to every subcommand too.
   const configure = (command: Command) => {

@@ -51,8 +51,9 @@ export interface StepContext<S = Record<string, unknown>> {
   /**
    * Declares a secret value this step holds (a value read or generated): the engine removes it from
    * everything it journals, reports or prints — evidence, outputs, error messages, progress.
+   * Optional so that tests can build a context by hand; the engine always provides it.
    */
-  sensitive(value: string): void;
+  sensitive?(value: string): void;
 }
 
 export interface Step<S = Record<string, unknown>> {
