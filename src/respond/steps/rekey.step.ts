@@ -235,6 +235,7 @@ export function rekeyStep(deps: RekeyStepDeps): Step<RekeyStepOptions & Record<s
             : 'shown on the terminal',
         rekey_resumed: p.earlier !== undefined,
       };
+      ctx.logger.info({ step: 'rekey', ...evidence }, 'rekey completed');
       return { evidence, outputs: { ...evidence } };
     },
 
@@ -421,7 +422,8 @@ async function sealUnsealProof(
   });
   let status: SealStatus | undefined;
   let oldError: string | undefined;
-  for (const share of oldShares.slice(0, material.keyThreshold)) {
+  const oldThreshold = (await vault.sealStatus(node)).t;
+  for (const share of oldShares.slice(0, oldThreshold)) {
     try {
       status = await vault.unseal(node, share);
     } catch (error) {
@@ -431,7 +433,10 @@ async function sealUnsealProof(
   }
   const oldRefused = (await vault.sealStatus(node)).sealed;
   await vault.unsealReset(node);
-  for (const share of material.shares.slice(0, material.keyThreshold)) {
+  // A sealed standby may still report the seal configuration it cached before the rekey (OpenBao
+  // 2.7.2): when the threshold went down it asks for more shares than the new threshold. Any
+  // number of shares at or above the threshold unseals, so the shares are offered until it opens.
+  for (const share of material.shares) {
     status = await vault.unseal(node, share);
     if (!status.sealed) break;
   }
