@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { mustParsePathTemplate, type PathTemplate } from '../tenants/path-template.js';
 import { parseDuration } from '../util/duration.js';
+import { resolveNotifyPaths, type NotifyConfig } from './notify.schema.js';
 import type { RotationConfig } from './rotation.schema.js';
 import { configFileSchema, type ConfigFile, type TenantSource } from './schema.js';
 
@@ -47,6 +48,8 @@ export interface Config {
   readonly assess: AssessThresholds;
   /** Secrets to rotate, limits and targets; file paths in it are resolved against the config file. */
   readonly rotation: RotationConfig;
+  /** Tenant notices; file paths in it are resolved against the config file. */
+  readonly notify: NotifyConfig | undefined;
   readonly lab: { readonly file: string } | undefined;
   readonly logLevel: ConfigFile['log']['level'];
 }
@@ -115,6 +118,7 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
       maxTokenTtlSeconds: parseDuration(parsed.assess.max_token_ttl)! / 1000,
     },
     rotation: resolveRotationPaths(parsed.rotation, relative),
+    notify: parsed.notify ? resolveNotifyPaths(parsed.notify, relative) : undefined,
     lab: parsed.lab ? { file: relative(parsed.lab.file) } : undefined,
     logLevel: (env['SEALWATCH_LOG_LEVEL'] as ConfigFile['log']['level'] | undefined) ?? parsed.log.level,
   };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parsePathTemplate } from '../tenants/path-template.js';
+import { notifySchema } from './notify.schema.js';
 import { rotationSchema } from './rotation.schema.js';
 
 /** Durations in config are written as humans write them: 30s, 5m, 24h, 7d. */
@@ -63,6 +64,8 @@ export const configFileSchema = z.strictObject({
   tenancy: tenancySchema.default(tenancySchema.parse({})),
   rotation: rotationSchema.default(rotationSchema.parse({})),
   assess: assessSchema.default(assessSchema.parse({})),
+  /** Tenant notices (email and signed webhooks); see notify.schema.ts. */
+  notify: notifySchema.optional(),
   lab: z
     .strictObject({
       /** Set by `lab up`: the lab file holding the lab's root token and unseal keys. */
