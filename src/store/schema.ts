@@ -15,6 +15,7 @@ export interface Database {
   incidents: IncidentTable;
   incident_steps: IncidentStepTable;
   incident_events: IncidentEventTable;
+  notifications: NotificationTable;
 }
 
 export interface SealwatchMetaTable {
@@ -155,4 +156,20 @@ export interface IncidentEventTable {
   step_id: string | null;
   event: string;
   details: string;
+}
+
+/** One tenant notice on one channel (0030-notifications). */
+export interface NotificationTable {
+  id: Generated<number>;
+  incident_id: string;
+  tenant: string;
+  channel: string;
+  recipient: string | null;
+  message_id: string;
+  state: string;
+  attempts: number;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+  sent_at: string | null;
 }

@@ -9,6 +9,7 @@ import { migrations, type StoreDialect } from './migrations/index.js';
 import { AuditAnalysisRepository } from './repositories/audit-analysis.repository.js';
 import { AuditEventRepository } from './repositories/audit-events.repository.js';
 import { IncidentRepository } from './repositories/incident.repository.js';
+import { NotificationRepository } from './repositories/notification.repository.js';
 import { NodeObservationRepository } from './repositories/node-observations.repository.js';
 import { RotationRepository } from './repositories/rotation.repository.js';
 import type { Database } from './schema.js';
@@ -31,6 +32,8 @@ export class Store {
   readonly auditAnalysis: AuditAnalysisRepository;
   /** The incident journal of playbooks (`incident list|show|resume|report`). */
   readonly incidents: IncidentRepository;
+  /** Delivery records of tenant notices, per incident, tenant and channel. */
+  readonly notifications: NotificationRepository;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -45,6 +48,7 @@ export class Store {
     this.auditEvents = new AuditEventRepository(db, sqlite);
     this.auditAnalysis = new AuditAnalysisRepository(db);
     this.incidents = new IncidentRepository(db);
+    this.notifications = new NotificationRepository(db);
   }
 
   static async open(url: string): Promise<Store> {

@@ -4,6 +4,7 @@ import { auditMigration } from './0002-audit.migration.js';
 import { auditAnalysisMigration } from './0003-audit-analysis.migration.js';
 import { rotationMigration } from './0010-rotation.migration.js';
 import { incidentsMigration } from './0020-incidents.migration.js';
+import { notificationsMigration } from './0030-notifications.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -31,5 +32,6 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
     '0003-audit-analysis': auditAnalysisMigration(context),
     '0010-rotation': rotationMigration(context),
     '0020-incidents': incidentsMigration(context),
+    '0030-notifications': notificationsMigration(context),
   };
 }
