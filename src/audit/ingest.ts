@@ -27,6 +27,9 @@ export interface IngestResult {
   failures: { file: string; error: AuditSourceError }[];
 }
 
+/** Files are read fast: bigger transactions than follow/listen, still a few tens of MiB. */
+const INGEST_BATCH_SIZE = 10_000;
+
 /** 1 MiB reads: fewer syscalls and fewer async steps per line; memory stays a few MiB. */
 const READ_CHUNK = 1024 * 1024;
 
@@ -41,9 +44,9 @@ export async function ingestAuditFiles(
   deps: IngestDeps,
   options: IngestOptions = {},
 ): Promise<IngestResult> {
-  const sink = new AuditSink(deps, options);
+  const sink = new AuditSink(deps, { batchSize: INGEST_BATCH_SIZE, ...options });
   const failures: IngestResult['failures'] = [];
-  const rebuildIndexes = await deps.store.auditEvents.deferIndexesForBulkLoad();
+  const endBulkLoad = await deps.store.auditEvents.beginBulkLoad();
   try {
     for (const file of files) {
       try {
@@ -61,7 +64,7 @@ export async function ingestAuditFiles(
     }
     await sink.flush();
   } finally {
-    if (rebuildIndexes) await rebuildIndexes();
+    await endBulkLoad();
   }
   return { counts: sink.counts, failures };
 }

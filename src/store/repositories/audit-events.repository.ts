@@ -299,24 +299,46 @@ export class AuditEventRepository {
   }
 
   /**
-   * For a bulk load into an empty SQLite table: drops the secondary indexes and returns the function
-   * that rebuilds them. Building an index over a finished table is one sort; keeping every index up
-   * to date row by row is millions of random B-tree writes. The definitions are read from the
-   * schema (whatever migrations created) and parked in sealwatch_meta first, so a crash before the
-   * rebuild is repaired the next time the store opens. Returns undefined (nothing deferred) on
-   * PostgreSQL or when the table already holds events that queries may be using.
+   * Prepares SQLite for a bulk load and returns the function that ends it (a no-op on PostgreSQL).
+   * Durability is untouched (WAL, synchronous=NORMAL): only connection-level knobs move. A bigger
+   * page cache keeps the event_key index in memory; rarer WAL checkpoints mean fewer fsyncs; the
+   * sorter may use a second thread to build indexes. Into an empty table, the secondary indexes
+   * are dropped and rebuilt at the end: building an index over a finished table is one sort, while
+   * keeping each of them up to date row by row is millions of random B-tree writes. Their
+   * definitions are read from the schema (whatever migrations created) and parked in
+   * sealwatch_meta first, so a crash before the rebuild is repaired when the store next opens.
    */
-  async deferIndexesForBulkLoad(): Promise<(() => Promise<void>) | undefined> {
+  async beginBulkLoad(): Promise<() => Promise<void>> {
     const handle = this.sqlite;
-    if (!handle) return undefined;
-    if (handle.prepare('SELECT 1 FROM audit_events LIMIT 1').get() !== undefined) return undefined;
+    if (!handle) return async () => undefined;
+    const saved = {
+      cache_size: handle.pragma('cache_size', { simple: true }) as number,
+      wal_autocheckpoint: handle.pragma('wal_autocheckpoint', { simple: true }) as number,
+      threads: handle.pragma('threads', { simple: true }) as number,
+    };
+    handle.pragma('cache_size = -65536');
+    handle.pragma('wal_autocheckpoint = 16384');
+    handle.pragma('threads = 2');
+    const deferred = this.deferIndexes(handle);
+    return async () => {
+      try {
+        if (deferred) await this.restoreDeferredIndexes();
+        handle.pragma('wal_checkpoint(TRUNCATE)');
+      } finally {
+        for (const [name, value] of Object.entries(saved)) handle.pragma(`${name} = ${value}`);
+      }
+    };
+  }
+
+  private deferIndexes(handle: SQLite.Database): boolean {
+    if (handle.prepare('SELECT 1 FROM audit_events LIMIT 1').get() !== undefined) return false;
     const indexes = handle
       .prepare(
         // The unique event_key index stays: dedupe needs it. Its autoindex has no sql.
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' AND sql IS NOT NULL",
       )
       .all() as { name: string; sql: string }[];
-    if (indexes.length === 0) return undefined;
+    if (indexes.length === 0) return false;
     handle.transaction(() => {
       handle
         .prepare(
@@ -325,7 +347,7 @@ export class AuditEventRepository {
         .run(DEFERRED_INDEXES_KEY, JSON.stringify(indexes));
       for (const { name } of indexes) handle.exec(`DROP INDEX IF EXISTS "${name.replace(/"/g, '""')}"`);
     })();
-    return async () => this.restoreDeferredIndexes();
+    return true;
   }
 
   /** Rebuilds indexes a bulk load deferred, including after a crash that skipped the rebuild. */

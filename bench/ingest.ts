@@ -1,0 +1,228 @@
+/**
+ * `npm run bench -- ingest [--lines 1000000] [--tenants 5000] [--dir DIR] [--keep]`
+ *
+ * Audit ingestion against two baselines over the same generated file (bench/generate-audit-log.ts),
+ * all read from the page cache after generation:
+ *  (a) the parse ceiling: a bare Node loop that splits the file into lines (the same splitter
+ *      sealwatch uses) and JSON.parses each one, storing nothing;
+ *  (b) jq -c 'select(.type=="response")' FILE > /dev/null, the usual command-line filter;
+ *  (c) sealwatch audit ingest into a fresh SQLite store (parse, normalise, insert, index), run as
+ *      the built CLI in a child process under /usr/bin/time, which gives (d) its peak RSS;
+ *  then sealwatch assess over the store just built.
+ * Wall-clock seconds are the headline; CPU seconds are printed too, because a busy machine
+ * stretches wall time for every arm alike but says little about cost.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { readLines } from '../src/audit/line-reader.js';
+import { LAB_TENANT_TEMPLATES } from '../src/lab/layout.js';
+import { generateAuditLog } from './generate-audit-log.js';
+
+const { values } = parseArgs({
+  options: {
+    lines: { type: 'string', default: '1000000' },
+    tenants: { type: 'string', default: '5000' },
+    dir: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+  },
+  allowPositionals: true,
+});
+const LINES = Number(values.lines);
+const TENANTS = Number(values.tenants);
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+
+interface Run {
+  seconds: number;
+  cpuSeconds: number;
+  maxRssMb?: number;
+  stdout: string;
+}
+
+/** Runs a command under /usr/bin/time: wall, CPU (user+sys) and peak RSS of the child. */
+function timed(command: string, args: string[], stdoutFile?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn('/usr/bin/time', ['-f', '__TIME__ %U %S %M', command, ...args], {
+      stdio: ['ignore', stdoutFile ? 'ignore' : 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = (performance.now() - started) / 1000;
+      const match = /__TIME__ ([\d.]+) ([\d.]+) (\d+)/.exec(stderr);
+      if (code !== 0 || !match)
+        return reject(new Error(`${command} ${args.join(' ')} failed (${code}): ${stderr.slice(-2000)}`));
+      resolve({
+        seconds,
+        cpuSeconds: Number(match[1]) + Number(match[2]),
+        maxRssMb: Number(match[3]) / 1024,
+        stdout,
+      });
+    });
+  });
+}
+
+async function parseCeiling(file: string): Promise<{ seconds: number; cpuSeconds: number; lines: number }> {
+  const cpu0 = process.cpuUsage();
+  const started = performance.now();
+  let lines = 0;
+  for await (const batch of readLines(createReadStream(file, { highWaterMark: 1024 * 1024 }), {
+    flushPartial: true,
+  }))
+    for (const line of batch) {
+      JSON.parse(line.text);
+      lines++;
+    }
+  const cpu = process.cpuUsage(cpu0);
+  return { seconds: (performance.now() - started) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, lines };
+}
+
+function ensureJq(): void {
+  if (spawnSync('jq', ['--version']).status !== 0)
+    throw new Error('jq is not installed: apt-get install -y jq (the ingest bench compares against it)');
+}
+
+function ensureBuilt(): void {
+  if (existsSync(CLI)) return;
+  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed');
+}
+
+async function main(): Promise<void> {
+  ensureJq();
+  ensureBuilt();
+  const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'sealwatch-bench-ingest-'));
+  const file = join(dir, 'audit.log');
+  const store = join(dir, 'sealwatch.db');
+  const config = join(dir, 'sealwatch.yaml');
+  try {
+    const genStarted = performance.now();
+    const generated = await generateAuditLog({ file, lines: LINES, tenants: TENANTS });
+    const genSeconds = (performance.now() - genStarted) / 1000;
+    const mb = statSync(file).size / 1024 / 1024;
+    writeFileSync(
+      config,
+      `tenancy:\n  paths:\n${LAB_TENANT_TEMPLATES.map((t) => `    - ${t}`).join('\n')}\nstore:\n  url: ${store}\n`,
+    );
+
+    const ceiling = await parseCeiling(file);
+    const jq = await timed('jq', ['-c', 'select(.type=="response")', file], '/dev/null');
+    for (const f of [store, `${store}-wal`, `${store}-shm`]) rmSync(f, { force: true });
+    const ingest = await timed(process.execPath, [
+      CLI,
+      '--config',
+      config,
+      '--log-level',
+      'warn',
+      'audit',
+      'ingest',
+      file,
+      '--json',
+    ]);
+    const counts = JSON.parse(ingest.stdout) as { lines: number; events: number; malformed: number };
+    if (counts.events !== LINES || counts.malformed !== 0)
+      throw new Error(`ingest stored ${counts.events} of ${LINES} lines (${counts.malformed} malformed)`);
+    const assess = await timed(process.execPath, [
+      CLI,
+      '--config',
+      config,
+      'assess',
+      '--since',
+      '2026-02-28T00:00:00Z',
+      '--until',
+      '2026-03-31T00:00:00Z',
+      '--json',
+    ]).catch((error: unknown) => ({ error: error as Error }));
+
+    const rate = (seconds: number) => Math.round(LINES / seconds);
+    const rows = [
+      {
+        arm: '(a) parse ceiling: split + JSON.parse',
+        seconds: ceiling.seconds,
+        cpu: ceiling.cpuSeconds,
+        rss: undefined,
+      },
+      { arm: '(b) jq select(.type=="response")', seconds: jq.seconds, cpu: jq.cpuSeconds, rss: jq.maxRssMb },
+      {
+        arm: '(c) sealwatch audit ingest (SQLite)',
+        seconds: ingest.seconds,
+        cpu: ingest.cpuSeconds,
+        rss: ingest.maxRssMb,
+      },
+      ...('error' in assess
+        ? []
+        : [
+            {
+              arm: '    sealwatch assess over the store',
+              seconds: assess.seconds,
+              cpu: assess.cpuSeconds,
+              rss: assess.maxRssMb,
+            },
+          ]),
+    ];
+    console.log(
+      `\n${LINES.toLocaleString('en')} lines, ${mb.toFixed(0)} MiB, ${TENANTS} tenants (generated in ${genSeconds.toFixed(1)} s)\n`,
+    );
+    console.log(
+      'ARM'.padEnd(42) +
+        'WALL s'.padStart(9) +
+        'CPU s'.padStart(9) +
+        'LINES/s'.padStart(11) +
+        'PEAK RSS MB'.padStart(13),
+    );
+    for (const r of rows)
+      console.log(
+        r.arm.padEnd(42) +
+          r.seconds.toFixed(2).padStart(9) +
+          r.cpu.toFixed(2).padStart(9) +
+          String(rate(r.seconds)).padStart(11) +
+          (r.rss === undefined ? '-' : r.rss.toFixed(0)).padStart(13),
+      );
+    if ('error' in assess)
+      console.log(`\nassess failed, left out of the metrics: ${assess.error.message.split('\n')[0]}`);
+    console.log('');
+    console.log(
+      JSON.stringify({
+        bench: 'ingest',
+        params: {
+          lines: LINES,
+          tenants: TENANTS,
+          file_mb: Math.round(mb),
+          errors_in_log: generated.errors,
+          store: 'sqlite',
+        },
+        metrics: {
+          parse_ceiling_seconds: round(ceiling.seconds),
+          parse_ceiling_lines_per_s: rate(ceiling.seconds),
+          jq_seconds: round(jq.seconds),
+          jq_lines_per_s: rate(jq.seconds),
+          ingest_seconds: round(ingest.seconds),
+          ingest_lines_per_s: rate(ingest.seconds),
+          ingest_cpu_seconds: round(ingest.cpuSeconds),
+          parse_ceiling_cpu_seconds: round(ceiling.cpuSeconds),
+          jq_cpu_seconds: round(jq.cpuSeconds),
+          peak_rss_mb: Math.round(ingest.maxRssMb ?? 0),
+          ...('error' in assess ? {} : { assess_seconds: round(assess.seconds) }),
+        },
+        ratios: {
+          vs_parse_ceiling: round(ceiling.seconds / ingest.seconds),
+          vs_jq: round(jq.seconds / ingest.seconds),
+        },
+      }),
+    );
+  } finally {
+    if (!values.keep && !values.dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000;
+
+await main();
