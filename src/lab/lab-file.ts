@@ -38,6 +38,8 @@ export const labFileSchema = z.object({
   tenants: z.int(),
   nodes: z.array(labNodeSchema).min(1),
   apps: z.array(labAppSchema).default([]),
+  /** The lab's SMTP mail catcher (`lab mail`), when it runs one. */
+  mail: z.object({ port: z.int(), pid: z.int() }).optional(),
 });
 
 export type LabFile = z.infer<typeof labFileSchema>;

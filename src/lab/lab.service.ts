@@ -17,6 +17,7 @@ import {
   type LabNode,
 } from './lab-file.js';
 import { LAB_ROTATION_SECRETS, LAB_TENANT_TEMPLATES, LAB_TENANTS_PATH, LAB_TEST_TENANT } from './layout.js';
+import { ensureLabMailCatcher, labNotifyConfig, startLabMailCatcher, stopLabMailCatcher } from './mail.js';
 import { renderNodeConfig } from './node-config.js';
 import { freePorts } from './ports.js';
 import { isAlive, spawnDetached, stopProcess } from './processes.js';
@@ -91,6 +92,7 @@ async function createLab(dir: string, options: LabUpOptions, deps: LabDeps): Pro
     };
   });
   const spawned: LabNode[] = [];
+  let mailPid: number | undefined;
   try {
     for (const node of planned) {
       mkdirSync(join(node.nodeDir, 'data'), { recursive: true, mode: 0o700 });
@@ -128,6 +130,8 @@ async function createLab(dir: string, options: LabUpOptions, deps: LabDeps): Pro
         secret_shares: KEY_SHARES,
         secret_threshold: KEY_THRESHOLD,
       });
+      const mail = await startLabMailCatcher(dir);
+      mailPid = mail.pid;
       const lab: LabFile = {
         lab_only: true,
         warning: LAB_WARNING,
@@ -142,6 +146,7 @@ async function createLab(dir: string, options: LabUpOptions, deps: LabDeps): Pro
         tenants: 0,
         nodes: spawned,
         apps: [],
+        mail,
       };
       // Written at once, so `lab down` can stop the processes even if seeding fails.
       writeLabFile(dir, lab);
@@ -163,14 +168,16 @@ async function createLab(dir: string, options: LabUpOptions, deps: LabDeps): Pro
     }
   } catch (error) {
     await Promise.all(spawned.map((n) => stopProcess(n.pid, 5_000)));
+    if (mailPid !== undefined) await stopProcess(mailPid, 5_000);
     if (error instanceof SealwatchError) throw error;
     throw new LabError(`lab up failed in ${dir}: ${(error as Error).message}`, { cause: error });
   }
 }
 
 /** Starts the stopped nodes of an existing lab and unseals every sealed one. */
-async function restartLab(dir: string, lab: LabFile, deps: LabDeps): Promise<LabFile> {
+async function restartLab(dir: string, saved: LabFile, deps: LabDeps): Promise<LabFile> {
   const progress = deps.onProgress ?? (() => undefined);
+  const lab = await restartMailCatcher(dir, saved);
   if (lab.nodes.every((n) => isAlive(n.pid))) {
     const vault = labClient(lab.nodes, lab.root_token, deps.logger);
     try {
@@ -325,6 +332,8 @@ export async function labDown(dir: string, options: { purge: boolean }): Promise
   const nodes = await Promise.all(
     lab.nodes.map(async (n) => ({ node_id: n.node_id, pid: n.pid, result: await stopProcess(n.pid) })),
   );
+  const mail = await stopLabMailCatcher(lab);
+  if (mail && lab.mail) nodes.push({ node_id: 'mail-catcher', pid: lab.mail.pid, result: mail });
   if (options.purge) rmSync(abs, { recursive: true, force: true });
   return { nodes, purged: options.purge };
 }
@@ -399,6 +408,7 @@ function writeLabConfig(dir: string, lab: LabFile): void {
       secrets: LAB_ROTATION_SECRETS.map((s) => ({ ...s })),
     },
     lab: { file: 'lab.json' },
+    ...(labNotifyConfig(lab) ? { notify: labNotifyConfig(lab) } : {}),
   };
   writeFileSync(
     join(dir, LAB_CONFIG_FILE),
@@ -413,4 +423,14 @@ function lastLogLine(file: string): string {
   } catch {
     return '(no log)';
   }
+}
+
+/** A lab restarted after a reboot gets its mail catcher back on the port its config names. */
+async function restartMailCatcher(dir: string, lab: LabFile): Promise<LabFile> {
+  const updated = await ensureLabMailCatcher(dir, lab);
+  if (updated !== lab) {
+    writeLabFile(dir, updated);
+    if (!lab.mail) writeLabConfig(dir, updated);
+  }
+  return updated;
 }

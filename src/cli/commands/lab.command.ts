@@ -1,4 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { resolve } from 'node:path';
+import { readInbox } from '../../lab/mail-catcher.js';
+import { labInboxPath } from '../../lab/mail.js';
 import { labDown, labEnv, labStatus, labUp, DEFAULT_LAB_DIR } from '../../lab/lab.service.js';
 import type { CliContext } from '../context.js';
 import type { CommandRunner } from '../runner.js';
@@ -98,6 +101,25 @@ export function labCommand(run: CommandRunner): Command {
     .action(
       run(async (ctx, opts: { dir: string }) => {
         for (const line of labEnv(opts.dir)) ctx.out.line(line);
+      }),
+    );
+
+  lab
+    .command('mail')
+    .description("what the lab's mail catcher received (tenant notices): from, to, subject, message-id, date")
+    .option('--dir <dir>', 'lab directory', DEFAULT_LAB_DIR)
+    .action(
+      run(async (ctx, opts: { dir: string }) => {
+        const messages = readInbox(labInboxPath(resolve(opts.dir))).map((m) => ({
+          from: m.from ?? m.envelope_from,
+          to: m.envelope_to.join(', '),
+          subject: m.subject,
+          message_id: m.message_id,
+          date: m.date ?? m.received_at,
+        }));
+        if (ctx.json) return ctx.out.json({ messages });
+        if (messages.length === 0) return ctx.out.line('no mail received');
+        ctx.out.table(messages);
       }),
     );
 
