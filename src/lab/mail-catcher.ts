@@ -82,7 +82,7 @@ export function runMailCatcher(port: number, inbox: string): Promise<SMTPServer>
       });
     },
   });
-  server.on('error', (error) => console.error(`mail catcher: ${error.message}`));
+  server.on('error', (error) => process.stderr.write(`mail catcher: ${error.message}\n`));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve(server));
@@ -97,11 +97,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const port = Number(arg('--port'));
   const inbox = arg('--inbox');
   if (!Number.isInteger(port) || !inbox) {
-    console.error('usage: mail-catcher --port PORT --inbox FILE');
+    process.stderr.write('usage: mail-catcher --port PORT --inbox FILE\n');
     process.exit(2);
   }
   const server = await runMailCatcher(port, inbox);
-  console.error(`mail catcher listening on 127.0.0.1:${port}, inbox ${inbox}`);
+  process.stderr.write(`mail catcher listening on 127.0.0.1:${port}, inbox ${inbox}\n`);
   for (const signal of ['SIGTERM', 'SIGINT'] as const)
     process.once(signal, () => server.close(() => process.exit(0)));
 }
