@@ -60,6 +60,8 @@ export function resolveNotifyPaths(
     ...(notify.smtp?.auth
       ? { smtp: { ...notify.smtp, auth: { ...notify.smtp.auth, password: ref(notify.smtp.auth.password) } } }
       : {}),
-    ...(notify.webhooks ? { webhooks: { ...notify.webhooks, signing_key: ref(notify.webhooks.signing_key) } } : {}),
+    ...(notify.webhooks
+      ? { webhooks: { ...notify.webhooks, signing_key: ref(notify.webhooks.signing_key) } }
+      : {}),
   };
 }
