@@ -116,7 +116,16 @@ describe('notify step with a real SMTP server and a real webhook receiver', () =
     progress: () => undefined,
     outputs: {
       assess: { affected_tenants: tenants },
-      rotate: { summary: { ssh: { rotated: 3 }, smtp: { rotated: 3 }, apikey: { revoked: 6 }, dkim: 0 } },
+      rotate: {
+        summary: {
+          by_kind: {
+            ssh: { rotated: 3 },
+            smtp: { rotated: 3 },
+            apikey: { rotated: 6 },
+            dkim: { rotated: 0 },
+          },
+        },
+      },
     },
   });
   const step = (cfg: NotifyConfig, password?: string) =>

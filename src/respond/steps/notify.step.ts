@@ -56,10 +56,13 @@ export function notifyStep(deps: NotifyStepDeps): Step {
     return Array.isArray(affected) ? affected.filter((t): t is string => typeof t === 'string') : [];
   };
   const actionsOf = (ctx: StepContext): string[] => {
-    const summary = ctx.outputs[deps.rotateStepId ?? 'rotate']?.['summary'];
-    if (!summary || typeof summary !== 'object') return ['credentials held for your account replaced'];
-    return Object.keys(summary)
-      .filter((kind) => hasWork((summary as Record<string, unknown>)[kind]))
+    // The rotate step's output is the rotation summary; its by_kind counts say what was replaced.
+    const summary = ctx.outputs[deps.rotateStepId ?? 'rotate']?.['summary'] as
+      { by_kind?: Record<string, { rotated?: number }> } | undefined;
+    const byKind = summary?.by_kind;
+    if (!byKind || typeof byKind !== 'object') return ['credentials held for your account replaced'];
+    return Object.keys(byKind)
+      .filter((kind) => (byKind[kind]?.rotated ?? 0) > 0)
       .map((kind) => ACTION_TEXT[kind] ?? `${kind} credentials replaced`);
   };
   const channels = [...(deps.config.smtp ? ['email'] : []), ...(deps.config.webhooks ? ['webhook'] : [])];
@@ -158,12 +161,4 @@ export function notifyStep(deps: NotifyStepDeps): Step {
 function stringField(profile: TenantProfile, field: string): string | undefined {
   const value = profile[field];
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-}
-
-/** A summary entry names work when it is a positive count or an object with one. */
-function hasWork(entry: unknown): boolean {
-  if (typeof entry === 'number') return entry > 0;
-  if (entry && typeof entry === 'object')
-    return Object.values(entry).some((v) => (typeof v === 'number' ? v > 0 : v === true));
-  return entry === true;
 }
