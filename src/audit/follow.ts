@@ -9,6 +9,8 @@ export interface FollowOptions extends AuditSinkOptions {
   file: string;
   /** How often the file is checked for growth, rotation and truncation. */
   pollMs?: number;
+  /** How long a rotated file must stay unchanged before it is closed (default 4 polls, at least 1 s). */
+  rotationGraceMs?: number;
   /** Stop after this long (tests, cron-style runs). */
   maxSeconds?: number;
   /** Stop once nothing new arrived for this long. */
@@ -53,6 +55,7 @@ export async function followAuditFile(
   const file = resolve(options.file);
   const notice = options.onNotice ?? (() => undefined);
   const pollMs = options.pollMs ?? 250;
+  const rotationGraceMs = options.rotationGraceMs ?? Math.max(4 * pollMs, 1_000);
   const started = Date.now();
   const sink = new AuditSink(deps, options);
   let rotations = 0;
@@ -138,8 +141,17 @@ export async function followAuditFile(
         await drain(current, own.size < current.offset ? current.offset : own.size, false);
         const atPath = await stat(file).catch(() => undefined);
         if (!atPath || String(atPath.ino) !== current.inode) {
-          // Rotated or removed: whatever the writer added to the old file before it let go counts.
-          await drain(current, (await current.handle.stat()).size, true);
+          // Rotated or removed: the writer may still add to the old file until it reopens (logrotate
+          // renames, then signals), so read it until it has been quiet for a grace period.
+          let size = (await current.handle.stat()).size;
+          for (;;) {
+            await drain(current, size, false);
+            await sleep(rotationGraceMs, undefined, { signal: options.signal }).catch(() => undefined);
+            const grown = (await current.handle.stat()).size;
+            if (grown === size || options.signal?.aborted) break;
+            size = grown;
+          }
+          await drain(current, size, true);
           await current.handle.close();
           current = undefined;
           if (atPath) {
