@@ -7,22 +7,30 @@ import { drillCommand } from './commands/drill.command.js';
 import { incidentCommand } from './commands/incident.command.js';
 import { labCommand } from './commands/lab.command.js';
 import { leakCommand } from './commands/leak.command.js';
+import { respondCommand } from './commands/respond.command.js';
 import { rotateCommand } from './commands/rotate.command.js';
 import { statusCommand } from './commands/status.command.js';
 import { tenantsCommand } from './commands/tenants.command.js';
 import { EXIT } from './exit-codes.js';
 import { createRunner } from './runner.js';
 
-
 export function buildProgram(): Command {
   const run = createRunner();
   const program = new Command('sealwatch')
-    .description('incident response for HashiCorp Vault and OpenBao: detect, contain, assess, rotate, recover, report')
+    .description(
+      'incident response for HashiCorp Vault and OpenBao: detect, contain, assess, rotate, recover, report',
+    )
     .version('0.1.0')
     .option('--config <file>', 'config file (env SEALWATCH_CONFIG; default ./sealwatch.yaml if present)')
-    .option('--store <url>', 'SQLite file or postgres:// URL (env SEALWATCH_STORE; default .sealwatch/sealwatch.db)')
+    .option(
+      '--store <url>',
+      'SQLite file or postgres:// URL (env SEALWATCH_STORE; default .sealwatch/sealwatch.db)',
+    )
     .option('--addr <urls>', 'Vault/OpenBao address(es), comma-separated (env BAO_ADDR / VAULT_ADDR)')
-    .option('--token <token>', 'token (env BAO_TOKEN / VAULT_TOKEN, else ~/.vault-token); prefer the environment')
+    .option(
+      '--token <token>',
+      'token (env BAO_TOKEN / VAULT_TOKEN, else ~/.vault-token); prefer the environment',
+    )
     .option('--json', 'machine-readable output on stdout', false)
     .addOption(
       new Option('--log-level <level>', 'log level on stderr').choices([
@@ -38,7 +46,18 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  for (const command of [statusCommand(run), labCommand(run), drillCommand(run), tenantsCommand(run), rotateCommand(run), assessCommand(run), leakCommand(run), auditCommand(run), incidentCommand(run)])
+  for (const command of [
+    statusCommand(run),
+    labCommand(run),
+    drillCommand(run),
+    tenantsCommand(run),
+    rotateCommand(run),
+    assessCommand(run),
+    leakCommand(run),
+    auditCommand(run),
+    incidentCommand(run),
+    respondCommand(run),
+  ])
     program.addCommand(command);
   // exitOverride and the error output apply to every subcommand too.
   const configure = (command: Command) => {

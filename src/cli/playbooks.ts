@@ -1,7 +1,7 @@
 import type { PlaybookRegistry } from '../playbook/registry.js';
+import { breachPlaybook } from '../respond/breach.playbook.js';
 
 /**
- * The playbooks this sealwatch can run and resume, by incident type. The respond capability adds
- * `breach: breachPlaybook` (src/respond/breach.playbook.ts) here.
+ * The playbooks this sealwatch can run and resume, by incident type.
  */
-export const PLAYBOOKS = {} satisfies PlaybookRegistry;
+export const PLAYBOOKS = { breach: breachPlaybook } satisfies PlaybookRegistry;

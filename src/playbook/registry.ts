@@ -14,6 +14,20 @@ export interface PlaybookDeps {
   store: Store;
   config: Config;
   logger: Logger;
+  /** What only the running process knows and the journal never holds. */
+  runtime?: PlaybookRuntime;
+}
+
+/** Secrets and terminals a playbook may use at run time; none of it is journalled. */
+export interface PlaybookRuntime {
+  /** The current unseal (or recovery) shares the operator gave (--unseal-keys-file / --unseal-keys-stdin). */
+  currentShares?: () => Promise<readonly string[] | undefined>;
+  /** Shows a secret on the operator's terminal after confirmation (new shares, a new root token). */
+  reveal?: (secret: { what: 'unseal_keys' | 'root_token'; values: readonly string[] }) => Promise<void>;
+  /** Receives application credentials issued during recovery (AppRole secret IDs). */
+  onAppCredentials?: (
+    credentials: readonly { mount: string; role: string; role_id: string; secret_id: string }[],
+  ) => Promise<void> | void;
 }
 
 /**

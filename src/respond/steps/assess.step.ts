@@ -10,7 +10,7 @@ export interface AssessStepOptions {
   /** Start of the breach window. */
   since: string;
   /** Audit logs to ingest first (file devices); already ingested lines are stored once. */
-  auditLogs: string[];
+  audit_logs: string[];
 }
 
 export interface AssessStepDeps {
@@ -32,14 +32,14 @@ export function createAssessStep(deps: AssessStepDeps): Step<AssessStepOptions> 
     needsApproval: false,
     async plan({ options }) {
       return [
-        ...options.auditLogs.map((file) => ({ action: `ingest audit log ${file}` })),
+        ...options.audit_logs.map((file) => ({ action: `ingest audit log ${file}` })),
         {
           action: `assess every stored event since ${options.since}: suspicious events, secrets read, affected tenants, actors`,
         },
       ];
     },
     async run({ options }) {
-      const ingested = await ingestAuditFiles(options.auditLogs, {
+      const ingested = await ingestAuditFiles(options.audit_logs, {
         store: deps.store,
         matcher: new PathTemplateMatcher(deps.config.tenancy.paths),
         logger: deps.logger,

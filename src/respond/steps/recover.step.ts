@@ -83,7 +83,19 @@ export function createRecoverStep(deps: RecoverStepDeps): Step<RecoverStepOption
     targetSeconds: 60 * 60,
     needsApproval: true,
     async plan(ctx) {
-      const exported = loadExport(ctx);
+      // In a dry run nothing is exported yet: the plan then says what it will restore in general.
+      let exported: ReturnType<typeof loadExport> | undefined;
+      try {
+        exported = loadExport(ctx);
+      } catch {
+        exported = undefined;
+      }
+      if (!exported)
+        return [
+          { action: 'unseal every sealed node with the new key shares (or wait for the key holders)' },
+          { action: 'restore the auth configuration exported by the preserve step', destructive: true },
+          { action: 'issue a new secret ID for every AppRole role, log in with it and use the token' },
+        ];
       const approle = exported.mounts.filter((m) => m.type === 'approle');
       return [
         { action: 'unseal every sealed node with the new key shares (or wait for the key holders)' },

@@ -86,7 +86,8 @@ export function rekeyStep(deps: RekeyStepDeps): Step<RekeyStepOptions & Record<s
     // Everything that can be refused locally is refused before the server is asked to change anything.
     const holders = deps.pgpKeysDir ? await loadHolderKeys(deps.pgpKeysDir) : undefined;
     const { keyShares, keyThreshold } = sizes(holders);
-    if (!holders && !deps.newKeysOut && !deps.reveal)
+    // A lab's lab.json is a destination too (lab only: it holds every share in clear).
+    if (!holders && !deps.newKeysOut && !deps.reveal && !deps.labFile)
       throw new UsageError(
         'the new shares need a destination: give --new-keys-out FILE or --pgp-keys DIR, or confirm showing them on the terminal',
       );

@@ -1,0 +1,218 @@
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { UsageError } from '../../errors.js';
+import { readLabFile } from '../../lab/lab-file.js';
+import { createIncidents, SEVERITIES, type Severity } from '../../playbook/incident.service.js';
+import type { PlaybookRuntime } from '../../playbook/registry.js';
+import { breachOptionsSchema, breachPlaybook, type BreachOptions } from '../../respond/breach.playbook.js';
+import { readKeySharesFile, readKeySharesStream } from '../../respond/key-shares.js';
+import { ROTATOR_KINDS, type RotatorKind } from '../../rotate/rotator.js';
+import { parseDuration } from '../../util/duration.js';
+import { playbookHooks } from '../approval.js';
+import type { CliContext } from '../context.js';
+import { PLAYBOOKS } from '../playbooks.js';
+import type { CommandRunner } from '../runner.js';
+import { renderRunResult } from './incident.command.js';
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+
+export interface BreachFlags {
+  incident?: string;
+  containment: 'lockdown' | 'seal-first';
+  seal: boolean;
+  since: string;
+  auditLog?: string[];
+  unsealKeysFile?: string;
+  unsealKeysStdin: boolean;
+  pgpKeys?: string;
+  newKeysOut?: string;
+  keyShares: number;
+  keyThreshold: number;
+  kinds?: RotatorKind[];
+  exportKeyFile?: string;
+  severity: Severity;
+  declaredBy?: string;
+  yes: boolean;
+  dryRun: boolean;
+}
+
+const whole = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of at least 1');
+  return n;
+};
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const kindsList = (value: string): RotatorKind[] => {
+  const kinds = value
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  const unknown = kinds.filter((k) => !(ROTATOR_KINDS as readonly string[]).includes(k));
+  if (unknown.length)
+    throw new InvalidArgumentError(`unknown kind ${unknown.join(', ')} (kinds: ${ROTATOR_KINDS.join(', ')})`);
+  return kinds as RotatorKind[];
+};
+
+/** `--since 24h` (a duration back from now) or an ISO time. */
+export function windowStart(since: string, now = new Date()): string {
+  const ms = parseDuration(since);
+  if (ms !== undefined) return new Date(now.getTime() - ms).toISOString();
+  const at = new Date(since);
+  if (Number.isNaN(at.getTime()))
+    throw new UsageError(`--since ${since}: give a duration (24h, 90m) or an ISO time`);
+  return at.toISOString();
+}
+
+/** The journalled options of a breach incident, from the flags and (on a lab) the lab's audit log. */
+export function breachOptions(ctx: CliContext, flags: BreachFlags): BreachOptions {
+  if (flags.unsealKeysFile && flags.unsealKeysStdin)
+    throw new UsageError('give --unseal-keys-file or --unseal-keys-stdin, not both');
+  const labFile = ctx.config().lab?.file;
+  const auditLogs =
+    flags.auditLog?.map((f) => resolve(f)) ?? (labFile ? [readLabFile(dirname(labFile)).audit_log] : []);
+  return breachOptionsSchema.parse({
+    containment: flags.containment,
+    seal: flags.seal,
+    since: windowStart(flags.since),
+    audit_logs: auditLogs,
+    ...(flags.kinds ? { kinds: flags.kinds } : {}),
+    key_shares: flags.keyShares,
+    key_threshold: flags.keyThreshold,
+    ...(flags.pgpKeys ? { pgp_keys_dir: resolve(flags.pgpKeys) } : {}),
+    ...(flags.newKeysOut ? { new_keys_out: resolve(flags.newKeysOut) } : {}),
+    ...(flags.exportKeyFile ? { export_key_file: resolve(flags.exportKeyFile) } : {}),
+  });
+}
+
+/** Key shares from the file or standard input, read once; what the terminal may show, after asking. */
+export function breachRuntime(
+  ctx: CliContext,
+  flags: Pick<BreachFlags, 'unsealKeysFile' | 'unsealKeysStdin' | 'yes'>,
+): PlaybookRuntime {
+  let shares: Promise<readonly string[] | undefined> | undefined;
+  const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !flags.unsealKeysStdin;
+  return {
+    currentShares: () =>
+      (shares ??= flags.unsealKeysFile
+        ? Promise.resolve(readKeySharesFile(flags.unsealKeysFile))
+        : flags.unsealKeysStdin
+          ? readKeySharesStream(process.stdin)
+          : Promise.resolve(undefined)),
+    ...(interactive
+      ? {
+          reveal: async (secret) => {
+            const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: false });
+            try {
+              const answer = await rl.question(
+                `show the new ${secret.what === 'root_token' ? 'root token' : 'key shares'} on this terminal now (once)? [y/N] `,
+              );
+              if (!/^y(es)?$/i.test(answer.trim()))
+                throw new UsageError(
+                  'the new key material was not shown: rerun with --new-keys-out FILE or --pgp-keys DIR',
+                );
+              // The one place secrets go to a terminal, on the operator's explicit request.
+              for (const value of secret.values) process.stderr.write(`${value}\n`);
+            } finally {
+              rl.close();
+            }
+          },
+        }
+      : {}),
+  };
+}
+
+export function respondCommand(run: CommandRunner): Command {
+  const respond = new Command('respond').description('run an incident playbook end to end');
+  respond
+    .command('breach')
+    .description(
+      'the emergency procedure for a compromised Vault/OpenBao: preserve, contain, assess, rekey, rotate, notify, recover, report',
+    )
+    .option('--incident <id>', 'incident id (default inc-YYYYMMDD-xxxx)')
+    .addOption(
+      new Option(
+        '--containment <mode>',
+        'lockdown: revoke and lock, then seal if asked; seal-first: seal at once (host compromise)',
+      )
+        .choices(['lockdown', 'seal-first'])
+        .default('lockdown'),
+    )
+    .option('--seal', 'seal every node after the lockdown (rekey then waits for the unseal)', false)
+    .option('--since <when>', 'start of the breach window: a duration back from now or an ISO time', '24h')
+    .option(
+      '--audit-log <file>',
+      'audit log to ingest before the assessment (repeatable; default on a lab: its audit log)',
+      collect,
+    )
+    .option('--unseal-keys-file <file>', 'current unseal (or recovery) key shares, one per line')
+    .option('--unseal-keys-stdin', 'read the current key shares from standard input', false)
+    .option(
+      '--pgp-keys <dir>',
+      "key holders' PGP public keys (*.asc, *.gpg): each new share is encrypted to one",
+    )
+    .option('--new-keys-out <file>', 'write the new shares and root token here once (mode 0600)')
+    .option('--key-shares <n>', 'new share count', whole, 5)
+    .option('--key-threshold <n>', 'new threshold', whole, 3)
+    .option(
+      '--kinds <list>',
+      `secret kinds to rotate (${ROTATOR_KINDS.join(',')}); default every configured kind`,
+      kindsList,
+    )
+    .option(
+      '--export-key-file <file>',
+      'key that encrypts the auth configuration export (default: a new one beside it)',
+    )
+    .addOption(
+      new Option('--severity <level>', 'incident severity').choices([...SEVERITIES]).default('critical'),
+    )
+    .option('--declared-by <name>', 'who declares the incident (default the OS user)')
+    .option('--yes', 'approve every step that needs approval', false)
+    .option('--dry-run', 'print the plan and change nothing', false)
+    .action(
+      run(async (ctx: CliContext, flags: BreachFlags) => {
+        const options = breachOptions(ctx, flags);
+        const store = await ctx.store();
+        const runtime = breachRuntime(ctx, flags);
+        const deps = { vault: ctx.vault(), store, config: ctx.config(), logger: ctx.logger, runtime };
+        const incidents = createIncidents({
+          store,
+          logger: ctx.logger,
+          playbooks: PLAYBOOKS,
+          playbookDeps: () => deps,
+        });
+        const steps = await breachPlaybook(deps, options);
+        if (flags.dryRun) {
+          const plan = await incidents.plan(steps, options);
+          if (ctx.json) return ctx.out.json({ dry_run: true, ...plan });
+          ctx.out.line('respond breach — plan (dry run: nothing changed)');
+          for (const step of plan.steps) {
+            ctx.out.line(
+              `\n${step.id}: ${step.title}${step.needs_approval ? ' [needs approval]' : ''} (target ${step.target_seconds} s)`,
+            );
+            for (const entry of step.actions)
+              ctx.out.line(`  ${entry.destructive ? '!' : '-'} ${entry.action}`);
+          }
+          return;
+        }
+        const incident = await incidents.declare({
+          type: 'breach',
+          steps,
+          severity: flags.severity,
+          options,
+          ...(flags.incident ? { id: flags.incident } : {}),
+          ...(flags.declaredBy ? { declaredBy: flags.declaredBy } : {}),
+        });
+        ctx.progress(
+          `incident ${incident.id} declared (${incident.severity}); resume with: sealwatch incident resume ${incident.id}`,
+        );
+        const { hooks, dispose } = playbookHooks(ctx, { yes: flags.yes });
+        try {
+          const result = await incidents.run(incident.id, steps, hooks);
+          return await renderRunResult(ctx, result, () => incidents.report(incident.id));
+        } finally {
+          dispose();
+        }
+      }),
+    );
+  return respond;
+}

@@ -1,0 +1,233 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { readLabFile, writeLabFile } from '../lab/lab-file.js';
+import { createNotifier } from '../notify/notify.service.js';
+import type { PlaybookDeps } from '../playbook/registry.js';
+import { renderReport, buildReport } from '../playbook/report.js';
+import type { Step, StepContext } from '../playbook/step.js';
+import { createRotation } from '../rotate/rotation.service.js';
+import { ROTATOR_KINDS } from '../rotate/rotator.js';
+import { createRotators } from '../rotate/rotators/index.js';
+import { incidentDirectory } from './incident-files.js';
+import { createKeyCustody } from './new-keys.js';
+import { createAssessStep } from './steps/assess.step.js';
+import { createContainStep } from './steps/contain.step.js';
+import { notifyStep } from './steps/notify.step.js';
+import { createPreserveStep } from './steps/preserve.step.js';
+import { createRecoverStep, type AppCredential } from './steps/recover.step.js';
+import { rekeyStep } from './steps/rekey.step.js';
+import { createRotateStep } from './steps/rotate.step.js';
+import { waitForUnseal } from './unseal.js';
+
+/**
+ * What a breach incident is declared with, journalled as JSON so `incident resume` rebuilds the same
+ * playbook. Never a secret: key shares come from a file or stdin at run time.
+ */
+export const breachOptionsSchema = z.object({
+  containment: z.enum(['lockdown', 'seal-first']).default('lockdown'),
+  /** Seal every node after the lockdown (lockdown mode). */
+  seal: z.boolean().default(false),
+  /** Start of the breach window (ISO). */
+  since: z.string(),
+  audit_logs: z.array(z.string()).default([]),
+  kinds: z.array(z.enum(ROTATOR_KINDS)).optional(),
+  key_shares: z.int().min(1).max(255).default(5),
+  key_threshold: z.int().min(1).max(255).default(3),
+  pgp_keys_dir: z.string().optional(),
+  new_keys_out: z.string().optional(),
+  export_key_file: z.string().optional(),
+  /** Seal one node and prove old shares fail and new ones unseal it (default: multi-node clusters). */
+  verify_seal_unseal: z.boolean().optional(),
+  unseal_timeout_seconds: z.int().min(1).default(3600),
+});
+export type BreachOptions = z.infer<typeof breachOptionsSchema>;
+
+export type BreachPlaybookDeps = PlaybookDeps;
+
+/**
+ * The emergency procedure for a compromised Vault/OpenBao, correctly ordered: evidence first, then
+ * containment (a sealed Vault answers nothing, so lockdown comes before any seal), the assessment,
+ * new key shares and root token, every tenant secret, the tenants told, access restored, a report.
+ */
+export async function breachPlaybook(
+  deps: BreachPlaybookDeps,
+  rawOptions: Readonly<Record<string, unknown>>,
+): Promise<Step[]> {
+  const options = breachOptionsSchema.parse(rawOptions);
+  const { vault, store, config, logger } = deps;
+  const runtime = deps.runtime ?? {};
+  const labFile = config.lab?.file;
+  const storeDir = config.store.url.startsWith('postgres') ? '.sealwatch' : dirname(config.store.url);
+  const files = { storeDir, exportKeyFile: options.export_key_file };
+  const shares = (await runtime.currentShares?.()) ?? labShares(labFile);
+  const custody = createKeyCustody();
+  const rotation = createRotation({
+    vault,
+    store,
+    config,
+    rotators: createRotators(config.rotation, { vault, logger }),
+    logger,
+  });
+
+  /** Rekey, rotation and notices need an unsealed, active Vault: unseal with the current shares if given. */
+  const whenUnsealed = <S>(step: Step<S>): Step<S> => ({
+    ...step,
+    run: async (ctx) => {
+      await waitForUnseal(vault, {
+        timeoutMs: options.unseal_timeout_seconds * 1000,
+        unsealKeys: custody.current()?.shares.length ? custody.current()!.shares : shares,
+        signal: ctx.signal,
+        progress: ctx.progress,
+      });
+      return step.run(ctx);
+    },
+  });
+
+  const steps: Step[] = [
+    createPreserveStep({ vault, ...files }) as Step,
+    createContainStep({ vault, ...files, unsealKeys: () => shares }) as Step,
+    createAssessStep({ store, config, logger }) as Step,
+    whenUnsealed(
+      rekeyStep({
+        vault,
+        currentShares: shares ?? [],
+        keyShares: options.key_shares,
+        keyThreshold: options.key_threshold,
+        ...(options.pgp_keys_dir ? { pgpKeysDir: options.pgp_keys_dir } : {}),
+        ...(options.new_keys_out ? { newKeysOut: options.new_keys_out } : {}),
+        ...(runtime.reveal ? { reveal: runtime.reveal } : {}),
+        ...(labFile ? { labFile } : {}),
+        custody,
+        ...(options.verify_seal_unseal !== undefined ? { verifySealUnseal: options.verify_seal_unseal } : {}),
+      }) as Step,
+    ),
+    whenUnsealed(
+      createRotateStep({ rotation, runsOfIncident: (id) => store.rotations.runsOfIncident(id) }) as Step,
+    ),
+    config.notify
+      ? whenUnsealed(
+          notifyStep({
+            notifier: createNotifier({ store, config: config.notify, logger }),
+            vault,
+            config: config.notify,
+          }),
+        )
+      : notifyNotConfigured(),
+    createRecoverStep({
+      vault,
+      ...files,
+      newUnsealKeys: () => {
+        const material = custody.current();
+        return material && material.shares.length > 0 ? material.shares : (labShares(labFile) ?? undefined);
+      },
+      onAppCredentials: async (credentials) => {
+        if (labFile) updateLabApps(labFile, credentials);
+        await runtime.onAppCredentials?.(credentials);
+      },
+    }) as Step,
+    reportStep(deps, storeDir),
+  ];
+  // Options reach the steps through the context; the step-specific shapes are subsets of these.
+  return steps.map((step) => ({
+    ...step,
+    plan: (ctx: StepContext) => step.plan(withOptions(ctx, options)),
+    run: (ctx: StepContext) => step.run(withOptions(ctx, options)),
+    ...(step.verify
+      ? { verify: (ctx: StepContext, outcome) => step.verify!(withOptions(ctx, options), outcome) }
+      : {}),
+  }));
+}
+
+function withOptions(ctx: StepContext, options: BreachOptions): StepContext {
+  return { ...ctx, options: { ...options, ...ctx.options } };
+}
+
+/** The lab's key holders: `lab up` keeps every share in lab.json (lab only). */
+function labShares(labFile: string | undefined): string[] | undefined {
+  if (!labFile) return undefined;
+  try {
+    return readLabFile(dirname(labFile)).unseal_keys;
+  } catch {
+    return undefined;
+  }
+}
+
+/** On a lab, the applications' new secret IDs go to lab.json so the lab stays usable. */
+function updateLabApps(labFile: string, credentials: readonly AppCredential[]): void {
+  const dir = dirname(labFile);
+  const lab = readLabFile(dir);
+  const apps = lab.apps.map((app) => {
+    const fresh = credentials.find((c) => c.role === app.role && c.mount === 'approle');
+    return fresh ? { ...app, role_id: fresh.role_id, secret_id: fresh.secret_id } : app;
+  });
+  writeLabFile(dir, { ...lab, apps });
+}
+
+/** Without a notify section there is no channel: affected tenants stop the playbook with a clear message. */
+function notifyNotConfigured(): Step {
+  const affectedOf = (ctx: StepContext) => {
+    const affected = ctx.outputs['assess']?.['affected_tenants'];
+    return Array.isArray(affected) ? affected.length : 0;
+  };
+  return {
+    id: 'notify',
+    title: 'Notify affected tenants',
+    targetSeconds: 15 * 60,
+    needsApproval: false,
+    async plan(ctx) {
+      return [
+        {
+          action: `notify ${affectedOf(ctx)} affected tenants: no notify channel is configured (config notify.smtp / notify.webhooks)`,
+        },
+      ];
+    },
+    async run(ctx) {
+      const affected = affectedOf(ctx);
+      if (affected > 0)
+        throw new ConfigError(
+          `${affected} affected tenants must be notified but the config has no notify section (smtp or webhooks): add one, then sealwatch incident resume ${ctx.incidentId}`,
+        );
+      return {
+        evidence: { affected_tenants: 0, note: 'no affected tenant to notify' },
+        outputs: { sent: 0, failed: 0, tenants: 0 },
+      };
+    },
+  };
+}
+
+/** "Report": the timeline so far, written as Markdown, HTML and JSON beside the incident's evidence. */
+function reportStep(deps: PlaybookDeps, storeDir: string): Step {
+  return {
+    id: 'report',
+    title: 'Write the incident report',
+    targetSeconds: 5 * 60,
+    needsApproval: false,
+    async plan() {
+      return [
+        {
+          action:
+            'write the report (timeline measured vs target, RTO, actions, tenants, failures) as md, html and json',
+        },
+      ];
+    },
+    async run({ incidentId }) {
+      const dir = incidentDirectory({ storeDir }, incidentId);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const detail = {
+        incident: (await deps.store.incidents.get(incidentId))!,
+        steps: await deps.store.incidents.steps(incidentId),
+        events: await deps.store.incidents.events(incidentId),
+      };
+      const report = buildReport(detail);
+      const written: string[] = [];
+      for (const format of ['md', 'html', 'json'] as const) {
+        const file = join(dir, `report.${format}`);
+        writeFileSync(file, renderReport(report, format), { mode: 0o600 });
+        written.push(file);
+      }
+      return { evidence: { files: written, steps: report.steps.length } };
+    },
+  };
+}
