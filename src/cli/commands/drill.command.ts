@@ -1,82 +1,133 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import { simulateAttack } from '../../drill/simulated-attack.js';
 import { labDown, labUp } from '../../lab/lab.service.js';
 import { labFilePath } from '../../lab/lab-file.js';
-import { collectStatus } from '../../status/status.service.js';
-import { labClient } from '../../lab/lab.service.js';
-import type { CliContext } from '../context.js';
+import { labTenantId } from '../../lab/layout.js';
+import { approveAll } from '../../playbook/playbook.engine.js';
+import { createIncidents } from '../../playbook/incident.service.js';
+import { breachPlaybook } from '../../respond/breach.playbook.js';
+import { CliContext } from '../context.js';
+import { PLAYBOOKS } from '../playbooks.js';
 import type { CommandRunner } from '../runner.js';
 import { positiveInt } from './lab.command.js';
+import { breachOptions, breachRuntime } from './respond.command.js';
+import { renderRunResult } from './incident.command.js';
 
 export const DEFAULT_DRILL_DIR = '.sealwatch/drill';
 
-const WHAT_COMES_NEXT = `
-What the drill does on this lab, end to end:
-  1. an attacker steals the mailer application's AppRole token, reads several tenants'
-     secrets and probes others (denied);
-  2. sealwatch ingests the audit log and assesses the breach: who, from where, which tenants;
-  3. sealwatch respond breach contains (revokes tokens and leases, keeps auth configuration),
-     rekeys (new Shamir shares, barrier key rotation, new root token), rotates every tenant
-     secret, notifies the affected tenants, recovers the applications and reports RTO per step.
-This version starts the lab and checks the cluster; the breach simulation arrives with the
-respond capability.`;
-
+/**
+ * The demo and the disaster-recovery drill in one: a fresh lab, an attacker with stolen
+ * application credentials, and `respond breach --yes` run against it with the lab's key holders,
+ * ending with the report and its RTO table.
+ */
 export function drillCommand(run: CommandRunner): Command {
   return new Command('drill')
-    .description('simulated breach on a fresh local lab (the demo and the DR drill)')
+    .description(
+      'a simulated breach on a fresh local lab, answered end to end by respond breach (the demo and the DR drill)',
+    )
     .addOption(new Option('--nodes <n>', 'lab nodes').choices(['1', '3']).default('3'))
     .option('--tenants <n>', 'tenants to seed', positiveInt, 50)
+    .option('--attacked <n>', 'tenants whose secrets the attacker reads', positiveInt, 6)
     .option('--dir <dir>', 'drill lab directory (replaced at every drill)', DEFAULT_DRILL_DIR)
     .option('--down', 'stop the lab when the drill ends', false)
     .action(
-      run(async (ctx: CliContext, opts: { nodes: string; tenants: number; dir: string; down: boolean }) => {
-        const dir = resolve(opts.dir);
-        if (existsSync(labFilePath(dir))) {
-          ctx.progress(`replacing the previous drill lab in ${dir}`);
-          await labDown(dir, { purge: true });
-        }
-        const up = await labUp(
-          { dir, nodes: opts.nodes === '1' ? 1 : 3, tenants: opts.tenants },
-          { logger: ctx.logger, onProgress: (m) => ctx.progress(m) },
-        );
-        const vault = labClient(up.lab.nodes, up.lab.root_token, ctx.logger);
-        try {
-          const status = await collectStatus(vault, { hasToken: true });
-          const result = {
-            lab: {
-              dir,
-              seconds: Number(up.seconds.toFixed(1)),
-              tenants: up.lab.tenants,
-              config: join(dir, 'sealwatch.yaml'),
-            },
-            status,
-          };
-          if (ctx.json) ctx.out.json(result);
-          else {
-            ctx.out.line(
-              `lab up in ${result.lab.seconds} s with ${result.lab.tenants} tenants: ${dir} (LAB ONLY)`,
-            );
-            ctx.out.table(
-              status.nodes.map((n) => ({
-                address: n.address,
-                version: n.version,
-                sealed: n.sealed,
-                role: n.is_leader ? 'leader' : n.ha_mode,
-              })),
-            );
-            ctx.out.line(`leader: ${status.leader_address}`);
-            ctx.out.line(WHAT_COMES_NEXT);
-            ctx.out.line(
-              opts.down
-                ? ''
-                : `\nexplore: sealwatch status --config ${result.lab.config}\nstop:    sealwatch lab down --dir ${opts.dir}`,
-            );
+      run(
+        async (
+          ctx: CliContext,
+          opts: { nodes: string; tenants: number; attacked: number; dir: string; down: boolean },
+        ) => {
+          const dir = resolve(opts.dir);
+          if (existsSync(labFilePath(dir))) {
+            ctx.progress(`replacing the previous drill lab in ${dir}`);
+            await labDown(dir, { purge: true });
           }
-        } finally {
-          await vault.close();
-          if (opts.down) await labDown(dir, { purge: false });
-        }
-      }),
+          const startedAt = new Date(Date.now() - 1000);
+          const up = await labUp(
+            { dir, nodes: opts.nodes === '1' ? 1 : 3, tenants: opts.tenants },
+            { logger: ctx.logger, onProgress: (m) => ctx.progress(m) },
+          );
+          ctx.progress(
+            `lab up in ${up.seconds.toFixed(1)} s with ${up.lab.tenants} tenants (LAB ONLY): ${dir}`,
+          );
+
+          // Every other tenant is read, a few are probed: the assessment must name exactly the read ones.
+          const attacked = Math.min(opts.attacked, opts.tenants);
+          const read = Array.from({ length: attacked }, (_, i) => labTenantId((i * 2) % opts.tenants));
+          const probe = Array.from({ length: Math.min(3, opts.tenants) }, (_, i) =>
+            labTenantId(opts.tenants - 1 - i),
+          ).filter((t) => !read.includes(t));
+          const attack = await simulateAttack(up.lab, { read, probe }, ctx.logger);
+          ctx.progress(
+            `attacker (stolen ${attack.role} AppRole credentials): read ${attack.reads} secrets of ${read.length} tenants, ${attack.denied} probes refused`,
+          );
+
+          const labCtx = new CliContext(
+            { ...ctx.options, config: join(dir, 'sealwatch.yaml'), store: join(dir, 'sealwatch.db') },
+            ctx.out,
+          );
+          try {
+            const options = breachOptions(labCtx, {
+              containment: 'lockdown',
+              seal: false,
+              since: startedAt.toISOString(),
+              unsealKeysStdin: false,
+              keyShares: 5,
+              keyThreshold: 3,
+              severity: 'critical',
+              yes: true,
+              dryRun: false,
+            });
+            const store = await labCtx.store();
+            const deps = {
+              vault: labCtx.vault(),
+              store,
+              config: labCtx.config(),
+              logger: labCtx.logger,
+              runtime: breachRuntime(labCtx, { unsealKeysStdin: false, yes: true }),
+            };
+            const incidents = createIncidents({
+              store,
+              logger: labCtx.logger,
+              playbooks: PLAYBOOKS,
+              playbookDeps: () => deps,
+            });
+            const steps = await breachPlaybook(deps, options);
+            const incident = await incidents.declare({
+              type: 'breach',
+              steps,
+              severity: 'critical',
+              options,
+              declaredBy: 'sealwatch drill',
+            });
+            ctx.progress(`incident ${incident.id}: respond breach --yes (lab key holders answer at once)`);
+            const result = await incidents.run(incident.id, steps, {
+              approve: approveAll('sealwatch drill'),
+              progress: (m) => ctx.progress(m),
+            });
+            const code = await renderRunResult(ctx, result, () => incidents.report(incident.id));
+            if (!ctx.json) {
+              const report = await incidents.report(incident.id);
+              ctx.out.line(
+                `\naffected tenants (${report.affected_tenants.length}): ${report.affected_tenants.join(', ')}`,
+              );
+              ctx.out.line(`attacker read: ${read.join(', ')}`);
+              ctx.out.line(
+                `notices sent: ${report.notifications?.sent ?? 0}, failed: ${report.notifications?.failed ?? 0}`,
+              );
+              ctx.out.line(
+                `\nreport: sealwatch incident report ${incident.id} --format md --config ${join(opts.dir, 'sealwatch.yaml')}`,
+              );
+              ctx.out.line(`mail:   sealwatch lab mail --dir ${opts.dir}`);
+              if (!opts.down) ctx.out.line(`stop:   sealwatch lab down --dir ${opts.dir}`);
+            }
+            return code;
+          } finally {
+            await labCtx.close();
+            if (opts.down) await labDown(dir, { purge: false });
+          }
+        },
+      ),
     );
 }
