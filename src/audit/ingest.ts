@@ -28,7 +28,7 @@ export interface IngestResult {
 }
 
 /** Files are read fast: bigger transactions than follow/listen, still a few tens of MiB. */
-const INGEST_BATCH_SIZE = 10_000;
+const INGEST_BATCH_SIZE = 4_000;
 
 /** 1 MiB reads: fewer syscalls and fewer async steps per line; memory stays a few MiB. */
 const READ_CHUNK = 1024 * 1024;

@@ -316,7 +316,7 @@ export class AuditEventRepository {
       wal_autocheckpoint: handle.pragma('wal_autocheckpoint', { simple: true }) as number,
       threads: handle.pragma('threads', { simple: true }) as number,
     };
-    handle.pragma('cache_size = -65536');
+    handle.pragma('cache_size = -16384');
     handle.pragma('wal_autocheckpoint = 16384');
     handle.pragma('threads = 2');
     const deferred = this.deferIndexes(handle);
