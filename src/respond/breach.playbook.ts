@@ -159,7 +159,7 @@ function updateLabApps(labFile: string, credentials: readonly AppCredential[]): 
   const dir = dirname(labFile);
   const lab = readLabFile(dir);
   const apps = lab.apps.map((app) => {
-    const fresh = credentials.find((c) => c.role === app.role && c.mount === 'approle');
+    const fresh = credentials.find((c) => c.role === app.role && c.mount.replace(/\/$/, '') === 'approle');
     return fresh ? { ...app, role_id: fresh.role_id, secret_id: fresh.secret_id } : app;
   });
   writeLabFile(dir, { ...lab, apps });
