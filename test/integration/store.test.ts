@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -276,10 +276,126 @@ describe('store errors', () => {
   });
 
   it('names the file when SQLite cannot open it', async () => {
-    const error = await Store.open('/proc/no/such/dir/x.db').catch((e: unknown) => e);
+    // A regular file where a directory should be: ENOTDIR, for root as for anyone.
+    const dir = mkdtempSync(join(tmpdir(), 'sealwatch-store-bad-'));
+    writeFileSync(join(dir, 'blocker'), '');
+    const bad = join(dir, 'blocker', 'x.db');
+    const error = await Store.open(bad).catch((e: unknown) => e);
+    rmSync(dir, { recursive: true, force: true });
     expect(error).toBeInstanceOf(StoreError);
-    expect((error as Error).message).toContain('/proc/no/such/dir/x.db');
+    expect((error as Error).message).toContain(bad);
   });
 });
 
 export type { TestPostgres };
+
+describe.each(backends)('incident journal on $name', ({ open }) => {
+  let cleanup: () => Promise<void>;
+  let store: Store;
+  const steps = [
+    { step_id: 'contain', title: 'Contain', target_seconds: 300, needs_approval: true },
+    { step_id: 'assess', title: 'Assess', target_seconds: 900, needs_approval: false },
+  ];
+
+  beforeAll(async () => {
+    let url: string;
+    ({ url, cleanup } = await open());
+    store = await Store.open(url);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await cleanup?.();
+  });
+
+  it('creates an incident with pending steps and a declared event, and lists newest first', async () => {
+    const base = { type: 'breach', severity: 'critical', declared_by: 'alice', state: 'declared' as const };
+    await store.incidents.create({ ...base, id: 'inc-1', created_at: '2026-01-01T00:00:00.000Z', options: { containment: 'lockdown' } }, steps);
+    await store.incidents.create({ ...base, id: 'inc-2', created_at: '2026-01-02T00:00:00.000Z', options: {} }, steps);
+    expect((await store.incidents.list()).map((i) => i.id)).toEqual(['inc-2', 'inc-1']);
+    expect(await store.incidents.get('inc-1')).toMatchObject({
+      type: 'breach',
+      state: 'declared',
+      options: { containment: 'lockdown' },
+      completed_at: null,
+      owner: null,
+    });
+    const rows = await store.incidents.steps('inc-1');
+    expect(rows.map((s) => [s.step_id, s.position, s.status, s.needs_approval, s.attempts])).toEqual([
+      ['contain', 0, 'pending', true, 0],
+      ['assess', 1, 'pending', false, 0],
+    ]);
+    expect((await store.incidents.events('inc-1')).map((e) => e.event)).toEqual(['declared']);
+    await expect(
+      store.incidents.create({ ...base, id: 'inc-1', created_at: '2026-01-03T00:00:00.000Z', options: {} }, steps),
+    ).rejects.toThrow();
+  });
+
+  it('journals step changes with their event, JSON and fractional seconds intact', async () => {
+    await store.incidents.updateStep(
+      'inc-1',
+      'contain',
+      { status: 'running', started_at: '2026-01-01T00:00:01.000Z', attempt_started_at: '2026-01-01T00:00:01.000Z', attempts: 1 },
+      { event: 'step_started', details: { attempt: 1 } },
+    );
+    await store.incidents.updateStep(
+      'inc-1',
+      'contain',
+      {
+        status: 'done',
+        ended_at: '2026-01-01T00:00:05.250Z',
+        measured_seconds: 4.25,
+        evidence: { tokens_revoked: 312, mounts: ['approle/'] },
+        verify_evidence: { refused: true },
+        outputs: { accessor_count: 3 },
+      },
+      { event: 'step_done' },
+    );
+    const [contain] = await store.incidents.steps('inc-1');
+    expect(contain).toMatchObject({
+      status: 'done',
+      attempts: 1,
+      measured_seconds: 4.25,
+      evidence: { tokens_revoked: 312, mounts: ['approle/'] },
+      verify_evidence: { refused: true },
+      outputs: { accessor_count: 3 },
+      error: null,
+    });
+    const events = await store.incidents.events('inc-1');
+    expect(events.map((e) => [e.step_id, e.event])).toEqual([
+      [null, 'declared'],
+      ['contain', 'step_started'],
+      ['contain', 'step_done'],
+    ]);
+    expect(events[1]!.details).toEqual({ attempt: 1 });
+  });
+
+  it('finds the newest unfinished incident and marks completion', async () => {
+    expect((await store.incidents.latestUnfinished())?.id).toBe('inc-2');
+    await store.incidents.update('inc-2', { state: 'completed', completed_at: '2026-01-02T01:00:00.000Z' }, { event: 'completed' });
+    expect((await store.incidents.latestUnfinished())?.id).toBe('inc-1');
+    expect(await store.incidents.get('inc-2')).toMatchObject({ state: 'completed', completed_at: '2026-01-02T01:00:00.000Z' });
+  });
+
+  it('claims an incident for one process only (compare-and-set on the owner)', async () => {
+    expect(await store.incidents.claim('inc-1', 'host:1', null)).toBe(true);
+    expect(await store.incidents.claim('inc-1', 'host:2', null)).toBe(false);
+    expect(await store.incidents.claim('inc-1', 'host:2', 'host:9')).toBe(false);
+    expect(await store.incidents.claim('inc-1', 'host:2', 'host:1')).toBe(true);
+    expect((await store.incidents.get('inc-1'))?.owner).toBe('host:2');
+    await store.incidents.update('inc-1', { owner: null });
+  });
+
+  it('syncs steps to a changed playbook without losing what was journalled', async () => {
+    await store.incidents.syncSteps('inc-1', [
+      { step_id: 'declare', title: 'Declare', target_seconds: 60, needs_approval: false },
+      ...steps,
+    ]);
+    const rows = await store.incidents.steps('inc-1');
+    expect(rows.map((s) => [s.step_id, s.position, s.status])).toEqual([
+      ['declare', 0, 'pending'],
+      ['contain', 1, 'done'],
+      ['assess', 2, 'pending'],
+    ]);
+    expect(rows[1]!.evidence).toEqual({ tokens_revoked: 312, mounts: ['approle/'] });
+  });
+});

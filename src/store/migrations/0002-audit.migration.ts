@@ -38,7 +38,11 @@ export function auditMigration({ idColumn }: MigrationContext) {
         ['audit_events_tenant', ['tenant', 'time']],
         ['audit_events_request', ['request_id']],
       ] as const)
-        await db.schema.createIndex(name).on('audit_events').columns([...columns]).execute();
+        await db.schema
+          .createIndex(name)
+          .on('audit_events')
+          .columns([...columns])
+          .execute();
       // Where `audit follow` stopped in each file: resumes without duplicating or skipping lines.
       await db.schema
         .createTable('audit_checkpoints')
