@@ -96,15 +96,23 @@ describe('rotate survives SIGKILL at random points', () => {
       const listed = await runCli(['rotate', 'list', '--json', '--config', config], { cwd: lab.dir });
       const started = listed.json<{ runs: unknown[] }>().runs.length > 0;
       const args = started ? ['rotate', 'resume', '--last'] : ['rotate', '--all'];
-      const result = await runAndKill(args, 1_200 + Math.floor(Math.random() * 2_500));
-      if (result.killed) killed++;
+      const result = await runAndKill(args, 1_000 + Math.floor(Math.random() * 1_500));
+      if (!result.killed) break; // it finished before the kill
+      killed++;
     }
     expect(killed).toBeGreaterThanOrEqual(2);
 
-    const final = await runCli(['rotate', 'resume', '--last', '--json', '--config', config], {
-      cwd: lab.dir,
-      timeoutMs: 300_000,
-    });
+    const listed = await runCli(['rotate', 'list', '--json', '--config', config], { cwd: lab.dir });
+    const runs = listed.json<{ runs: { state: string }[] }>().runs;
+    expect(runs).toHaveLength(1);
+    const finished = runs[0]!.state === 'completed';
+    const final = await runCli(
+      ['rotate', finished ? 'status' : 'resume', '--last', '--json', '--config', config],
+      {
+        cwd: lab.dir,
+        timeoutMs: 300_000,
+      },
+    );
     expect(final.code, final.stderr + final.stdout.slice(0, 3000)).toBe(0);
     const summary = final.json<RotationSummary>();
     expect(summary.failures).toEqual([]);
