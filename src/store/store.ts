@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
@@ -121,7 +121,7 @@ export function isPostgresUrl(url: string): boolean {
 
 function openSqlite(file: string): Store {
   try {
-    mkdirSync(dirname(file), { recursive: true });
+    ensureDirectory(dirname(file));
     const handle = new SQLite(file);
     handle.pragma('journal_mode = WAL');
     handle.pragma('synchronous = NORMAL');
@@ -145,4 +145,16 @@ async function openPostgres(url: string): Promise<Store> {
     });
   }
   return Store.fromPostgres(url, pool);
+}
+
+/**
+ * Creates a directory and its missing parents one level at a time. Node's recursive mkdirSync
+ * never returns for some paths (under /proc it loops forever); here the first level that cannot be
+ * made fails at once with its own error.
+ */
+function ensureDirectory(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) ensureDirectory(parent);
+  mkdirSync(dir);
 }

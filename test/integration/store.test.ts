@@ -275,6 +275,12 @@ describe('store errors', () => {
     expect((error as Error).message).not.toContain('hunter2');
   });
 
+  it('fails at once, naming the path, where a directory cannot be made (under /proc)', async () => {
+    const error = await Store.open('/proc/no/such/dir/x.db').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as Error).message).toMatch(/\/proc\/no\/such\/dir\/x\.db cannot be opened: ENOENT/);
+  });
+
   it('names the file when SQLite cannot open it', async () => {
     // A regular file where a directory should be: ENOTDIR, for root as for anyone.
     const dir = mkdtempSync(join(tmpdir(), 'sealwatch-store-bad-'));
