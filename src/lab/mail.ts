@@ -1,10 +1,9 @@
 import { mkdirSync } from 'node:fs';
-import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../util/wait.js';
 import type { LabFile } from './lab-file.js';
-import { freePort } from './ports.js';
+import { acceptsConnections, freePort } from './ports.js';
 import { isAlive, spawnDetached, stopProcess } from './processes.js';
 
 export const LAB_MAIL_FROM = 'sealwatch lab <security@lab.sealwatch.invalid>';
@@ -32,7 +31,7 @@ export async function startLabMailCatcher(dir: string, port?: number): Promise<N
     [...catcherCommand(), '--port', String(chosen), '--inbox', inbox],
     join(dir, 'mail', 'catcher.log'),
   );
-  await waitFor(`the lab mail catcher on 127.0.0.1:${chosen}`, () => canConnect(chosen), {
+  await waitFor(`the lab mail catcher on 127.0.0.1:${chosen}`, () => acceptsConnections(chosen), {
     timeoutMs: 15_000,
     intervalMs: 100,
     abort: () => {
@@ -63,15 +62,4 @@ export function labNotifyConfig(lab: LabFile): Record<string, unknown> | undefin
     smtp: { host: '127.0.0.1', port: lab.mail.port, starttls: 'none' },
     retries: { attempts: 2, backoff_ms: 200 },
   };
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

@@ -6,7 +6,7 @@ export type { Logger } from 'pino';
  * Keys whose values are secrets wherever they appear in a log object. pino's redaction works on
  * paths, so the common nestings are listed; values are replaced, never logged.
  */
-const SECRET_KEYS = [
+export const SECRET_KEYS: readonly string[] = [
   'token',
   'client_token',
   'root_token',
@@ -16,6 +16,7 @@ const SECRET_KEYS = [
   'private_key',
   'unseal_keys',
   'unseal_key',
+  'unseal_keys_b64',
   'keys',
   'keys_base64',
   'key',
@@ -24,6 +25,8 @@ const SECRET_KEYS = [
   'api_key',
   'authorization',
   'x-vault-token',
+  'passphrase',
+  'credentials',
 ];
 
 export const REDACT_PATHS = SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);

@@ -1,31 +1,12 @@
+import { SECRET_KEYS } from '../logging/logger.js';
+
 /**
  * Keeps secret values out of what the playbook engine writes: the journal, the timeline, reports
  * and progress. Two nets: values a step declared (`ctx.sensitive(value)`) are cut out of every
  * string wherever they appear, and string values under secret-looking keys are replaced whatever
  * they are. Token-shaped strings are cut out too, declared or not.
  */
-const SECRET_KEYS = new Set([
-  'token',
-  'client_token',
-  'root_token',
-  'password',
-  'secret',
-  'secret_id',
-  'private_key',
-  'unseal_keys',
-  'unseal_key',
-  'unseal_keys_b64',
-  'keys',
-  'keys_base64',
-  'key',
-  'otp',
-  'value',
-  'api_key',
-  'authorization',
-  'x-vault-token',
-  'passphrase',
-  'credentials',
-]);
+const SECRET_KEY_SET = new Set(SECRET_KEYS);
 
 /** Vault/OpenBao service, batch and recovery tokens, current (`hvs.`) and legacy (`s.`) forms. */
 const TOKEN_SHAPE = /\b(?:hv[sbr]|s|b|r)\.[A-Za-z0-9_-]{20,}/g;
@@ -73,7 +54,7 @@ export class SecretScrubber {
       return Object.fromEntries(
         Object.entries(value).map(([k, v]) => [
           this.text(k),
-          this.walk(v, underSecretKey || SECRET_KEYS.has(k.toLowerCase())),
+          this.walk(v, underSecretKey || SECRET_KEY_SET.has(k.toLowerCase())),
         ]),
       );
     }

@@ -1,10 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../src/lab/ports.js';
+import { acceptsConnections, freePort } from '../../src/lab/ports.js';
 import { trackPid, untrackPid } from './cleanup.js';
 
 export interface TestTsigKey {
@@ -115,7 +114,7 @@ zone "${zone}" {
   });
   const deadline = Date.now() + 20_000;
   // "running" is logged once every zone is loaded and the listeners are up.
-  while (!(log.includes('running') && (await accepts(port)))) {
+  while (!(log.includes('running') && (await acceptsConnections(port)))) {
     if (exited || Date.now() > deadline) {
       child.kill('SIGKILL');
       untrackPid(pid);
@@ -164,15 +163,4 @@ zone "${zone}" {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

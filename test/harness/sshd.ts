@@ -1,11 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sshpk from 'sshpk';
 import { generateSshKeyPair, type SshKeyPair } from '../../src/secrets/generators.js';
-import { freePort } from '../../src/lab/ports.js';
+import { acceptsConnections, freePort } from '../../src/lab/ports.js';
 import { trackPid, untrackPid } from './cleanup.js';
 
 export interface TestSshd {
@@ -105,7 +104,7 @@ export async function startSshd(): Promise<TestSshd> {
   });
 
   const deadline = Date.now() + 15_000;
-  while (!(await accepts(port))) {
+  while (!(await acceptsConnections(port))) {
     if (exited || Date.now() > deadline) {
       child.kill('SIGKILL');
       untrackPid(pid);
@@ -134,15 +133,4 @@ export async function startSshd(): Promise<TestSshd> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
