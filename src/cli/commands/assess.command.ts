@@ -26,12 +26,20 @@ export function pointInTime(value: string, now = Date.now()): Date {
 
 export function assessCommand(run: CommandRunner): Command {
   return new Command('assess')
-    .description('breach assessment from the audit store: suspicious events, secrets read, affected tenants, actors')
-    .option('--since <when>', 'start of the window: a duration back from now or an ISO time (default 24h)', (v: string) => pointInTime(v))
+    .description(
+      'breach assessment from the audit store: suspicious events, secrets read, affected tenants, actors',
+    )
+    .option(
+      '--since <when>',
+      'start of the window: a duration back from now or an ISO time (default 24h)',
+      (v: string) => pointInTime(v),
+    )
     .option('--until <when>', 'end of the window (default now)', (v: string) => pointInTime(v))
     .option('--limit <n>', 'most suspicious events listed (all are counted)', positiveInt, 1000)
     .addOption(
-      new Option('--fail-on <severity>', 'exit 3 when a finding has at least this severity').choices(Object.keys(SEVERITY_RANK)),
+      new Option('--fail-on <severity>', 'exit 3 when a finding has at least this severity').choices(
+        Object.keys(SEVERITY_RANK),
+      ),
     )
     .action(
       run(async (ctx: CliContext, opts: AssessOptions) => {
@@ -39,12 +47,19 @@ export function assessCommand(run: CommandRunner): Command {
         const result = await assess(
           // The default is computed here, not at program build time: "24h" means 24 h before the run.
           { since: opts.since ?? pointInTime('24h'), until: opts.until, limit: opts.limit },
-          { analysis: store.auditAnalysis, config: ctx.config(), logger: ctx.logger.child({ component: 'assess' }) },
+          {
+            analysis: store.auditAnalysis,
+            config: ctx.config(),
+            logger: ctx.logger.child({ component: 'assess' }),
+          },
         );
         if (ctx.json) ctx.out.json(result);
         else renderAssessment(ctx, result);
         const failOn = opts.failOn;
-        if (failOn && result.rules.some((r) => r.events > 0 && SEVERITY_RANK[r.severity] >= SEVERITY_RANK[failOn]))
+        if (
+          failOn &&
+          result.rules.some((r) => r.events > 0 && SEVERITY_RANK[r.severity] >= SEVERITY_RANK[failOn])
+        )
           return EXIT.findings;
       }),
     );
@@ -56,17 +71,25 @@ function renderAssessment(ctx: CliContext, r: BreachAssessment): void {
   out.line(`breach detected at ${r.breach_detected_at ?? '-'}`);
   out.line(`suspicious events  ${r.suspicious_events}`);
   out.line(`secrets read       ${r.accessed_secrets} (by implicated actors)`);
-  out.line(`affected tenants   ${r.affected_tenants.length} -> ${r.breach_scope} (widespread above ${r.widespread_threshold})`);
+  out.line(
+    `affected tenants   ${r.affected_tenants.length} -> ${r.breach_scope} (widespread above ${r.widespread_threshold})`,
+  );
   out.line(`accessors HMAC'd   ${r.accessors_hmac}`);
   out.line();
   out.table(
-    r.rules.map((rule) => ({ rule: rule.id, severity: rule.severity, events: rule.events, explanation: rule.explanation })),
+    r.rules.map((rule) => ({
+      rule: rule.id,
+      severity: rule.severity,
+      events: rule.events,
+      explanation: rule.explanation,
+    })),
   );
   if (r.affected_tenants.length) {
     out.line();
     out.line(`affected tenants: ${r.affected_tenants.join(', ')}`);
   }
-  if (r.excluded_tenants_read.length) out.line(`excluded tenants also read (not counted): ${r.excluded_tenants_read.join(', ')}`);
+  if (r.excluded_tenants_read.length)
+    out.line(`excluded tenants also read (not counted): ${r.excluded_tenants_read.join(', ')}`);
   if (r.actors.length) {
     out.line();
     out.table(
@@ -98,7 +121,9 @@ function renderAssessment(ctx: CliContext, r: BreachAssessment): void {
       })),
     );
     if (r.suspicious_events > shown.length)
-      out.line(`(${shown.length} of ${r.suspicious_events} suspicious events shown, low severity left out; --json lists up to --limit)`);
+      out.line(
+        `(${shown.length} of ${r.suspicious_events} suspicious events shown, low severity left out; --json lists up to --limit)`,
+      );
   }
   for (const note of r.notes) out.line(`note: ${note}`);
   out.line();

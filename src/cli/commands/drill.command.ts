@@ -12,7 +12,8 @@ import { CliContext } from '../context.js';
 import { PLAYBOOKS } from '../playbooks.js';
 import type { CommandRunner } from '../runner.js';
 import { positiveInt } from './lab.command.js';
-import { breachOptions, breachRuntime } from './respond.command.js';
+import { playbookRuntime } from '../runtime.js';
+import { breachOptions } from './respond.command.js';
 import { renderRunResult } from './incident.command.js';
 
 export const DEFAULT_DRILL_DIR = '.sealwatch/drill';
@@ -85,7 +86,7 @@ export function drillCommand(run: CommandRunner): Command {
               store,
               config: labCtx.config(),
               logger: labCtx.logger,
-              runtime: breachRuntime(labCtx, { unsealKeysStdin: false, yes: true }),
+              runtime: playbookRuntime({}),
             };
             const incidents = createIncidents({
               store,

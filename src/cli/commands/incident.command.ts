@@ -3,21 +3,33 @@ import { Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { createIncidents } from '../../playbook/incident.service.js';
 import type { PlaybookResult } from '../../playbook/playbook.engine.js';
-import type { PlaybookRegistry } from '../../playbook/registry.js';
-import { formatSeconds, renderReport, type IncidentReport, type ReportFormat } from '../../playbook/report.js';
+import type { PlaybookRegistry, PlaybookRuntime } from '../../playbook/registry.js';
+import {
+  formatSeconds,
+  renderReport,
+  type IncidentReport,
+  type ReportFormat,
+} from '../../playbook/report.js';
 import { playbookHooks } from '../approval.js';
+import { playbookRuntime } from '../runtime.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { PLAYBOOKS } from '../playbooks.js';
 import type { CommandRunner } from '../runner.js';
 
-async function incidents(ctx: CliContext, playbooks: PlaybookRegistry) {
+async function incidents(ctx: CliContext, playbooks: PlaybookRegistry, runtime?: PlaybookRuntime) {
   const store = await ctx.store();
   return createIncidents({
     store,
     logger: ctx.logger,
     playbooks,
-    playbookDeps: () => ({ vault: ctx.vault(), store, config: ctx.config(), logger: ctx.logger }),
+    playbookDeps: () => ({
+      vault: ctx.vault(),
+      store,
+      config: ctx.config(),
+      logger: ctx.logger,
+      ...(runtime ? { runtime } : {}),
+    }),
   });
 }
 
@@ -99,7 +111,9 @@ export function incidentCommand(run: CommandRunner, playbooks: PlaybookRegistry 
           });
         const i = detail.incident;
         ctx.out.line(`incident ${i.id} (${i.type}, ${i.severity}): ${i.state}`);
-        ctx.out.line(`declared by ${i.declared_by} at ${i.created_at}${i.completed_at ? `, completed ${i.completed_at}` : ''}`);
+        ctx.out.line(
+          `declared by ${i.declared_by} at ${i.created_at}${i.completed_at ? `, completed ${i.completed_at}` : ''}`,
+        );
         ctx.out.line();
         ctx.out.table(
           detail.steps.map((s) => ({
@@ -118,29 +132,54 @@ export function incidentCommand(run: CommandRunner, playbooks: PlaybookRegistry 
 
   incident
     .command('resume [id]')
-    .description('continue an incident where it stopped (crash, failure, refused approval); done steps are not run again')
+    .description(
+      'continue an incident where it stopped (crash, failure, refused approval); done steps are not run again',
+    )
     .option('--last', 'the newest unfinished incident', false)
     .option('--yes', 'approve every step that needs approval', false)
     .option('--take-over', 'take the incident over from a process on another host that is gone', false)
+    .option(
+      '--unseal-keys-file <file>',
+      'current unseal (or recovery) key shares, one per line (steps that need them)',
+    )
+    .option('--unseal-keys-stdin', 'read the current key shares from standard input', false)
     .action(
-      run(async (ctx: CliContext, opts: { last: boolean; yes: boolean; takeOver: boolean }, id?: string) => {
-        const service = await incidents(ctx, playbooks);
-        const target = await service.resolve(reference(id, opts.last));
-        const { hooks, dispose } = playbookHooks(ctx, opts);
-        try {
-          ctx.progress(`resuming incident ${target.id} (${target.type}, ${target.state})`);
-          const result = await service.resume(target.id, hooks);
-          return await renderRunResult(ctx, result, () => service.report(target.id));
-        } finally {
-          dispose();
-        }
-      }),
+      run(
+        async (
+          ctx: CliContext,
+          opts: {
+            last: boolean;
+            yes: boolean;
+            takeOver: boolean;
+            unsealKeysFile?: string;
+            unsealKeysStdin: boolean;
+          },
+          id?: string,
+        ) => {
+          if (opts.unsealKeysFile && opts.unsealKeysStdin)
+            throw new UsageError('give --unseal-keys-file or --unseal-keys-stdin, not both');
+          const service = await incidents(ctx, playbooks, playbookRuntime(opts));
+          const target = await service.resolve(reference(id, opts.last));
+          const { hooks, dispose } = playbookHooks(ctx, opts);
+          try {
+            ctx.progress(`resuming incident ${target.id} (${target.type}, ${target.state})`);
+            const result = await service.resume(target.id, hooks);
+            return await renderRunResult(ctx, result, () => service.report(target.id));
+          } finally {
+            dispose();
+          }
+        },
+      ),
     );
 
   incident
     .command('report <id>')
-    .description('the incident report: timeline with measured vs target time, RTO, actions, tenants, failures, follow-ups')
-    .addOption(new Option('--format <format>', 'md, html or json (--json means json)').choices(['md', 'html', 'json']))
+    .description(
+      'the incident report: timeline with measured vs target time, RTO, actions, tenants, failures, follow-ups',
+    )
+    .addOption(
+      new Option('--format <format>', 'md, html or json (--json means json)').choices(['md', 'html', 'json']),
+    )
     .option('--out <file>', 'write the report to this file instead of stdout')
     .action(
       run(async (ctx: CliContext, opts: { format?: ReportFormat; out?: string }, id: string) => {

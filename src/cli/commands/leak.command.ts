@@ -25,7 +25,9 @@ export function leakCommand(run: CommandRunner): Command {
   const leak = new Command('leak').description('trace a leaked secret or token through the audit store');
   leak
     .command('trace')
-    .description('every stored audit event that carried the value (hashed through sys/audit-hash of each device)')
+    .description(
+      'every stored audit event that carried the value (hashed through sys/audit-hash of each device)',
+    )
     .option('--value-file <file>', 'file holding the leaked value (never printed, logged or stored)')
     .option('--token-stdin', 'read a leaked token from standard input', false)
     .action(
@@ -37,7 +39,9 @@ export function leakCommand(run: CommandRunner): Command {
           try {
             value = trimOneNewline(readFileSync(opts.valueFile, 'utf8'));
           } catch (error) {
-            throw new UsageError(`leak trace: --value-file ${opts.valueFile} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+            throw new UsageError(
+              `leak trace: --value-file ${opts.valueFile} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+            );
           }
         } else value = trimOneNewline(await readStdin());
         const store = await ctx.store();
@@ -48,7 +52,9 @@ export function leakCommand(run: CommandRunner): Command {
         });
         if (ctx.json) return ctx.out.json(result);
         if (result.events.length === 0) {
-          ctx.out.line(`no stored audit event carried it (${result.hash_lookups} audit device(s) hashed); ingest the logs that may`);
+          ctx.out.line(
+            `no stored audit event carried it (${result.hash_lookups} audit device(s) hashed); ingest the logs that may`,
+          );
           return;
         }
         ctx.out.table(result.events);

@@ -3,18 +3,16 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { readLabFile } from '../../lab/lab-file.js';
 import { createIncidents, SEVERITIES, type Severity } from '../../playbook/incident.service.js';
-import type { PlaybookRuntime } from '../../playbook/registry.js';
 import { breachOptionsSchema, breachPlaybook, type BreachOptions } from '../../respond/breach.playbook.js';
-import { readKeySharesFile, readKeySharesStream } from '../../respond/key-shares.js';
 import { ROTATOR_KINDS, type RotatorKind } from '../../rotate/rotator.js';
 import { parseDuration } from '../../util/duration.js';
 import { playbookHooks } from '../approval.js';
+import { playbookRuntime } from '../runtime.js';
 import type { CliContext } from '../context.js';
 import { PLAYBOOKS } from '../playbooks.js';
 import type { CommandRunner } from '../runner.js';
 import { renderRunResult } from './incident.command.js';
 import { dirname } from 'node:path';
-import { createInterface } from 'node:readline/promises';
 
 export interface BreachFlags {
   incident?: string;
@@ -84,43 +82,6 @@ export function breachOptions(ctx: CliContext, flags: BreachFlags): BreachOption
   });
 }
 
-/** Key shares from the file or standard input, read once; what the terminal may show, after asking. */
-export function breachRuntime(
-  ctx: CliContext,
-  flags: Pick<BreachFlags, 'unsealKeysFile' | 'unsealKeysStdin' | 'yes'>,
-): PlaybookRuntime {
-  let shares: Promise<readonly string[] | undefined> | undefined;
-  const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !flags.unsealKeysStdin;
-  return {
-    currentShares: () =>
-      (shares ??= flags.unsealKeysFile
-        ? Promise.resolve(readKeySharesFile(flags.unsealKeysFile))
-        : flags.unsealKeysStdin
-          ? readKeySharesStream(process.stdin)
-          : Promise.resolve(undefined)),
-    ...(interactive
-      ? {
-          reveal: async (secret) => {
-            const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: false });
-            try {
-              const answer = await rl.question(
-                `show the new ${secret.what === 'root_token' ? 'root token' : 'key shares'} on this terminal now (once)? [y/N] `,
-              );
-              if (!/^y(es)?$/i.test(answer.trim()))
-                throw new UsageError(
-                  'the new key material was not shown: rerun with --new-keys-out FILE or --pgp-keys DIR',
-                );
-              // The one place secrets go to a terminal, on the operator's explicit request.
-              for (const value of secret.values) process.stderr.write(`${value}\n`);
-            } finally {
-              rl.close();
-            }
-          },
-        }
-      : {}),
-  };
-}
-
 export function respondCommand(run: CommandRunner): Command {
   const respond = new Command('respond').description('run an incident playbook end to end');
   respond
@@ -172,7 +133,7 @@ export function respondCommand(run: CommandRunner): Command {
       run(async (ctx: CliContext, flags: BreachFlags) => {
         const options = breachOptions(ctx, flags);
         const store = await ctx.store();
-        const runtime = breachRuntime(ctx, flags);
+        const runtime = playbookRuntime(flags);
         const deps = { vault: ctx.vault(), store, config: ctx.config(), logger: ctx.logger, runtime };
         const incidents = createIncidents({
           store,

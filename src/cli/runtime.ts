@@ -1,0 +1,44 @@
+import { createInterface } from 'node:readline/promises';
+import { UsageError } from '../errors.js';
+import type { PlaybookRuntime } from '../playbook/registry.js';
+import { readKeySharesFile, readKeySharesStream } from '../respond/key-shares.js';
+
+/**
+ * What a playbook may need from this process only (never journalled): the current key shares from
+ * a file or standard input, read once when first needed, and — on a terminal, after asking —
+ * showing new key material.
+ */
+export function playbookRuntime(flags: {
+  unsealKeysFile?: string | undefined;
+  unsealKeysStdin?: boolean;
+}): PlaybookRuntime {
+  let shares: Promise<readonly string[] | undefined> | undefined;
+  const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !flags.unsealKeysStdin;
+  return {
+    currentShares: () =>
+      (shares ??= flags.unsealKeysFile
+        ? Promise.resolve(readKeySharesFile(flags.unsealKeysFile))
+        : flags.unsealKeysStdin
+          ? readKeySharesStream(process.stdin)
+          : Promise.resolve(undefined)),
+    ...(interactive
+      ? {
+          reveal: async (secret) => {
+            const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: false });
+            try {
+              const what = secret.what === 'root_token' ? 'root token' : 'key shares';
+              const answer = await rl.question(`show the new ${what} on this terminal now (once)? [y/N] `);
+              if (!/^y(es)?$/i.test(answer.trim()))
+                throw new UsageError(
+                  'the new key material was not shown: rerun with --new-keys-out FILE or --pgp-keys DIR',
+                );
+              // The one place secrets go to a terminal, on the operator's explicit request.
+              for (const value of secret.values) process.stderr.write(`${value}\n`);
+            } finally {
+              rl.close();
+            }
+          },
+        }
+      : {}),
+  };
+}
