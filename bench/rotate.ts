@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pLimit from 'p-limit';
 import { loadConfig } from '../src/config/load.js';
-import { labClient, labDown, labUp } from '../src/lab/lab.service.js';
+import { labDown, labUp } from '../src/lab/lab.service.js';
 import { silentLogger } from '../src/logging/logger.js';
 import { META } from '../src/rotate/rotation.engine.js';
 import { createRotation } from '../src/rotate/rotation.service.js';
@@ -28,7 +28,7 @@ import { createSmtpRotator } from '../src/rotate/rotators/smtp.rotator.js';
 import { createSshRotator } from '../src/rotate/rotators/ssh.rotator.js';
 import { generateDkimKey, randomApiKey, type DkimKey } from '../src/secrets/generators.js';
 import { Store } from '../src/store/store.js';
-import type { VaultClient } from '../src/vault/client.js';
+import { VaultClient } from '../src/vault/client.js';
 
 const { values } = parseArgs({
   options: {
@@ -60,13 +60,17 @@ async function main(): Promise<void> {
   try {
     progress(`starting a 1-node OpenBao lab with ${TENANTS} tenants…`);
     const up = await labUp({ dir, nodes: 1, tenants: TENANTS }, { logger, onProgress: () => undefined });
-    const vault = labClient(up.lab.nodes, up.lab.root_token, logger);
-    // The same connection limit for every arm.
-    const client = () => {
-      const c = labClient(up.lab.nodes, up.lab.root_token, logger);
-      return c;
-    };
-    void vault;
+    // Every arm gets the same client: one connection per request in flight.
+    const client = () =>
+      new VaultClient({
+        addresses: up.lab.nodes.map((n) => n.address),
+        token: up.lab.root_token,
+        timeoutMs: 60_000,
+        retries: 3,
+        maxConnections: CONCURRENCY,
+        logger,
+      });
+    const vault = client();
 
     progress(`making a pool of ${values['dkim-pool']} RSA-2048 DKIM keys…`);
     const poolStarted = performance.now();
