@@ -33,6 +33,7 @@ export async function startTestLab(
       { logger },
     );
     up.lab.nodes.forEach((n) => trackPid(n.pid));
+    if (up.lab.mail) trackPid(up.lab.mail.pid);
   } catch (error) {
     await labDown(dir, { purge: true }).catch(() => rmSync(dir, { recursive: true, force: true }));
     throw error;
@@ -40,6 +41,7 @@ export async function startTestLab(
   const lab = () => {
     const current = readLabFile(dir);
     current.nodes.forEach((n) => trackPid(n.pid));
+    if (current.mail) trackPid(current.mail.pid);
     return current;
   };
   return {
@@ -57,6 +59,7 @@ export async function startTestLab(
       const current = readLabFile(dir);
       await labDown(dir, { purge: true });
       current.nodes.forEach((n) => untrackPid(n.pid));
+      if (current.mail) untrackPid(current.mail.pid);
     },
   };
 }
