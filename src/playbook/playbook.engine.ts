@@ -123,7 +123,11 @@ export async function runPlaybook<S>(
     const row = rows.get(step.id)!;
     if (row.status === 'done' || row.status === 'skipped') continue;
     if (signal.aborted)
-      return stop('interrupted', step.id, `interrupted before step ${step.id}: resume with sealwatch incident resume ${incident.id}`);
+      return stop(
+        'interrupted',
+        step.id,
+        `interrupted before step ${step.id}: resume with sealwatch incident resume ${incident.id}`,
+      );
     const log = logger.child({ step: step.id });
     const ctx: StepContext<S> = {
       incidentId: incident.id,
@@ -152,7 +156,25 @@ export async function runPlaybook<S>(
     }
 
     if (step.needsApproval) {
-      const plan = await step.plan(ctx);
+      let plan: PlanEntry[];
+      try {
+        plan = await step.plan(ctx);
+      } catch (error) {
+        // A step that cannot even say what it would do (too few key shares, a key that does not
+        // parse) fails before anything changed; the incident stays resumable at this step.
+        const reason = scrub.errorLine(error);
+        await journal.updateStep(
+          incident.id,
+          step.id,
+          { status: 'failed', ended_at: iso(), error: reason },
+          { event: 'step_failed', details: { reason, phase: 'plan' } },
+        );
+        return stop(
+          'failed',
+          step.id,
+          `step ${step.id} failed: ${reason} — fix the cause, then sealwatch incident resume ${incident.id}`,
+        );
+      }
       await journal.update(
         incident.id,
         { state: 'waiting_approval' },
@@ -210,7 +232,11 @@ export async function runPlaybook<S>(
           { status: 'pending', measured_seconds: measured, error: null },
           { event: 'step_interrupted', details: { reason } },
         );
-        return stop('interrupted', step.id, `interrupted in step ${step.id}: resume with sealwatch incident resume ${incident.id}`);
+        return stop(
+          'interrupted',
+          step.id,
+          `interrupted in step ${step.id}: resume with sealwatch incident resume ${incident.id}`,
+        );
       }
       log.warn({ reason, attempt }, 'step failed');
       await journal.updateStep(
@@ -219,7 +245,11 @@ export async function runPlaybook<S>(
         { status: 'failed', ended_at: iso(), measured_seconds: measured, error: reason },
         { event: 'step_failed', details: { reason, attempt } },
       );
-      return stop('failed', step.id, `step ${step.id} failed: ${reason} — fix the cause, then sealwatch incident resume ${incident.id}`);
+      return stop(
+        'failed',
+        step.id,
+        `step ${step.id} failed: ${reason} — fix the cause, then sealwatch incident resume ${incident.id}`,
+      );
     }
 
     const evidence = scrub.record(outcome.evidence);
@@ -254,7 +284,11 @@ export async function runPlaybook<S>(
           },
           { event: 'step_failed', details: { reason, attempt, verify: verified.evidence } },
         );
-        return stop('failed', step.id, `step ${step.id}: ${reason} — see sealwatch incident show ${incident.id}; then sealwatch incident resume ${incident.id}`);
+        return stop(
+          'failed',
+          step.id,
+          `step ${step.id}: ${reason} — see sealwatch incident show ${incident.id}; then sealwatch incident resume ${incident.id}`,
+        );
       }
       await journal.updateStep(
         incident.id,

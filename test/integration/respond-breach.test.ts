@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulateAttack } from '../../src/drill/simulated-attack.js';
@@ -11,6 +13,7 @@ import { PermissionDeniedError } from '../../src/vault/errors.js';
 import { waitFor } from '../../src/util/wait.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
 import { ROOT, runCli } from '../harness/cli.js';
+import { startPostgres, type TestPostgres } from '../harness/postgres.js';
 
 const logger = silentLogger();
 // DKIM's RSA-2048 keys cost ~0.2 s of CPU each here; its rotator passes its own contract against BIND.
@@ -258,4 +261,85 @@ describe('respond breach killed with SIGKILL inside contain, rekey, rotate and n
     expect(report.state, final.stderr.slice(-3000)).toBe('completed');
     await expectRecovered(lab, before, report, TENANTS);
   }, 900_000);
+});
+
+describe('respond breach with the team store on PostgreSQL, refusing too few key shares', () => {
+  let lab: TestLab;
+  let postgres: TestPostgres;
+  let scratch: string;
+
+  beforeAll(async () => {
+    [lab, postgres] = await Promise.all([startTestLab({ nodes: 1, tenants: 8 }), startPostgres()]);
+    scratch = mkdtempSync(join(tmpdir(), 'sealwatch-respond-pg-'));
+    await simulateAttack(lab.lab(), { read: ['tenant-0002', 'tenant-0003'], probe: ['tenant-0004'] }, logger);
+  }, 300_000);
+  afterAll(async () => {
+    await lab?.stop();
+    await postgres?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('stops at rekey with a clear message and a resumable journal, then finishes with the right shares', async () => {
+    const oneShare = join(scratch, 'one-share');
+    writeFileSync(oneShare, `${lab.lab().unseal_keys[0]}\n`, { mode: 0o600 });
+    const common = ['--store', postgres.url, '--config', lab.configFile];
+    const first = await runCli(
+      [
+        'respond',
+        'breach',
+        '--yes',
+        '--since',
+        '1h',
+        '--kinds',
+        KINDS,
+        '--unseal-keys-file',
+        oneShare,
+        ...common,
+      ],
+      {
+        cwd: lab.dir,
+        timeoutMs: 300_000,
+      },
+    );
+    expect(first.code, first.stderr).toBe(1);
+    expect(first.stderr).toMatch(/1 current unseal key share\(s\) given, the threshold is 3/);
+    expect(first.stderr).not.toContain(lab.lab().unseal_keys[0]);
+
+    const shown = await runCli(['incident', 'show', '--last', '--json', ...common], { cwd: lab.dir });
+    const detail = shown.json<{
+      incident: { state: string };
+      steps: { step_id: string; status: string }[];
+    }>();
+    expect(detail.incident.state, JSON.stringify(detail.incident)).toBe('failed');
+    expect(detail.steps.map((s) => [s.step_id, s.status])).toEqual([
+      ['preserve', 'done'],
+      ['contain', 'done'],
+      ['assess', 'done'],
+      ['rekey', 'failed'],
+      ['rotate', 'pending'],
+      ['notify', 'pending'],
+      ['recover', 'pending'],
+      ['report', 'pending'],
+    ]);
+
+    const shares = join(scratch, 'shares');
+    writeFileSync(shares, lab.lab().unseal_keys.slice(0, 3).join('\n') + '\n', { mode: 0o600 });
+    const resumed = await runCli(
+      ['incident', 'resume', '--last', '--yes', '--json', '--unseal-keys-file', shares, ...common],
+      {
+        cwd: lab.dir,
+        timeoutMs: 300_000,
+      },
+    );
+    expect(resumed.code, resumed.stderr.slice(-2000)).toBe(0);
+    const report = resumed.json<IncidentReport>();
+    expect(report.state).toBe('completed');
+    expect([...report.affected_tenants].sort()).toEqual(['tenant-0002', 'tenant-0003']);
+    expect(report.steps.find((s) => s.id === 'contain')).toMatchObject({ status: 'done' });
+    // The journal lives in PostgreSQL: a second sealwatch pointed at it sees the incident.
+    const listed = await runCli(['incident', 'list', '--json', '--store', postgres.url], { cwd: scratch });
+    expect(listed.json<{ incidents: { id: string; state: string }[] }>().incidents).toEqual([
+      expect.objectContaining({ id: report.incident_id, state: 'completed' }),
+    ]);
+  }, 600_000);
 });
