@@ -75,13 +75,23 @@ describe('rotate survives SIGKILL at random points', () => {
   });
 
   /** Starts the CLI and SIGKILLs it after `afterMs`; resolves when it is gone. */
+  /**
+   * Starts the CLI and SIGKILLs it `afterMs` after it says the run is under way (`run rot-…` or
+   * `resuming: …` on stderr), so every kill lands inside the rotation however slow the start is.
+   */
   const runAndKill = (args: string[], afterMs: number) =>
     new Promise<{ killed: boolean }>((resolve, reject) => {
       const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), ...args, '--config', config], {
         cwd: lab.dir,
-        stdio: 'ignore',
+        stdio: ['ignore', 'ignore', 'pipe'],
       });
-      const timer = setTimeout(() => child.kill('SIGKILL'), afterMs);
+      let timer: NodeJS.Timeout | undefined;
+      let said = '';
+      child.stderr.on('data', (d: Buffer) => {
+        said += d.toString();
+        if (!timer && /^(run rot-|resuming: )/m.test(said))
+          timer = setTimeout(() => child.kill('SIGKILL'), afterMs);
+      });
       child.on('error', reject);
       child.on('exit', (_code, signal) => {
         clearTimeout(timer);
@@ -92,11 +102,8 @@ describe('rotate survives SIGKILL at random points', () => {
   it('reaches one consistent state: every secret rotated once, working in its target, old one retired', async () => {
     let killed = 0;
     for (let round = 0; round < KILLS; round++) {
-      // A kill before the run was journalled leaves nothing to resume: start it again then.
-      const listed = await runCli(['rotate', 'list', '--json', '--config', config], { cwd: lab.dir });
-      const started = listed.json<{ runs: unknown[] }>().runs.length > 0;
-      const args = started ? ['rotate', 'resume', '--last'] : ['rotate', '--all'];
-      const result = await runAndKill(args, 1_000 + Math.floor(Math.random() * 1_500));
+      const args = round === 0 ? ['rotate', '--all'] : ['rotate', 'resume', '--last'];
+      const result = await runAndKill(args, 200 + Math.floor(Math.random() * 1_500));
       if (!result.killed) break; // it finished before the kill
       killed++;
     }
