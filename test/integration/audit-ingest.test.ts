@@ -406,7 +406,9 @@ describe('audit ingest, listen and follow on a real OpenBao', () => {
 
     // The file does not exist yet: follow waits for it.
     const first = follow();
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Only once the follower has opened (and migrated) its store and is polling: reading the store
+    // from here while it migrates would race it.
+    await waitUntil('the follower to wait for the file', () => first.stderr().includes('waiting for it'));
     mkdirSync(join(dir, 'live'));
     writeFileSync(file, a.join('\n') + '\n');
     await waitUntil('the first 30 lines', async () => (await count()) === 30);
