@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
@@ -100,7 +101,14 @@ export class Store {
       migrationTableName: 'sealwatch_migrations',
       migrationLockTableName: 'sealwatch_migrations_lock',
     });
-    const { error, results } = await migrator.migrateToLatest();
+    let { error, results } = await migrator.migrateToLatest();
+    // Two processes opening a new SQLite store at once: the second one's transaction loses the
+    // race ("database is locked", a table that now exists). Once the first has committed, there
+    // is nothing left to migrate.
+    for (let attempt = 1; error && this.dialect === 'sqlite' && attempt <= 3; attempt++) {
+      await sleep(150 * attempt);
+      ({ error, results } = await migrator.migrateToLatest());
+    }
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName;
       throw new StoreError(

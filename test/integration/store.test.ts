@@ -267,6 +267,20 @@ describe.each(backends)('audit event store on $name', ({ open }) => {
   });
 });
 
+describe('a new SQLite store opened by several sealwatch instances at once', () => {
+  it('migrates once and every instance opens it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealwatch-store-race-'));
+    const file = join(dir, 'shared.db');
+    try {
+      const stores = await Promise.all(Array.from({ length: 4 }, () => Store.open(file)));
+      await stores[0]!.rotations.listRuns();
+      await Promise.all(stores.map((s) => s.close()));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('store errors', () => {
   it('names the store and hides the password when PostgreSQL cannot be reached', async () => {
     const error = await Store.open('postgres://user:hunter2@127.0.0.1:1/db').catch((e: unknown) => e);
@@ -315,8 +329,14 @@ describe.each(backends)('incident journal on $name', ({ open }) => {
 
   it('creates an incident with pending steps and a declared event, and lists newest first', async () => {
     const base = { type: 'breach', severity: 'critical', declared_by: 'alice', state: 'declared' as const };
-    await store.incidents.create({ ...base, id: 'inc-1', created_at: '2026-01-01T00:00:00.000Z', options: { containment: 'lockdown' } }, steps);
-    await store.incidents.create({ ...base, id: 'inc-2', created_at: '2026-01-02T00:00:00.000Z', options: {} }, steps);
+    await store.incidents.create(
+      { ...base, id: 'inc-1', created_at: '2026-01-01T00:00:00.000Z', options: { containment: 'lockdown' } },
+      steps,
+    );
+    await store.incidents.create(
+      { ...base, id: 'inc-2', created_at: '2026-01-02T00:00:00.000Z', options: {} },
+      steps,
+    );
     expect((await store.incidents.list()).map((i) => i.id)).toEqual(['inc-2', 'inc-1']);
     expect(await store.incidents.get('inc-1')).toMatchObject({
       type: 'breach',
@@ -332,7 +352,10 @@ describe.each(backends)('incident journal on $name', ({ open }) => {
     ]);
     expect((await store.incidents.events('inc-1')).map((e) => e.event)).toEqual(['declared']);
     await expect(
-      store.incidents.create({ ...base, id: 'inc-1', created_at: '2026-01-03T00:00:00.000Z', options: {} }, steps),
+      store.incidents.create(
+        { ...base, id: 'inc-1', created_at: '2026-01-03T00:00:00.000Z', options: {} },
+        steps,
+      ),
     ).rejects.toThrow();
   });
 
@@ -340,7 +363,12 @@ describe.each(backends)('incident journal on $name', ({ open }) => {
     await store.incidents.updateStep(
       'inc-1',
       'contain',
-      { status: 'running', started_at: '2026-01-01T00:00:01.000Z', attempt_started_at: '2026-01-01T00:00:01.000Z', attempts: 1 },
+      {
+        status: 'running',
+        started_at: '2026-01-01T00:00:01.000Z',
+        attempt_started_at: '2026-01-01T00:00:01.000Z',
+        attempts: 1,
+      },
       { event: 'step_started', details: { attempt: 1 } },
     );
     await store.incidents.updateStep(
@@ -377,9 +405,16 @@ describe.each(backends)('incident journal on $name', ({ open }) => {
 
   it('finds the newest unfinished incident and marks completion', async () => {
     expect((await store.incidents.latestUnfinished())?.id).toBe('inc-2');
-    await store.incidents.update('inc-2', { state: 'completed', completed_at: '2026-01-02T01:00:00.000Z' }, { event: 'completed' });
+    await store.incidents.update(
+      'inc-2',
+      { state: 'completed', completed_at: '2026-01-02T01:00:00.000Z' },
+      { event: 'completed' },
+    );
     expect((await store.incidents.latestUnfinished())?.id).toBe('inc-1');
-    expect(await store.incidents.get('inc-2')).toMatchObject({ state: 'completed', completed_at: '2026-01-02T01:00:00.000Z' });
+    expect(await store.incidents.get('inc-2')).toMatchObject({
+      state: 'completed',
+      completed_at: '2026-01-02T01:00:00.000Z',
+    });
   });
 
   it('claims an incident for one process only (compare-and-set on the owner)', async () => {
