@@ -1,7 +1,11 @@
 import type { Config } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { AnalysisEvent, AnalysisWindow, PathReads } from '../store/repositories/audit-analysis.repository.js';
+import type {
+  AnalysisEvent,
+  AnalysisWindow,
+  PathReads,
+} from '../store/repositories/audit-analysis.repository.js';
 import {
   IMPLICATING_SEVERITY,
   SEVERITY_RANK,
@@ -133,7 +137,9 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
   if (Number.isNaN(request.since.getTime()) || Number.isNaN(until.getTime()))
     throw new UsageError('assess: the window needs valid --since and --until times');
   if (request.since > until)
-    throw new UsageError(`assess: --since ${request.since.toISOString()} is after --until ${until.toISOString()}`);
+    throw new UsageError(
+      `assess: --since ${request.since.toISOString()} is after --until ${until.toISOString()}`,
+    );
   const window: AnalysisWindow = { since: toAuditTime(request.since), until: toAuditTime(until) };
   const started = performance.now();
   const { analysis, config } = deps;
@@ -143,14 +149,19 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
   const notes: string[] = [];
   const hits: RuleHit[] = [];
   const outcomes = await Promise.all(
-    RULE_LIST.map(async (rule) => ({ rule, outcome: await rule.detect({ data, thresholds: config.assess, secrets }) })),
+    RULE_LIST.map(async (rule) => ({
+      rule,
+      outcome: await rule.detect({ data, thresholds: config.assess, secrets }),
+    })),
   );
   for (const { rule, outcome } of outcomes) {
     if (outcome.note) notes.push(outcome.note);
     for (const finding of outcome.findings)
       hits.push({ ...finding, rule: rule.id, severity: rule.severity, explanation: rule.explanation });
   }
-  hits.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]));
+  hits.sort((a, b) =>
+    a.time < b.time ? -1 : a.time > b.time ? 1 : SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity],
+  );
 
   const implicating = hits.filter((h) => SEVERITY_RANK[h.severity] >= SEVERITY_RANK[IMPLICATING_SEVERITY]);
   const actorRules = new Map<string, Set<RuleId>>();
@@ -159,7 +170,9 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
     actorRules.set(key, (actorRules.get(key) ?? new Set()).add(hit.rule));
   }
   const implicatedKeys = new Set(implicating.map(actorKey));
-  const implicatedAccessors = [...implicatedKeys].flatMap((k) => (k.startsWith('accessor:') ? [k.slice(9)] : []));
+  const implicatedAccessors = [...implicatedKeys].flatMap((k) =>
+    k.startsWith('accessor:') ? [k.slice(9)] : [],
+  );
 
   const [eventsExamined, accessorsHmac, activity, reads] = await Promise.all([
     analysis.countEvents(window),
@@ -197,7 +210,10 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
       continue;
     }
     affected.add(secret.tenant);
-    tenantsByAccessor.set(read.accessor, (tenantsByAccessor.get(read.accessor) ?? new Set()).add(secret.tenant));
+    tenantsByAccessor.set(
+      read.accessor,
+      (tenantsByAccessor.get(read.accessor) ?? new Set()).add(secret.tenant),
+    );
   }
 
   const actors: BreachActor[] = [];
@@ -233,7 +249,10 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
       rules: sortRules(actorRules.get(key)),
     });
   }
-  actors.sort((a, b) => b.tenants.length - a.tenants.length || b.reads - a.reads || a.first_seen.localeCompare(b.first_seen));
+  actors.sort(
+    (a, b) =>
+      b.tenants.length - a.tenants.length || b.reads - a.reads || a.first_seen.localeCompare(b.first_seen),
+  );
 
   const eventIds = new Set<number>();
   let aggregates = 0;
@@ -324,7 +343,8 @@ function loadOnce(analysis: AnalysisReader, window: AnalysisWindow): AssessData 
     reads: memo((): Promise<PathReads[]> => analysis.readsByAccessor(window)),
     hasHistoryBeforeWindow: memo(() => analysis.hasEventsBefore(window.since)),
     addressesFirstSeenInWindow: memo(() => analysis.addressesFirstSeenIn(window)),
-    accessorIdentities: (accessors) => (accessors.length ? analysis.accessorIdentities(accessors) : Promise.resolve([])),
+    accessorIdentities: (accessors) =>
+      accessors.length ? analysis.accessorIdentities(accessors) : Promise.resolve([]),
     firstRequestsFrom: (addresses: readonly string[]): Promise<AnalysisEvent[]> =>
       addresses.length ? analysis.firstRequestsFrom(window, addresses) : Promise.resolve([]),
   };

@@ -50,7 +50,9 @@ export interface AssessData {
   hasHistoryBeforeWindow(): Promise<boolean>;
   addressesFirstSeenInWindow(): Promise<{ remote_address: string; first_seen: string }[]>;
   firstRequestsFrom(addresses: readonly string[]): Promise<AnalysisEvent[]>;
-  accessorIdentities(accessors: readonly string[]): Promise<{ accessor: string; display_name: string | null; policies: string[] }[]>;
+  accessorIdentities(
+    accessors: readonly string[],
+  ): Promise<{ accessor: string; display_name: string | null; policies: string[] }[]>;
 }
 
 export interface RuleContext {

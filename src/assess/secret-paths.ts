@@ -37,7 +37,10 @@ export class SecretPathClassifier {
     return result;
   }
 
-  private compute(path: string, mount: { mount_point: string | null; mount_type: string | null }): SecretPath {
+  private compute(
+    path: string,
+    mount: { mount_point: string | null; mount_type: string | null },
+  ): SecretPath {
     const notSecret: SecretPath = { secret: false, tenant: null, excluded: false };
     if (NON_SECRET_PREFIXES.some((p) => path.startsWith(p))) return notSecret;
     const match = this.matcher.match(path);

@@ -237,24 +237,30 @@ function resolveStoreUrl(url: string | undefined, base: string): string {
 
 /** Files named in rotation targets are relative to the config file, like every other path in it. */
 function resolveRotationPaths(rotation: RotationConfig, relative: (p: string) => string): RotationConfig {
-  const ref = <T extends { file: string } | { env: string }>(r: T): T => ('file' in r ? { ...r, file: relative(r.file) } : r);
+  const ref = <T extends { file: string } | { env: string }>(r: T): T =>
+    'file' in r ? { ...r, file: relative(r.file) } : r;
   const { ssh, dkim, postgres, smtp } = rotation.targets;
   return {
     ...rotation,
     targets: {
       ...rotation.targets,
-      ssh: ssh.mode === 'authorized-keys' && ssh.via ? { ...ssh, via: { ...ssh.via, private_key_file: relative(ssh.via.private_key_file) } } : ssh,
+      ssh:
+        ssh.mode === 'authorized-keys' && ssh.via
+          ? { ...ssh, via: { ...ssh.via, private_key_file: relative(ssh.via.private_key_file) } }
+          : ssh,
       dkim:
         dkim.mode === 'records-file'
           ? { ...dkim, file: relative(dkim.file) }
           : dkim.mode === 'rfc2136'
             ? { ...dkim, tsig: { ...dkim.tsig, secret: ref(dkim.tsig.secret) } }
             : dkim,
-      postgres: postgres.mode === 'alter-role' ? { ...postgres, admin_url: ref(postgres.admin_url) } : postgres,
+      postgres:
+        postgres.mode === 'alter-role' ? { ...postgres, admin_url: ref(postgres.admin_url) } : postgres,
       apikey: rotation.targets.apikey.issued_keys_file
         ? { ...rotation.targets.apikey, issued_keys_file: relative(rotation.targets.apikey.issued_keys_file) }
         : rotation.targets.apikey,
-      smtp: smtp.mode === 'webhook' && smtp.signing_key ? { ...smtp, signing_key: ref(smtp.signing_key) } : smtp,
+      smtp:
+        smtp.mode === 'webhook' && smtp.signing_key ? { ...smtp, signing_key: ref(smtp.signing_key) } : smtp,
     },
   };
 }

@@ -70,7 +70,9 @@ describe('traceLeak', () => {
   it('fails with a message that names the device but never the value', async () => {
     const error = await traceLeak(SECRET, {
       vault: {
-        listAuditDevices: async () => [{ path: 'file/', type: 'file', description: '', options: {}, local: false }],
+        listAuditDevices: async () => [
+          { path: 'file/', type: 'file', description: '', options: {}, local: false },
+        ],
         auditHash: async () => {
           throw new Error(`echo of ${SECRET}`);
         },

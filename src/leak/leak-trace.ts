@@ -1,6 +1,9 @@
 import { SealwatchError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { AnalysisEvent, AuditAnalysisRepository } from '../store/repositories/audit-analysis.repository.js';
+import type {
+  AnalysisEvent,
+  AuditAnalysisRepository,
+} from '../store/repositories/audit-analysis.repository.js';
 import type { VaultClient } from '../vault/client.js';
 
 export class LeakTraceError extends SealwatchError {
@@ -54,9 +57,12 @@ export async function traceLeak(value: string, deps: LeakTraceDeps): Promise<Lea
       hashes.push(await deps.vault.auditHash(device.path, value));
     } catch (error) {
       // The message of a failed call could echo the request body; only the device is named.
-      throw new LeakTraceError(`sys/audit-hash/${device.path.replace(/\/$/, '')} failed: check the token may update it`, {
-        cause: error instanceof SealwatchError ? error.code : undefined,
-      });
+      throw new LeakTraceError(
+        `sys/audit-hash/${device.path.replace(/\/$/, '')} failed: check the token may update it`,
+        {
+          cause: error instanceof SealwatchError ? error.code : undefined,
+        },
+      );
     }
   }
   const matches = await deps.analysis.eventsCarryingHashes(hashes);
@@ -65,7 +71,9 @@ export async function traceLeak(value: string, deps: LeakTraceDeps): Promise<Lea
 }
 
 function onePerCall(matches: readonly AnalysisEvent[]): LeakEvent[] {
-  const requested = new Set(matches.filter((e) => e.type === 'request' && e.request_id).map((e) => e.request_id));
+  const requested = new Set(
+    matches.filter((e) => e.type === 'request' && e.request_id).map((e) => e.request_id),
+  );
   return matches
     .filter((e) => e.type === 'request' || !e.request_id || !requested.has(e.request_id))
     .map((e) => ({

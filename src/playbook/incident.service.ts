@@ -2,11 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { SealwatchError, UsageError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type {
-  Incident,
-  IncidentEvent,
-  IncidentStep,
-} from '../store/repositories/incident.repository.js';
+import type { Incident, IncidentEvent, IncidentStep } from '../store/repositories/incident.repository.js';
 import type { Store } from '../store/store.js';
 import {
   planPlaybook,
@@ -122,7 +118,9 @@ export function createIncidents(deps: IncidentServiceDeps) {
 
   async function declare(input: DeclareInput): Promise<Incident> {
     if (input.id !== undefined && !ID_PATTERN.test(input.id))
-      throw new UsageError(`incident id ${JSON.stringify(input.id)}: use letters, digits, '.', '_' and '-' (at most 64)`);
+      throw new UsageError(
+        `incident id ${JSON.stringify(input.id)}: use letters, digits, '.', '_' and '-' (at most 64)`,
+      );
     const ids = new Set(input.steps.map((s) => s.id));
     if (ids.size !== input.steps.length) throw new UsageError(`playbook ${input.type}: step ids repeat`);
     const incident: Incident = {
@@ -137,7 +135,10 @@ export function createIncidents(deps: IncidentServiceDeps) {
       options: input.options ?? {},
       owner: null,
     };
-    if (await repo.get(incident.id)) throw new UsageError(`incident ${incident.id} exists already: sealwatch incident resume ${incident.id}`);
+    if (await repo.get(incident.id))
+      throw new UsageError(
+        `incident ${incident.id} exists already: sealwatch incident resume ${incident.id}`,
+      );
     await repo.create(
       incident,
       input.steps.map((s) => ({
@@ -174,14 +175,19 @@ export function createIncidents(deps: IncidentServiceDeps) {
       const sameHost = host === hostname();
       if (sameHost ? isAlive(pid) : !takeOver) throw new IncidentBusyError(incident.id, holder, sameHost);
     }
-    if (!(await repo.claim(incident.id, me, holder))) throw new IncidentBusyError(incident.id, 'another process', true);
+    if (!(await repo.claim(incident.id, me, holder)))
+      throw new IncidentBusyError(incident.id, 'another process', true);
   }
 
   /** Runs (or continues) the incident's playbook with these steps; finished steps are not run again. */
   async function run(incidentId: string, steps: readonly Step[], hooks: RunHooks): Promise<PlaybookResult> {
     const incident = await get(incidentId);
     if (incident.state === 'completed')
-      return { incidentId, state: 'completed', message: `incident ${incidentId} is completed: nothing to run` };
+      return {
+        incidentId,
+        state: 'completed',
+        message: `incident ${incidentId} is completed: nothing to run`,
+      };
     await claim(incident, hooks.takeOver ?? false);
     try {
       return await runPlaybook(
@@ -203,9 +209,14 @@ export function createIncidents(deps: IncidentServiceDeps) {
   async function resume(ref: string, hooks: RunHooks): Promise<PlaybookResult> {
     const incident = await resolve(ref);
     if (incident.state === 'completed')
-      return { incidentId: incident.id, state: 'completed', message: `incident ${incident.id} is completed: nothing to resume` };
+      return {
+        incidentId: incident.id,
+        state: 'completed',
+        message: `incident ${incident.id} is completed: nothing to resume`,
+      };
     const factory = playbookFor(deps.playbooks, incident.type);
-    if (!deps.playbookDeps) throw new UsageError(`resuming a ${incident.type} incident needs the playbook's dependencies`);
+    if (!deps.playbookDeps)
+      throw new UsageError(`resuming a ${incident.type} incident needs the playbook's dependencies`);
     const steps = await factory(deps.playbookDeps(), incident.options);
     return run(incident.id, steps, hooks);
   }

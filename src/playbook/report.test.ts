@@ -37,15 +37,31 @@ const report = buildReport({
     owner: null,
   },
   steps: [
-    step({ step_id: 'assess', evidence: { note: hostile, tokens: 3 }, outputs: { affected_tenants: ['acme', hostile] } }),
+    step({
+      step_id: 'assess',
+      evidence: { note: hostile, tokens: 3 },
+      outputs: { affected_tenants: ['acme', hostile] },
+    }),
     step({
       step_id: 'rotate',
       position: 1,
       measured_seconds: 400,
-      outputs: { summary: { run_id: 'r1', rotated: 5, failed: 1, pending: 0, failures: [{ tenant: 'acme', kind: 'smtp', phase: 'verify', reason: 'login refused' }] } },
+      outputs: {
+        summary: {
+          run_id: 'r1',
+          rotated: 5,
+          failed: 1,
+          pending: 0,
+          failures: [{ tenant: 'acme', kind: 'smtp', phase: 'verify', reason: 'login refused' }],
+        },
+      },
       evidence: { actions: { secrets_rotated: 5 }, root_token: 'hvs.AAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
     }),
-    step({ step_id: 'notify', position: 2, outputs: { sent: ['acme'], failed: [{ tenant: 'beta', reason: 'smtp 535' }] } }),
+    step({
+      step_id: 'notify',
+      position: 2,
+      outputs: { sent: ['acme'], failed: [{ tenant: 'beta', reason: 'smtp 535' }] },
+    }),
   ],
   events: [],
 });
@@ -71,7 +87,7 @@ describe('incident report', () => {
     expect(html).not.toContain('<img');
     expect(html).not.toContain('<b>mallory');
     expect(html).toContain('&lt;script&gt;');
-    expect(html).toContain("Content-Security-Policy");
+    expect(html).toContain('Content-Security-Policy');
   });
 
   it('Markdown keeps table cells and code fences intact whatever the evidence holds', () => {

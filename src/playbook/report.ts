@@ -80,7 +80,8 @@ export function buildReport(input: {
   const scrub = new SecretScrubber();
   const { incident } = input;
   const steps = input.steps.map((s) => scrub.value(s));
-  const outputsOf = (id: string) => steps.find((s) => s.step_id === id && s.status === 'done')?.outputs ?? null;
+  const outputsOf = (id: string) =>
+    steps.find((s) => s.step_id === id && s.status === 'done')?.outputs ?? null;
 
   const end = incident.completed_at ?? latest(incident.updated_at, input.events.at(-1)?.at);
   const rto = Math.max(0, (Date.parse(end) - Date.parse(incident.created_at)) / 1000);
@@ -111,7 +112,8 @@ export function buildReport(input: {
 
   const failures: IncidentReport['failures'] = [];
   for (const step of steps)
-    if (step.status === 'failed') failures.push({ step: step.step_id, what: step.title, reason: step.error ?? 'failed' });
+    if (step.status === 'failed')
+      failures.push({ step: step.step_id, what: step.title, reason: step.error ?? 'failed' });
   if (rotation && Array.isArray(rotation['failures']))
     for (const f of rotation['failures']) {
       if (!isRecord(f)) continue;
@@ -131,22 +133,34 @@ export function buildReport(input: {
 
   const followUps: string[] = [];
   if (incident.state !== 'completed')
-    followUps.push(`The incident is ${incident.state}: finish it with sealwatch incident resume ${incident.id}.`);
+    followUps.push(
+      `The incident is ${incident.state}: finish it with sealwatch incident resume ${incident.id}.`,
+    );
   for (const step of steps) {
     for (const evidence of [step.evidence, step.verify_evidence])
       if (evidence && Array.isArray(evidence['follow_ups']))
         for (const f of evidence['follow_ups']) followUps.push(String(f));
-    if (step.measured_seconds !== null && step.status === 'done' && step.measured_seconds > step.target_seconds)
+    if (
+      step.measured_seconds !== null &&
+      step.status === 'done' &&
+      step.measured_seconds > step.target_seconds
+    )
       followUps.push(
         `Step ${step.step_id} took ${formatSeconds(step.measured_seconds)}, over its target of ${formatSeconds(step.target_seconds)}: review what slowed it.`,
       );
   }
   if (rotation && typeof rotation['pending'] === 'number' && rotation['pending'] > 0)
-    followUps.push(`${rotation['pending']} secrets are not rotated yet: sealwatch rotate resume ${String(rotation['run_id'] ?? '')}`.trim());
+    followUps.push(
+      `${rotation['pending']} secrets are not rotated yet: sealwatch rotate resume ${String(rotation['run_id'] ?? '')}`.trim(),
+    );
   if (rotation && typeof rotation['retire_pending'] === 'number' && rotation['retire_pending'] > 0)
-    followUps.push(`${rotation['retire_pending']} old secret versions are kept until their grace period ends; they are retired by the next rotate resume.`);
+    followUps.push(
+      `${rotation['retire_pending']} old secret versions are kept until their grace period ends; they are retired by the next rotate resume.`,
+    );
   if (notifications && notifications.failed > 0)
-    followUps.push(`${notifications.failed} tenant notices were not delivered: check the channel and resume the incident to retry.`);
+    followUps.push(
+      `${notifications.failed} tenant notices were not delivered: check the channel and resume the incident to retry.`,
+    );
 
   return {
     incident_id: incident.id,
@@ -179,7 +193,12 @@ export function buildReport(input: {
     actions,
     failures,
     follow_ups: followUps,
-    timeline: input.events.map((e) => ({ at: e.at, step: e.step_id, event: e.event, details: scrub.value(e.details) })),
+    timeline: input.events.map((e) => ({
+      at: e.at,
+      step: e.step_id,
+      event: e.event,
+      details: scrub.value(e.details),
+    })),
   };
 }
 
@@ -270,10 +289,17 @@ export function renderMarkdown(report: IncidentReport): string {
     );
   }
   if (report.notifications)
-    lines.push('## Notifications', '', `Sent ${report.notifications.sent}, failed ${report.notifications.failed}.`, '');
+    lines.push(
+      '## Notifications',
+      '',
+      `Sent ${report.notifications.sent}, failed ${report.notifications.failed}.`,
+      '',
+    );
   lines.push('## Failures', '');
   if (report.failures.length === 0) lines.push('None.', '');
-  else for (const f of report.failures) lines.push(`- ${mdText(f.step)}: ${mdText(f.what)} — ${mdText(f.reason)}`);
+  else
+    for (const f of report.failures)
+      lines.push(`- ${mdText(f.step)}: ${mdText(f.what)} — ${mdText(f.reason)}`);
   if (report.failures.length) lines.push('');
   lines.push('## Follow-ups', '');
   if (report.follow_ups.length === 0) lines.push('None.', '');
@@ -285,7 +311,10 @@ export function renderMarkdown(report: IncidentReport): string {
   for (const s of report.steps) {
     lines.push(`### ${mdText(s.title)}`, '');
     if (s.error) lines.push(`Error: ${mdText(s.error)}`, '');
-    lines.push(mdFence(JSON.stringify({ evidence: s.evidence, verification: s.verification }, null, 2), 'json'), '');
+    lines.push(
+      mdFence(JSON.stringify({ evidence: s.evidence, verification: s.verification }, null, 2), 'json'),
+      '',
+    );
   }
   return lines.join('\n');
 }
@@ -315,7 +344,8 @@ export function renderHtml(report: IncidentReport): string {
         `<tr><td>${i + 1}</td><td>${e(s.title)} <code>${e(s.id)}</code></td><td class="${e(s.status)}">${e(s.status)}</td><td>${e(s.started_at ?? '—')}</td><td>${s.measured_seconds === null ? '—' : e(formatSeconds(s.measured_seconds))}</td><td>${e(formatSeconds(s.target_seconds))}</td><td${versusTarget(s).startsWith('over') ? ' class="over"' : ''}>${e(versusTarget(s))}</td><td>${s.attempts}</td></tr>`,
     )
     .join('\n');
-  const list = (items: string[]) => (items.length ? `<ul>${items.map((i) => `<li>${i}</li>`).join('')}</ul>` : '<p>None.</p>');
+  const list = (items: string[]) =>
+    items.length ? `<ul>${items.map((i) => `<li>${i}</li>`).join('')}</ul>` : '<p>None.</p>';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">

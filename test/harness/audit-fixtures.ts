@@ -57,7 +57,10 @@ export function auditCall(overrides: AuditRowOverrides = {}): AuditRow[] {
 
 export async function insertRows(store: Store, rows: readonly AuditRow[]): Promise<void> {
   for (let start = 0; start < rows.length; start += 500)
-    await store.db.insertInto('audit_events').values(rows.slice(start, start + 500)).execute();
+    await store.db
+      .insertInto('audit_events')
+      .values(rows.slice(start, start + 500))
+      .execute();
 }
 
 /** Audit time `minutes` after 2026-01-01T12:00Z, as ingestion stores it. */
@@ -79,12 +82,15 @@ export interface SyntheticDay {
  * tenants' secrets, 0.5 % failures, some root-token administration, plus one attacker who reads
  * 25 tenants and probes more from a new address. An hour of history precedes the day.
  */
-export function generateDay(store: Store, options: { events: number; start?: Date; seed?: number }): SyntheticDay {
+export function generateDay(
+  store: Store,
+  options: { events: number; start?: Date; seed?: number },
+): SyntheticDay {
   const handle = store.sqlite;
   if (!handle) throw new Error('generateDay needs a SQLite store');
   const start = options.start ?? new Date(Date.UTC(2026, 0, 1));
   let seed = options.seed ?? 42;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
   const kinds = ['profile', 'ssh', 'smtp', 'dkim', 'database'];
   const insert = handle.prepare(
@@ -111,9 +117,37 @@ export function generateDay(store: Store, options: { events: number; start?: Dat
     n++;
     const id = `gen-${n}`;
     const time = auditTime(c.ms);
-    const hmac = `hmac-sha256:${(n * 2654435761 % 4294967296).toString(16).padStart(8, '0')}`;
-    insert.run(`${id}:request`, time, 'request', id, c.operation, c.path, c.address, c.accessor, c.name, c.policies, null, hmac, null);
-    insert.run(`${id}:response`, time, 'response', id, c.operation, c.path, c.address, c.accessor, c.name, c.policies, c.error ?? null, hmac, c.ttl ?? null);
+    const hmac = `hmac-sha256:${((n * 2654435761) % 4294967296).toString(16).padStart(8, '0')}`;
+    insert.run(
+      `${id}:request`,
+      time,
+      'request',
+      id,
+      c.operation,
+      c.path,
+      c.address,
+      c.accessor,
+      c.name,
+      c.policies,
+      null,
+      hmac,
+      null,
+    );
+    insert.run(
+      `${id}:response`,
+      time,
+      'response',
+      id,
+      c.operation,
+      c.path,
+      c.address,
+      c.accessor,
+      c.name,
+      c.policies,
+      c.error ?? null,
+      hmac,
+      c.ttl ?? null,
+    );
   };
   const appPolicies = JSON.stringify(['default', 'mailer']);
   const attackerTenants = Array.from({ length: 25 }, (_, i) => `tenant-${String(900 + i).padStart(4, '0')}`);
@@ -135,7 +169,15 @@ export function generateDay(store: Store, options: { events: number; start?: Dat
       const accessor = `app-${instance}-${Math.floor((i / calls) * 24)}`;
       const roll = random();
       if (roll < 0.0002)
-        call({ ms, operation: 'update', path: 'sys/policies/acl/ops', address: '10.1.0.1', accessor: 'root-acc', name: 'root', policies: '["root"]' });
+        call({
+          ms,
+          operation: 'update',
+          path: 'sys/policies/acl/ops',
+          address: '10.1.0.1',
+          accessor: 'root-acc',
+          name: 'root',
+          policies: '["root"]',
+        });
       else
         call({
           ms,
@@ -146,16 +188,46 @@ export function generateDay(store: Store, options: { events: number; start?: Dat
           name: 'approle',
           policies: appPolicies,
           // Applications fail now and then for dull reasons; one misconfigured instance is also refused.
-          error: roll > 0.995 ? (instance === 7 && roll > 0.9995 ? '1 error occurred:\n\t* permission denied\n\n' : 'no handler for route') : null,
+          error:
+            roll > 0.995
+              ? instance === 7 && roll > 0.9995
+                ? '1 error occurred:\n\t* permission denied\n\n'
+                : 'no handler for route'
+              : null,
         });
     }
     const attackStart = start.getTime() + dayMs / 2;
     attackerTenants.forEach((tenant, i) =>
-      call({ ms: attackStart + i * 1000, operation: 'read', path: `secret/data/tenants/${tenant}/smtp`, address: '203.0.113.9', accessor: 'evil', name: 'approle', policies: appPolicies }),
+      call({
+        ms: attackStart + i * 1000,
+        operation: 'read',
+        path: `secret/data/tenants/${tenant}/smtp`,
+        address: '203.0.113.9',
+        accessor: 'evil',
+        name: 'approle',
+        policies: appPolicies,
+      }),
     );
-    call({ ms: attackStart + 30_000, operation: 'read', path: 'secret/data/tenants/test-tenant-id/smtp', address: '203.0.113.9', accessor: 'evil', name: 'approle', policies: appPolicies });
+    call({
+      ms: attackStart + 30_000,
+      operation: 'read',
+      path: 'secret/data/tenants/test-tenant-id/smtp',
+      address: '203.0.113.9',
+      accessor: 'evil',
+      name: 'approle',
+      policies: appPolicies,
+    });
     for (let i = 0; i < 10; i++)
-      call({ ms: attackStart + 40_000 + i * 1000, operation: 'read', path: `secret/data/tenants/tenant-0${100 + i}/ssh`, address: '203.0.113.9', accessor: 'evil', name: 'approle', policies: appPolicies, error: '1 error occurred:\n\t* permission denied\n\n' });
+      call({
+        ms: attackStart + 40_000 + i * 1000,
+        operation: 'read',
+        path: `secret/data/tenants/tenant-0${100 + i}/ssh`,
+        address: '203.0.113.9',
+        accessor: 'evil',
+        name: 'approle',
+        policies: appPolicies,
+        error: '1 error occurred:\n\t* permission denied\n\n',
+      });
   })();
   return { start, attackerTenants, events: n * 2 };
 }

@@ -16,7 +16,10 @@ const backends: { name: string; open: () => Promise<{ url: string; cleanup: () =
     name: 'sqlite',
     open: async () => {
       const dir = mkdtempSync(join(tmpdir(), 'sealwatch-assess-'));
-      return { url: join(dir, 'sealwatch.db'), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+      return {
+        url: join(dir, 'sealwatch.db'),
+        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+      };
     },
   },
   {
@@ -39,7 +42,12 @@ const config = {
 };
 
 const ATTACKER = { accessor: 'acc-evil', display_name: 'approle', remote_address: '203.0.113.9' };
-const ROOT = { accessor: 'acc-root', display_name: 'root', remote_address: '203.0.113.9', policies: ['root'] };
+const ROOT = {
+  accessor: 'acc-root',
+  display_name: 'root',
+  remote_address: '203.0.113.9',
+  policies: ['root'],
+};
 const smtp = (tenant: string) => `secret/data/tenants/${tenant}/smtp`;
 
 function scenario(): AuditRow[] {
@@ -47,16 +55,27 @@ function scenario(): AuditRow[] {
     // History before the window: the mailer from its usual address.
     ...auditCall({ time: at(-120), accessor: 'acc-old', path: smtp('tenant-0001') }),
     // Normal traffic in the window: three tenants, one dull failure (low: implicates nobody).
-    ...['tenant-0001', 'tenant-0002', 'tenant-0003'].flatMap((t, i) => auditCall({ time: at(1 + i), path: smtp(t) })),
+    ...['tenant-0001', 'tenant-0002', 'tenant-0003'].flatMap((t, i) =>
+      auditCall({ time: at(1 + i), path: smtp(t) }),
+    ),
     ...auditCall({ time: at(4), path: smtp('tenant-0002') }),
     ...auditCall({ time: at(5), operation: 'list', path: 'secret/metadata/tenants' }),
-    ...auditCall({ time: at(6), path: 'secret/data/nowhere', error: '1 error occurred:\n\t* unsupported path' }),
+    ...auditCall({
+      time: at(6),
+      path: 'secret/data/nowhere',
+      error: '1 error occurred:\n\t* unsupported path',
+    }),
     // The attacker: four tenants and the test tenant, one refused probe, one metadata read.
     ...['tenant-0004', 'tenant-0005', 'tenant-0006', 'tenant-0007', 'test-tenant-id'].flatMap((t, i) =>
       auditCall({ ...ATTACKER, time: at(10 + i), path: smtp(t) }),
     ),
     ...auditCall({ ...ATTACKER, time: at(16), path: smtp('tenant-0004') }),
-    ...auditCall({ ...ATTACKER, time: at(17), path: 'secret/data/tenants/tenant-0008/ssh', error: '1 error occurred:\n\t* permission denied\n\n' }),
+    ...auditCall({
+      ...ATTACKER,
+      time: at(17),
+      path: 'secret/data/tenants/tenant-0008/ssh',
+      error: '1 error occurred:\n\t* permission denied\n\n',
+    }),
     ...auditCall({ ...ATTACKER, time: at(18), path: 'secret/metadata/tenants/tenant-0009/ssh' }),
     // Password guessing: six failures in two minutes from one address (no token, so no accessor).
     ...Array.from({ length: 6 }, (_, i) =>
@@ -78,7 +97,13 @@ function scenario(): AuditRow[] {
     ).flat(),
     // Root token: a backdoor policy and a token that never expires.
     ...auditCall({ ...ROOT, time: at(30), operation: 'update', path: 'sys/policies/acl/backdoor' }),
-    ...auditCall({ ...ROOT, time: at(31), operation: 'update', path: 'auth/token/create', issued_token_ttl: 0 }),
+    ...auditCall({
+      ...ROOT,
+      time: at(31),
+      operation: 'update',
+      path: 'auth/token/create',
+      issued_token_ttl: 0,
+    }),
     // After the window: must not count.
     ...auditCall({ ...ATTACKER, time: at(120), path: smtp('tenant-0010') }),
   ];
@@ -109,7 +134,11 @@ describe.each(backends)('assess on $name', ({ open }) => {
     expect(result.excluded_tenants_read).toEqual(['test-tenant-id']);
     expect(result.breach_scope).toBe('limited');
     expect(result.accessed_secrets).toBe(5);
-    expect(result.secrets.find((s) => s.path === smtp('tenant-0004'))).toEqual({ path: smtp('tenant-0004'), reads: 2, tenant: 'tenant-0004' });
+    expect(result.secrets.find((s) => s.path === smtp('tenant-0004'))).toEqual({
+      path: smtp('tenant-0004'),
+      reads: 2,
+      tenant: 'tenant-0004',
+    });
   });
 
   it('fires each rule on its events and only there', () => {
@@ -146,7 +175,12 @@ describe.each(backends)('assess on $name', ({ open }) => {
       reads: 0,
       rules: ['login-failure', 'login-burst', 'new-address'],
     });
-    expect(result.actors.find((a) => a.accessor === 'acc-root')?.rules).toEqual(['root-token', 'new-address', 'sys-change', 'token-long-ttl']);
+    expect(result.actors.find((a) => a.accessor === 'acc-root')?.rules).toEqual([
+      'root-token',
+      'new-address',
+      'sys-change',
+      'token-long-ttl',
+    ]);
   });
 
   it('counts distinct events, reports accessor hashing and what the log cannot show', () => {

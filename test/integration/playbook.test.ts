@@ -16,7 +16,15 @@ import { ROOT, runCli } from '../harness/cli.js';
 import { createKvSteps, kvPlaybook, KV_STEPS } from '../fixtures/playbook/kv.playbook.js';
 
 const WRAPPER = join(ROOT, 'test/fixtures/playbook/sealwatch-test.ts');
-const CONTRACT_KEYS = ['incident_id', 'state', 'rto_seconds', 'steps', 'affected_tenants', 'rotation', 'notifications'];
+const CONTRACT_KEYS = [
+  'incident_id',
+  'state',
+  'rto_seconds',
+  'steps',
+  'affected_tenants',
+  'rotation',
+  'notifications',
+];
 
 interface Run {
   code: number | null;
@@ -60,18 +68,27 @@ describe('playbook engine on a real OpenBao', () => {
   const runsIn = async (base: string) => {
     const kv = vault.kv('secret');
     const counts: Record<string, number> = {};
-    for (const step of KV_STEPS) counts[step] = (await kv.readMetadata(`${base}/runs/${step}`))?.current_version ?? 0;
+    for (const step of KV_STEPS)
+      counts[step] = (await kv.readMetadata(`${base}/runs/${step}`))?.current_version ?? 0;
     return counts;
   };
 
   const spawnWrapper = (args: string[], store: string) =>
-    spawn(process.execPath, ['--import', 'tsx', WRAPPER, ...args, '--config', lab.configFile, '--store', store], {
-      // tsx resolves from the repository; --config and --store are absolute.
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    spawn(
+      process.execPath,
+      ['--import', 'tsx', WRAPPER, ...args, '--config', lab.configFile, '--store', store],
+      {
+        // tsx resolves from the repository; --config and --store are absolute.
+        cwd: ROOT,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
 
-  const cli = (args: string[], store: string, options: { killWhen?: () => Promise<boolean>; sigint?: boolean } = {}) =>
+  const cli = (
+    args: string[],
+    store: string,
+    options: { killWhen?: () => Promise<boolean>; sigint?: boolean } = {},
+  ) =>
     new Promise<Run>((resolve, reject) => {
       const child = spawnWrapper(args, store);
       child.stdin.end();
@@ -116,7 +133,11 @@ describe('playbook engine on a real OpenBao', () => {
     const { base, store: file } = await fresh();
     const store = await Store.open(file);
     try {
-      const incidents = createIncidents({ store, logger: silentLogger(), playbooks: { 'kv-test': kvPlaybook } });
+      const incidents = createIncidents({
+        store,
+        logger: silentLogger(),
+        playbooks: { 'kv-test': kvPlaybook },
+      });
       const options = { base, slowMs: 10 };
       const seen: IncidentStep[][] = [];
       const steps = createKvSteps({ vault }, options).map((step) => ({
@@ -128,7 +149,9 @@ describe('playbook engine on a real OpenBao', () => {
       }));
       const incident = await incidents.declare({ type: 'kv-test', steps, options, declaredBy: 'alice' });
       expect(incident.id).toMatch(/^inc-\d{8}-[0-9a-f]{4}$/);
-      expect((await store.incidents.steps(incident.id)).map((s) => s.status)).toEqual(KV_STEPS.map(() => 'pending'));
+      expect((await store.incidents.steps(incident.id)).map((s) => s.status)).toEqual(
+        KV_STEPS.map(() => 'pending'),
+      );
 
       const result = await incidents.run(incident.id, steps, { approve: approveAll('test') });
       expect(result.state).toBe('completed');
@@ -154,7 +177,13 @@ describe('playbook engine on a real OpenBao', () => {
         verify_evidence: { victim_gone: true },
       });
       const events = (await store.incidents.events(incident.id)).map((e) => `${e.step_id ?? '-'}:${e.event}`);
-      expect(events.slice(0, 5)).toEqual(['-:declared', '-:started', 'preserve:step_started', 'preserve:step_ran', 'preserve:step_done']);
+      expect(events.slice(0, 5)).toEqual([
+        '-:declared',
+        '-:started',
+        'preserve:step_started',
+        'preserve:step_ran',
+        'preserve:step_done',
+      ]);
       expect(events).toContain('gate:approval_requested');
       expect(events).toContain('gate:approved');
       expect(events).toContain('gate:step_verified');
@@ -175,10 +204,20 @@ describe('playbook engine on a real OpenBao', () => {
     const run = await cli(['start', '--base', base, '--dry-run', '--json'], store);
     expect(run.code, run.stderr).toBe(0);
     const { plan } = JSON.parse(run.stdout) as {
-      plan: { steps: { id: string; needs_approval: boolean; actions: { action: string; destructive?: boolean }[] }[]; target_seconds: number };
+      plan: {
+        steps: {
+          id: string;
+          needs_approval: boolean;
+          actions: { action: string; destructive?: boolean }[];
+        }[];
+        target_seconds: number;
+      };
     };
     expect(plan.steps.map((s) => s.id)).toEqual([...KV_STEPS]);
-    expect(plan.steps.find((s) => s.id === 'gate')).toMatchObject({ needs_approval: true, actions: [{ destructive: true }] });
+    expect(plan.steps.find((s) => s.id === 'gate')).toMatchObject({
+      needs_approval: true,
+      actions: [{ destructive: true }],
+    });
     expect(plan.target_seconds).toBe(60 + 600 + 1 + 300 + 60);
     expect(await runsIn(base)).toEqual({ preserve: 0, assess: 0, slow: 0, gate: 0, notify: 0 });
     expect(await vault.kv('secret').exists(`${base}/victim`)).toBe(true);
@@ -211,7 +250,9 @@ describe('playbook engine on a real OpenBao', () => {
     await kv.write(`${base}/fail`, { reason: 'downstream refuses' });
     const first = await cli(['start', '--base', base, '--yes', '--declared-by', 'bob'], store);
     expect(first.code).toBe(1);
-    expect(first.stderr).toMatch(/step gate failed: refused by secret\/playbook-test\/t\d+\/fail while holding \[redacted\]/);
+    expect(first.stderr).toMatch(
+      /step gate failed: refused by secret\/playbook-test\/t\d+\/fail while holding \[redacted\]/,
+    );
     const failed = await journal(store, async (s) => {
       const incident = (await s.incidents.list())[0]!;
       return { incident, steps: await s.incidents.steps(incident.id) };
@@ -236,8 +277,14 @@ describe('playbook engine on a real OpenBao', () => {
     const shown = await cli(['incident', 'show', failed.incident.id, '--json'], store);
     outputs.push(shown.stdout);
     const json = JSON.parse(outputs[6]!) as IncidentReport;
-    expect(json.steps.find((s) => s.id === 'gate')).toMatchObject({ status: 'done', measured_seconds: expect.any(Number) });
-    expect(json.steps.find((s) => s.id === 'assess')!.evidence).toMatchObject({ password: '[redacted]', tenants_seen: expect.any(Number) });
+    expect(json.steps.find((s) => s.id === 'gate')).toMatchObject({
+      status: 'done',
+      measured_seconds: expect.any(Number),
+    });
+    expect(json.steps.find((s) => s.id === 'assess')!.evidence).toMatchObject({
+      password: '[redacted]',
+      tenants_seen: expect.any(Number),
+    });
     expect(json.declared_by).toBe('bob');
     expect(json.follow_ups).toContain('Tell the owner of victim it is gone.');
     expect(json.actions).toContainEqual({ step: 'gate', action: 'deleted', count: 1 });
@@ -271,7 +318,9 @@ describe('playbook engine on a real OpenBao', () => {
     expect(report.state).toBe('completed');
     expect(report.steps.map((s) => s.id)).toEqual([...KV_STEPS]);
     for (const step of report.steps) {
-      expect(Object.keys(step)).toEqual(expect.arrayContaining(['id', 'title', 'status', 'target_seconds', 'measured_seconds', 'evidence']));
+      expect(Object.keys(step)).toEqual(
+        expect.arrayContaining(['id', 'title', 'status', 'target_seconds', 'measured_seconds', 'evidence']),
+      );
       expect(step.status).toBe('done');
       expect(step.started_at).not.toBeNull();
       expect(step.measured_seconds).toBeGreaterThanOrEqual(0);
@@ -288,7 +337,9 @@ describe('playbook engine on a real OpenBao', () => {
     const md = await cli(['incident', 'report', report.incident_id], store);
     expect(md.stdout).toContain('## Timeline');
     for (const step of report.steps) expect(md.stdout).toContain(`\`${step.id}\``);
-    expect(md.stdout).toMatch(/\| 3 \| Slow step \(`slow`\) \| done \| .+ \| [\d.]+ s \| 1 s \| over by .+ \| 2 \|/);
+    expect(md.stdout).toMatch(
+      /\| 3 \| Slow step \(`slow`\) \| done \| .+ \| [\d.]+ s \| 1 s \| over by .+ \| 2 \|/,
+    );
   });
 
   it('SIGINT stops at the step boundary as interrupted; resume finishes', async () => {
@@ -312,18 +363,42 @@ describe('playbook engine on a real OpenBao', () => {
   it('the sealwatch CLI lists and reports any incident, and says when it cannot rebuild a playbook', async () => {
     const { base, store } = await fresh();
     await cli(['start', '--base', base], store); // stops at the approval
-    const listed = await runCli(['incident', 'list', '--json', '--config', lab.configFile, '--store', store], { cwd: lab.dir });
+    const listed = await runCli(
+      ['incident', 'list', '--json', '--config', lab.configFile, '--store', store],
+      { cwd: lab.dir },
+    );
     expect(listed.code, listed.stderr).toBe(0);
-    const { incidents } = listed.json<{ incidents: { id: string; type: string; state: string; severity: string }[] }>();
+    const { incidents } = listed.json<{
+      incidents: { id: string; type: string; state: string; severity: string }[];
+    }>();
     expect(incidents).toHaveLength(1);
     expect(incidents[0]).toMatchObject({ type: 'kv-test', state: 'waiting_approval', severity: 'critical' });
-    const html = await runCli(['incident', 'report', incidents[0]!.id, '--format', 'html', '--config', lab.configFile, '--store', store], { cwd: lab.dir });
+    const html = await runCli(
+      [
+        'incident',
+        'report',
+        incidents[0]!.id,
+        '--format',
+        'html',
+        '--config',
+        lab.configFile,
+        '--store',
+        store,
+      ],
+      { cwd: lab.dir },
+    );
     expect(html.code, html.stderr).toBe(0);
     expect(html.stdout).toMatch(/^<!doctype html>/);
-    const resume = await runCli(['incident', 'resume', '--last', '--yes', '--config', lab.configFile, '--store', store], { cwd: lab.dir });
+    const resume = await runCli(
+      ['incident', 'resume', '--last', '--yes', '--config', lab.configFile, '--store', store],
+      { cwd: lab.dir },
+    );
     expect(resume.code).toBe(1);
     expect(resume.stderr).toContain('no playbook for incident type kv-test');
-    const missing = await runCli(['incident', 'show', 'inc-nope', '--config', lab.configFile, '--store', store], { cwd: lab.dir });
+    const missing = await runCli(
+      ['incident', 'show', 'inc-nope', '--config', lab.configFile, '--store', store],
+      { cwd: lab.dir },
+    );
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no incident inc-nope');
   });

@@ -22,8 +22,13 @@ export const loginBurstRule = {
       const inBurst = new Set<AnalysisEvent>();
       let start = 0;
       for (let end = 0; end < events.length; end++) {
-        while (auditTimeMs(events[end]!.time) - auditTimeMs(events[start]!.time) > thresholds.loginBurstWithinMs) start++;
-        if (end - start + 1 >= thresholds.loginBurstCount) for (let i = start; i <= end; i++) inBurst.add(events[i]!);
+        while (
+          auditTimeMs(events[end]!.time) - auditTimeMs(events[start]!.time) >
+          thresholds.loginBurstWithinMs
+        )
+          start++;
+        if (end - start + 1 >= thresholds.loginBurstCount)
+          for (let i = start; i <= end; i++) inBurst.add(events[i]!);
       }
       for (const event of events) if (inBurst.has(event)) findings.push(findingOf(event, detail));
     }

@@ -30,9 +30,15 @@ export const manyTenantsRule = {
     }
     const over = [...firstReadByTenant].filter(([, tenants]) => tenants.size > thresholds.manyTenants);
     const identities = await data.accessorIdentities(over.map(([accessor]) => accessor));
-    const identityOf = new Map(identities.map((i) => [i.accessor, `${i.display_name ?? ''}|${[...i.policies].sort().join(',')}`]));
+    const identityOf = new Map(
+      identities.map((i) => [i.accessor, `${i.display_name ?? ''}|${[...i.policies].sort().join(',')}`]),
+    );
     const fleet = new Map<string, number>();
-    for (const [accessor] of over) fleet.set(identityOf.get(accessor) ?? accessor, (fleet.get(identityOf.get(accessor) ?? accessor) ?? 0) + 1);
+    for (const [accessor] of over)
+      fleet.set(
+        identityOf.get(accessor) ?? accessor,
+        (fleet.get(identityOf.get(accessor) ?? accessor) ?? 0) + 1,
+      );
     const findings: RuleFinding[] = [];
     const fleets = new Set<string>();
     for (const [accessor, tenants] of over) {
@@ -41,7 +47,9 @@ export const manyTenantsRule = {
         fleets.add(identity);
         continue;
       }
-      const crossing = [...tenants.values()].sort((a, b) => (a.first_read < b.first_read ? -1 : 1))[thresholds.manyTenants]!;
+      const crossing = [...tenants.values()].sort((a, b) => (a.first_read < b.first_read ? -1 : 1))[
+        thresholds.manyTenants
+      ]!;
       findings.push({
         time: crossing.first_read,
         path: crossing.path,

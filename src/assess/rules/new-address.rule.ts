@@ -17,6 +17,10 @@ export const newAddressRule = {
       };
     const fresh = await data.addressesFirstSeenInWindow();
     const firstRequests = await data.firstRequestsFrom(fresh.map((a) => a.remote_address));
-    return { findings: firstRequests.map((e) => findingOf(e, `first request from ${e.remote_address ?? '?'} by this actor`)) };
+    return {
+      findings: firstRequests.map((e) =>
+        findingOf(e, `first request from ${e.remote_address ?? '?'} by this actor`),
+      ),
+    };
   },
 } as const satisfies SuspicionRule<'new-address'>;

@@ -8,7 +8,9 @@ export const permissionDeniedRule = {
   async detect({ data }) {
     const failed = await data.failedResponses();
     return {
-      findings: failed.filter((e) => isPermissionDenied(e.error) && !isLoginPath(e.path)).map((e) => findingOf(e)),
+      findings: failed
+        .filter((e) => isPermissionDenied(e.error) && !isLoginPath(e.path))
+        .map((e) => findingOf(e)),
     };
   },
 } as const satisfies SuspicionRule<'permission-denied'>;

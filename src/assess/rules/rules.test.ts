@@ -28,7 +28,8 @@ function event(overrides: Partial<AnalysisEvent> = {}): AnalysisEvent {
   };
 }
 
-const minute = (m: number) => new Date(Date.UTC(2026, 0, 1, 12, 0) + m * 60_000).toISOString().replace('Z', '000000Z');
+const minute = (m: number) =>
+  new Date(Date.UTC(2026, 0, 1, 12, 0) + m * 60_000).toISOString().replace('Z', '000000Z');
 
 function context(data: Partial<AssessData>, identities: Record<string, string[]> = {}): RuleContext {
   const none = async () => [];
@@ -44,10 +45,19 @@ function context(data: Partial<AssessData>, identities: Record<string, string[]>
       addressesFirstSeenInWindow: none,
       firstRequestsFrom: none,
       accessorIdentities: async (accessors) =>
-        accessors.map((accessor) => ({ accessor, display_name: 'approle', policies: identities[accessor] ?? [accessor] })),
+        accessors.map((accessor) => ({
+          accessor,
+          display_name: 'approle',
+          policies: identities[accessor] ?? [accessor],
+        })),
       ...data,
     },
-    thresholds: { manyTenants: 3, loginBurstCount: 5, loginBurstWithinMs: 5 * 60_000, maxTokenTtlSeconds: 86_400 },
+    thresholds: {
+      manyTenants: 3,
+      loginBurstCount: 5,
+      loginBurstWithinMs: 5 * 60_000,
+      maxTokenTtlSeconds: 86_400,
+    },
     secrets: new SecretPathClassifier(
       ['secret/tenants/{tenant}/smtp', 'secret/api_keys/{tenant}/{key_id}'].map(mustParsePathTemplate),
       new Set(['test-tenant-id']),
@@ -67,20 +77,32 @@ describe('error rules', () => {
   const ctx = context({ failedResponses: async () => failed });
 
   it('splits refusals, other failures and failed logins without overlap', async () => {
-    expect((await RULES['permission-denied'].detect(ctx)).findings.map((f) => f.event_id)).toEqual([failed[0]!.id]);
+    expect((await RULES['permission-denied'].detect(ctx)).findings.map((f) => f.event_id)).toEqual([
+      failed[0]!.id,
+    ]);
     const errors = (await RULES['request-error'].detect(ctx)).findings;
     expect(errors.map((f) => [f.event_id, f.detail])).toEqual([[failed[1]!.id, 'unsupported path']]);
-    expect((await RULES['login-failure'].detect(ctx)).findings.map((f) => f.event_id)).toEqual([failed[2]!.id, failed[3]!.id]);
+    expect((await RULES['login-failure'].detect(ctx)).findings.map((f) => f.event_id)).toEqual([
+      failed[2]!.id,
+      failed[3]!.id,
+    ]);
   });
 });
 
 describe('login-burst', () => {
   const login = (m: number, address = '198.51.100.7') =>
-    event({ time: minute(m), path: 'auth/userpass/login/alice', error: 'invalid credentials', accessor: null, remote_address: address });
+    event({
+      time: minute(m),
+      path: 'auth/userpass/login/alice',
+      error: 'invalid credentials',
+      accessor: null,
+      remote_address: address,
+    });
 
   it('fires on five failures within five minutes from one address, on each of them', async () => {
     const burst = [0, 1, 2, 3, 4].map((m) => login(m));
-    const findings = (await RULES['login-burst'].detect(context({ failedResponses: async () => burst }))).findings;
+    const findings = (await RULES['login-burst'].detect(context({ failedResponses: async () => burst })))
+      .findings;
     expect(findings).toHaveLength(5);
   });
 
@@ -88,26 +110,48 @@ describe('login-burst', () => {
     const spread = [0, 2, 4, 6, 8, 10].map((m) => login(m));
     const several = [0, 1, 2, 3, 4].map((m) => login(m, `10.0.0.${m}`));
     for (const failures of [spread, several])
-      expect((await RULES['login-burst'].detect(context({ failedResponses: async () => failures }))).findings).toEqual([]);
+      expect(
+        (await RULES['login-burst'].detect(context({ failedResponses: async () => failures }))).findings,
+      ).toEqual([]);
   });
 });
 
 describe('root-token', () => {
   it('trusts the policy list, not the loose LIKE behind the query', async () => {
-    const events = [event({ type: 'request', policies: ['root'] }), event({ type: 'request', policies: ['rootless-ops'] })];
-    const findings = (await RULES['root-token'].detect(context({ rootTokenRequests: async () => events }))).findings;
+    const events = [
+      event({ type: 'request', policies: ['root'] }),
+      event({ type: 'request', policies: ['rootless-ops'] }),
+    ];
+    const findings = (await RULES['root-token'].detect(context({ rootTokenRequests: async () => events })))
+      .findings;
     expect(findings.map((f) => f.event_id)).toEqual([events[0]!.id]);
   });
 });
 
 describe('many-tenants', () => {
-  const reads = (accessor: string, tenants: string[], path = (t: string) => `secret/data/tenants/${t}/smtp`): PathReads[] =>
-    tenants.map((t, i) => ({ accessor, path: path(t), mount_point: 'secret/', mount_type: 'kv', reads: 1, first_read: minute(i) }));
+  const reads = (
+    accessor: string,
+    tenants: string[],
+    path = (t: string) => `secret/data/tenants/${t}/smtp`,
+  ): PathReads[] =>
+    tenants.map((t, i) => ({
+      accessor,
+      path: path(t),
+      mount_point: 'secret/',
+      mount_type: 'kv',
+      reads: 1,
+      first_read: minute(i),
+    }));
 
   it('fires above the threshold, dated at the read that crossed it', async () => {
     const data = { reads: async () => reads('evil', ['t1', 't2', 't3', 't4']) };
     const [finding] = (await RULES['many-tenants'].detect(context(data))).findings;
-    expect(finding).toMatchObject({ accessor: 'evil', time: minute(3), path: 'secret/data/tenants/t4/smtp', event_id: null });
+    expect(finding).toMatchObject({
+      accessor: 'evil',
+      time: minute(3),
+      path: 'secret/data/tenants/t4/smtp',
+      event_id: null,
+    });
   });
 
   it('does not count excluded tenants, metadata reads or paths outside the templates', async () => {
@@ -123,7 +167,14 @@ describe('many-tenants', () => {
 
   it('leaves a fleet of tokens of one identity to the other rules, and says so', async () => {
     const tenants = ['t1', 't2', 't3', 't4', 't5'];
-    const data = { reads: async () => [...reads('app-1', tenants), ...reads('app-2', tenants), ...reads('app-3', tenants), ...reads('evil', tenants)] };
+    const data = {
+      reads: async () => [
+        ...reads('app-1', tenants),
+        ...reads('app-2', tenants),
+        ...reads('app-3', tenants),
+        ...reads('evil', tenants),
+      ],
+    };
     const mailer = ['default', 'mailer'];
     const outcome = await RULES['many-tenants'].detect(
       context(data, { 'app-1': mailer, 'app-2': mailer, 'app-3': mailer, evil: ['default', 'operator'] }),
@@ -143,7 +194,10 @@ describe('new-address', () => {
   it('reports the first request of each actor from a new address', async () => {
     const first = event({ type: 'request', remote_address: '203.0.113.9' });
     const outcome = await RULES['new-address'].detect(
-      context({ addressesFirstSeenInWindow: async () => [{ remote_address: '203.0.113.9', first_seen: first.time }], firstRequestsFrom: async () => [first] }),
+      context({
+        addressesFirstSeenInWindow: async () => [{ remote_address: '203.0.113.9', first_seen: first.time }],
+        firstRequestsFrom: async () => [first],
+      }),
     );
     expect(outcome.findings.map((f) => f.event_id)).toEqual([first.id]);
   });
@@ -177,7 +231,8 @@ describe('token-long-ttl', () => {
       event({ path: 'auth/token/create-orphan', issued_token_ttl: 30 * 86_400 }),
       event({ path: 'auth/token/create', issued_token_ttl: null }),
     ];
-    const findings = (await RULES['token-long-ttl'].detect(context({ tokenCreations: async () => events }))).findings;
+    const findings = (await RULES['token-long-ttl'].detect(context({ tokenCreations: async () => events })))
+      .findings;
     expect(findings.map((f) => f.detail)).toEqual(['token never expires (ttl 0)', 'ttl 30d > 24h']);
   });
 });

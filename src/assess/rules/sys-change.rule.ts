@@ -7,7 +7,11 @@ import { findingOf, isPermissionDenied, type SuspicionRule } from '../rule.js';
 const KINDS: readonly { pattern: RegExp; operations?: readonly string[]; what: string }[] = [
   { pattern: /^sys\/audit\//, operations: ['delete'], what: 'audit device disabled' },
   { pattern: /^sys\/audit\//, what: 'audit device changed' },
-  { pattern: /^sys\/(policy|policies\/(acl|rgp|egp|password))\//, operations: ['delete'], what: 'policy deleted' },
+  {
+    pattern: /^sys\/(policy|policies\/(acl|rgp|egp|password))\//,
+    operations: ['delete'],
+    what: 'policy deleted',
+  },
   { pattern: /^sys\/(policy|policies\/(acl|rgp|egp|password))\//, what: 'policy written' },
   { pattern: /^sys\/auth\/[^/]+\/tune$/, what: 'auth method tuned' },
   { pattern: /^sys\/auth\//, operations: ['delete'], what: 'auth method disabled' },
@@ -17,7 +21,10 @@ const KINDS: readonly { pattern: RegExp; operations?: readonly string[]; what: s
   { pattern: /^sys\/mounts\//, what: 'secrets engine enabled' },
   { pattern: /^sys\/remount$/, what: 'secrets engine moved' },
   { pattern: /^sys\/(seal|unseal|step-down)$/, what: 'seal state changed' },
-  { pattern: /^sys\/(rotate|rekey|generate-root|generate-root-token|rotate\/root)(\/|$)/, what: 'keys or root token regenerated' },
+  {
+    pattern: /^sys\/(rotate|rekey|generate-root|generate-root-token|rotate\/root)(\/|$)/,
+    what: 'keys or root token regenerated',
+  },
   { pattern: /^sys\/raw\//, what: 'raw storage written' },
   { pattern: /^sys\/config\//, what: 'server configuration changed' },
 ];
@@ -25,14 +32,18 @@ const KINDS: readonly { pattern: RegExp; operations?: readonly string[]; what: s
 export const sysChangeRule = {
   id: 'sys-change',
   severity: 'high',
-  explanation: 'server configuration changed under sys/ (audit devices, policies, auth methods, mounts, seal)',
+  explanation:
+    'server configuration changed under sys/ (audit devices, policies, auth methods, mounts, seal)',
   async detect({ data }) {
     const findings = [];
     for (const event of await data.sysWrites()) {
       const path = event.path ?? '';
-      const kind = KINDS.find((k) => k.pattern.test(path) && (!k.operations || k.operations.includes(event.operation ?? '')));
+      const kind = KINDS.find(
+        (k) => k.pattern.test(path) && (!k.operations || k.operations.includes(event.operation ?? '')),
+      );
       if (!kind) continue;
-      const outcome = event.error === null ? '' : isPermissionDenied(event.error) ? ' (refused)' : ' (failed)';
+      const outcome =
+        event.error === null ? '' : isPermissionDenied(event.error) ? ' (refused)' : ' (failed)';
       findings.push(findingOf(event, `${kind.what}${outcome}`));
     }
     return { findings };

@@ -16,7 +16,9 @@ export const tokenLongTtlRule = {
       if (ttl === null) continue;
       if (ttl === 0) findings.push(findingOf(event, 'token never expires (ttl 0)'));
       else if (ttl > thresholds.maxTokenTtlSeconds)
-        findings.push(findingOf(event, `ttl ${formatSeconds(ttl)} > ${formatSeconds(thresholds.maxTokenTtlSeconds)}`));
+        findings.push(
+          findingOf(event, `ttl ${formatSeconds(ttl)} > ${formatSeconds(thresholds.maxTokenTtlSeconds)}`),
+        );
     }
     return { findings };
   },

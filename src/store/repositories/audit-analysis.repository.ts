@@ -97,7 +97,12 @@ export class AuditAnalysisRepository {
 
   /** Whether anything was stored before `time`: without that, "never seen before" means nothing. */
   async hasEventsBefore(time: string): Promise<boolean> {
-    const row = await this.db.selectFrom('audit_events').select('id').where('time', '<', time).limit(1).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('audit_events')
+      .select('id')
+      .where('time', '<', time)
+      .limit(1)
+      .executeTakeFirst();
     return row !== undefined;
   }
 
@@ -113,10 +118,7 @@ export class AuditAnalysisRepository {
   /** Calls made with a token holding the root policy (request events, one per call). */
   async rootTokenRequests(window: AnalysisWindow): Promise<AnalysisEvent[]> {
     // The partial index audit_events_root's own condition, so the planner uses it.
-    const rows = await this.events(window)
-      .where(ROOT_POLICY)
-      .where('type', '=', 'request')
-      .execute();
+    const rows = await this.events(window).where(ROOT_POLICY).where('type', '=', 'request').execute();
     return rows.map(toEvent);
   }
 
@@ -167,21 +169,25 @@ export class AuditAnalysisRepository {
       return q.groupBy(['accessor', 'path']).execute();
     };
     const rows = accessors ? (await chunked(accessors, query)).flat() : await query();
-    return rows.filter((r) => r.accessor !== null && r.path !== null).map((r) => ({
-      accessor: r.accessor!,
-      path: r.path!,
-      mount_point: r.mount_point,
-      mount_type: r.mount_type,
-      reads: Number(r.reads),
-      first_read: String(r.first_read),
-    }));
+    return rows
+      .filter((r) => r.accessor !== null && r.path !== null)
+      .map((r) => ({
+        accessor: r.accessor!,
+        path: r.path!,
+        mount_point: r.mount_point,
+        mount_type: r.mount_type,
+        reads: Number(r.reads),
+        first_read: String(r.first_read),
+      }));
   }
 
   /**
    * Addresses whose first stored event falls inside the window, with that time. Reads only the
    * (remote_address, time) index.
    */
-  async addressesFirstSeenIn(window: AnalysisWindow): Promise<{ remote_address: string; first_seen: string }[]> {
+  async addressesFirstSeenIn(
+    window: AnalysisWindow,
+  ): Promise<{ remote_address: string; first_seen: string }[]> {
     // Walks the distinct addresses through the (remote_address, time) index (a loose index scan:
     // one seek per address) and takes each one's first time with one more seek, instead of
     // grouping every event of the day. Both SQLite and PostgreSQL run this recursive form.
@@ -225,7 +231,9 @@ export class AuditAnalysisRepository {
    * Who each accessor is (display name and policies, from its first stored event): one index seek
    * per accessor, so it is cheap for the few hundred tokens an aggregate rule singles out.
    */
-  async accessorIdentities(accessors: readonly string[]): Promise<{ accessor: string; display_name: string | null; policies: string[] }[]> {
+  async accessorIdentities(
+    accessors: readonly string[],
+  ): Promise<{ accessor: string; display_name: string | null; policies: string[] }[]> {
     const rows = await chunked(accessors, (subset) =>
       this.db
         .selectFrom('audit_events')
@@ -239,7 +247,13 @@ export class AuditAnalysisRepository {
         )
         .execute(),
     );
-    return rows.flat().map((r) => ({ accessor: r.accessor!, display_name: r.display_name, policies: parsePolicies(r.policies) }));
+    return rows
+      .flat()
+      .map((r) => ({
+        accessor: r.accessor!,
+        display_name: r.display_name,
+        policies: parsePolicies(r.policies),
+      }));
   }
 
   /** What each accessor did in the window: name, when, from where, how often it was refused. */
@@ -256,9 +270,7 @@ export class AuditAnalysisRepository {
             .sum<number | string>(
               eb
                 .case()
-                .when(
-                  eb.and([eb('type', '=', 'response'), eb('error', 'like', `%${PERMISSION_DENIED}%`)]),
-                )
+                .when(eb.and([eb('type', '=', 'response'), eb('error', 'like', `%${PERMISSION_DENIED}%`)]))
                 .then(1)
                 .else(0)
                 .end(),
@@ -367,7 +379,8 @@ function underPrefix(eb: ExpressionBuilder<Database, 'audit_events'>, prefix: st
 
 async function chunked<T, R>(items: readonly T[], run: (subset: readonly T[]) => Promise<R>): Promise<R[]> {
   const results: R[] = [];
-  for (let start = 0; start < items.length; start += IN_CHUNK) results.push(await run(items.slice(start, start + IN_CHUNK)));
+  for (let start = 0; start < items.length; start += IN_CHUNK)
+    results.push(await run(items.slice(start, start + IN_CHUNK)));
   return results;
 }
 

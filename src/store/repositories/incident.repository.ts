@@ -147,7 +147,11 @@ export class IncidentRepository {
             .where('incident_id', '=', incidentId)
             .where('step_id', '=', step.step_id)
             .execute();
-        else await tx.insertInto('incident_steps').values(newStepRow(incidentId, step, position)).execute();
+        else
+          await tx
+            .insertInto('incident_steps')
+            .values(newStepRow(incidentId, step, position))
+            .execute();
       }
     });
   }
@@ -217,7 +221,11 @@ export class IncidentRepository {
         .set({ ...update, updated_at: at })
         .where('id', '=', incidentId)
         .execute();
-      if (event) await tx.insertInto('incident_events').values(eventRow(incidentId, at, event)).execute();
+      if (event)
+        await tx
+          .insertInto('incident_events')
+          .values(eventRow(incidentId, at, event))
+          .execute();
     });
   }
 
@@ -236,7 +244,12 @@ export class IncidentRepository {
   }
 
   /** Changes one step and records the event, in one transaction. */
-  async updateStep(incidentId: string, stepId: string, update: StepUpdate, event?: EventInput): Promise<void> {
+  async updateStep(
+    incidentId: string,
+    stepId: string,
+    update: StepUpdate,
+    event?: EventInput,
+  ): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       const at = now();
       const { evidence, verify_evidence, outputs, needs_approval, ...plain } = update;
@@ -262,7 +275,10 @@ export class IncidentRepository {
   }
 
   async addEvent(incidentId: string, event: EventInput): Promise<void> {
-    await this.db.insertInto('incident_events').values(eventRow(incidentId, now(), event)).execute();
+    await this.db
+      .insertInto('incident_events')
+      .values(eventRow(incidentId, now(), event))
+      .execute();
   }
 }
 

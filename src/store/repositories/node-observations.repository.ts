@@ -13,7 +13,8 @@ export interface NodeObservation {
   error: string | null;
 }
 
-const bit = (value: boolean | null | undefined) => (value === null || value === undefined ? null : value ? 1 : 0);
+const bit = (value: boolean | null | undefined) =>
+  value === null || value === undefined ? null : value ? 1 : 0;
 const bool = (value: number | null) => (value === null ? null : value === 1);
 
 /** What `status` saw of each node, over time: when did this node seal, who led before. */
