@@ -1,10 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acceptsConnections, freePort } from '../../src/lab/ports.js';
-import { trackPid, untrackPid } from './cleanup.js';
+import { startDaemon } from './daemon.js';
 
 export interface TestTsigKey {
   name: string;
@@ -100,29 +100,12 @@ zone "${zone}" {
   if (check.status !== 0)
     throw new Error(`named-checkconf rejected the test config: ${check.stdout}${check.stderr}`);
 
-  const child = spawn(NAMED, ['-g', '-4', '-n', '1', '-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    log = (log + chunk).slice(-20_000);
+  const daemon = await startDaemon(`named on port ${port}`, NAMED, ['-g', '-4', '-n', '1', '-c', config], {
+    dir,
+    // "running" is logged once every zone is loaded and the listeners are up.
+    ready: async (log) => log.includes('running') && (await acceptsConnections(port)),
+    timeoutMs: 20_000,
   });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('named did not start');
-  trackPid(pid);
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-  });
-  const deadline = Date.now() + 20_000;
-  // "running" is logged once every zone is loaded and the listeners are up.
-  while (!(log.includes('running') && (await acceptsConnections(port)))) {
-    if (exited || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      untrackPid(pid);
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`named did not come up on port ${port}: ${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
 
   const setTxt = (name: string, strings: string[]) => {
     const quoted = strings.map((s) => `"${s.replace(/["\\]/g, '\\$&')}"`).join(' ');
@@ -153,14 +136,6 @@ zone "${zone}" {
     unauthorizedTsig,
     setTxt,
     dir,
-    stop: async () => {
-      if (!exited) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await gone;
-      }
-      untrackPid(pid);
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => daemon.stop(),
   };
 }

@@ -1,11 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sshpk from 'sshpk';
 import { generateSshKeyPair, type SshKeyPair } from '../../src/secrets/generators.js';
 import { acceptsConnections, freePort } from '../../src/lab/ports.js';
-import { trackPid, untrackPid } from './cleanup.js';
+import { startDaemon } from './daemon.js';
 
 export interface TestSshd {
   host: '127.0.0.1';
@@ -90,29 +90,11 @@ export async function startSshd(): Promise<TestSshd> {
   const check = spawnSync(SSHD, ['-t', '-f', config], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`sshd -t rejected the test config: ${check.stderr}`);
 
-  const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    log = (log + chunk).slice(-20_000);
+  const daemon = await startDaemon(`sshd on port ${port}`, SSHD, ['-D', '-e', '-f', config], {
+    dir,
+    ready: () => acceptsConnections(port),
+    timeoutMs: 15_000,
   });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('sshd did not start');
-  trackPid(pid);
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-  });
-
-  const deadline = Date.now() + 15_000;
-  while (!(await acceptsConnections(port))) {
-    if (exited || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      untrackPid(pid);
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`sshd did not come up on port ${port}: ${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
 
   return {
     host: '127.0.0.1',
@@ -122,15 +104,7 @@ export async function startSshd(): Promise<TestSshd> {
     authorizedKeysFile,
     admin: { ...admin, privateKeyFile: adminKeyFile },
     dir,
-    log: () => log,
-    stop: async () => {
-      if (!exited) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await gone;
-      }
-      untrackPid(pid);
-      rmSync(dir, { recursive: true, force: true });
-    },
+    log: () => daemon.log(),
+    stop: () => daemon.stop(),
   };
 }
