@@ -3,7 +3,7 @@ import { Resolver } from 'node:dns/promises';
 import { readCredential } from '../../config/credential.js';
 import type { DkimTarget } from '../../config/rotation.schema.js';
 import { generateDkimKey, type DkimKey } from '../../secrets/generators.js';
-import { RotationError } from '../rotation.errors.js';
+import { RotationError, rotationFailure } from '../rotation.errors.js';
 import type { RotationInput, Rotator, SecretData, SecretRef } from '../rotator.js';
 import { editKeyFile, localKeyFileStore } from './authorized-keys.js';
 import {
@@ -128,17 +128,7 @@ export function createDkimRotator(target: DkimTarget, deps: DkimRotatorDeps = {}
         ? `records-file:${target.file}`
         : 'vault-only';
 
-  const fail = (
-    ref: SecretRef,
-    phase: string,
-    reason: string,
-    options: { retryable?: boolean; cause?: unknown; details?: Record<string, unknown> } = {},
-  ) =>
-    new RotationError(ref.tenant, 'dkim', phase, reason, {
-      retryable: options.retryable ?? false,
-      details: { target: targetName, ...options.details },
-      ...(options.cause === undefined ? {} : { cause: options.cause }),
-    });
+  const fail = rotationFailure('dkim', targetName);
 
   const generate = async (ref: SecretRef, current: SecretData): Promise<SecretData> => {
     const selector = nextSelector(current['selector'], now());

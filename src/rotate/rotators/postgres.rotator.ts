@@ -6,7 +6,7 @@ import type { PostgresTarget } from '../../config/rotation.schema.js';
 import { ConfigError } from '../../errors.js';
 import { randomPassword } from '../../secrets/generators.js';
 import type { VaultClient } from '../../vault/client.js';
-import { RotationError } from '../rotation.errors.js';
+import { RotationError, rotationFailure } from '../rotation.errors.js';
 import type { RotationInput, Rotator, SecretData, SecretRef } from '../rotator.js';
 import { scrubSecrets, secretValuesOf } from './scrub.js';
 
@@ -51,11 +51,9 @@ export function createPostgresRotator(target: PostgresTarget, deps: PostgresRota
   if (target.mode === 'vault-database' && !vault)
     throw new ConfigError('postgres rotation in vault-database mode needs a Vault client');
 
+  const failure = rotationFailure('postgres', targetName);
   const fail = (ref: SecretRef, phase: string, reason: string, retryable = false, code?: string) =>
-    new RotationError(ref.tenant, 'postgres', phase, reason, {
-      retryable,
-      details: { target: targetName, ...(code ? { code } : {}) },
-    });
+    failure(ref, phase, reason, { retryable, ...(code ? { details: { code } } : {}) });
 
   const field = (ref: SecretRef, data: SecretData, name: string, phase: string): string => {
     const value = data[name];

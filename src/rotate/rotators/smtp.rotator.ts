@@ -4,7 +4,7 @@ import { createTransport } from 'nodemailer';
 import { readCredential } from '../../config/credential.js';
 import type { SmtpTarget } from '../../config/rotation.schema.js';
 import { randomPassword } from '../../secrets/generators.js';
-import { RotationError } from '../rotation.errors.js';
+import { rotationFailure } from '../rotation.errors.js';
 import type { RotationInput, Rotator, SecretData, SecretRef } from '../rotator.js';
 import { scrubSecrets, secretValuesOf, tail } from './scrub.js';
 
@@ -53,11 +53,9 @@ const DEFAULT_PASSWORD_LENGTH = 32;
 const VERIFY_TIMEOUT_MS = 15_000;
 
 export function createSmtpRotator(target: SmtpTarget, deps: SmtpRotatorDeps = {}): Rotator {
+  const failure = rotationFailure('smtp', describeTarget(target));
   const fail = (ref: SecretRef, phase: string, reason: string, retryable = false, code?: string) =>
-    new RotationError(ref.tenant, 'smtp', phase, reason, {
-      retryable,
-      details: { target: describeTarget(target), ...(code ? { code } : {}) },
-    });
+    failure(ref, phase, reason, { retryable, ...(code ? { details: { code } } : {}) });
 
   const usernameOf = (ref: SecretRef, data: SecretData, phase: string): string => {
     const username = data['username'];

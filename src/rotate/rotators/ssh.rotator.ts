@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import sshpk from 'sshpk';
 import type { SshTarget } from '../../config/rotation.schema.js';
 import { generateSshKeyPair } from '../../secrets/generators.js';
-import { RotationError, TargetError } from '../rotation.errors.js';
+import { RotationError, rotationFailure, TargetError } from '../rotation.errors.js';
 import type { RotationInput, Rotator, SecretData, SecretRef } from '../rotator.js';
 import {
   authorizedKeysPath,
@@ -39,17 +39,7 @@ export function createSshRotator(target: SshTarget, deps: SshRotatorDeps = {}): 
   const now = deps.now ?? (() => new Date());
   const timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
-  const fail = (
-    ref: SecretRef,
-    phase: string,
-    reason: string,
-    options: { retryable?: boolean; cause?: unknown; details?: Record<string, unknown> } = {},
-  ) =>
-    new RotationError(ref.tenant, 'ssh', phase, reason, {
-      retryable: options.retryable ?? false,
-      details: { target: targetName(target), ...options.details },
-      ...(options.cause === undefined ? {} : { cause: options.cause }),
-    });
+  const fail = rotationFailure('ssh', targetName(target));
 
   /** A target failure as a RotationError, its text scrubbed of the keys handled (defence in depth). */
   const wrap = (input: RotationInput, phase: string, error: unknown): RotationError => {
