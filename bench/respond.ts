@@ -19,7 +19,7 @@ import { labTenantId } from '../src/lab/layout.js';
 import { silentLogger } from '../src/logging/logger.js';
 import { createIncidents } from '../src/playbook/incident.service.js';
 import { approveAll } from '../src/playbook/playbook.engine.js';
-import { breachPlaybook } from '../src/respond/breach.playbook.js';
+import { breachOptionsSchema, breachPlaybook } from '../src/respond/breach.playbook.js';
 import { createContainStep } from '../src/respond/steps/contain.step.js';
 import { createPreserveStep } from '../src/respond/steps/preserve.step.js';
 import type { RotatorKind } from '../src/rotate/rotator.js';
@@ -124,7 +124,7 @@ async function respond(): Promise<{
       config: { ...config, rotation: { ...config.rotation, concurrency: 64 } },
       logger,
     };
-    const options = { since, audit_logs: [up.lab.audit_log], kinds: KINDS };
+    const options = breachOptionsSchema.parse({ since, audit_logs: [up.lab.audit_log], kinds: KINDS });
     const incidents = createIncidents({
       store,
       logger,

@@ -85,7 +85,9 @@ export async function breachPlaybook(
     },
   });
 
-  const steps: Step[] = [
+  // Each step reads its options from the context: the journalled breach options (parsed, defaults
+  // included, by whoever declares the incident), of which each step's own option shape is a subset.
+  return [
     createPreserveStep({ vault, ...files }) as Step,
     createContainStep({ vault, ...files, unsealKeys: () => shares }) as Step,
     createAssessStep({ store, config, logger }) as Step,
@@ -129,19 +131,6 @@ export async function breachPlaybook(
     }) as Step,
     reportStep(deps, storeDir),
   ];
-  // Options reach the steps through the context; the step-specific shapes are subsets of these.
-  return steps.map((step) => ({
-    ...step,
-    plan: (ctx: StepContext) => step.plan(withOptions(ctx, options)),
-    run: (ctx: StepContext) => step.run(withOptions(ctx, options)),
-    ...(step.verify
-      ? { verify: (ctx: StepContext, outcome) => step.verify!(withOptions(ctx, options), outcome) }
-      : {}),
-  }));
-}
-
-function withOptions(ctx: StepContext, options: BreachOptions): StepContext {
-  return { ...ctx, options: { ...options, ...ctx.options } };
 }
 
 /** The lab's key holders: `lab up` keeps every share in lab.json (lab only). */

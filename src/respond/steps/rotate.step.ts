@@ -1,6 +1,6 @@
 import { SealwatchError } from '../../errors.js';
 import type { Step } from '../../playbook/step.js';
-import type { createRotation } from '../../rotate/rotation.service.js';
+import type { createRotation, RotationPlan } from '../../rotate/rotation.service.js';
 import type { RotatorKind } from '../../rotate/rotator.js';
 
 type Rotation = ReturnType<typeof createRotation>;
@@ -28,13 +28,25 @@ export function createRotateStep(deps: RotateStepDeps): Step<RotateStepOptions> 
     incidentId,
     ...(kinds ? { kinds } : {}),
   });
+  // The plan shown for approval is the one run: listing every tenant's secrets twice would double
+  // the Vault requests of the largest step.
+  let planned: { key: string; plan: Promise<RotationPlan> } | undefined;
+  const planFor = (incidentId: string, kinds?: RotatorKind[]): Promise<RotationPlan> => {
+    const key = `${incidentId}:${kinds?.join(',') ?? '*'}`;
+    if (planned?.key !== key) {
+      const plan = deps.rotation.plan(selection(incidentId, kinds));
+      plan.catch(() => (planned = undefined));
+      planned = { key, plan };
+    }
+    return planned.plan;
+  };
   return {
     id: 'rotate',
     title: 'Rotate every tenant secret',
     targetSeconds: 2 * 60 * 60,
     needsApproval: true,
     async plan({ incidentId, options }) {
-      const plan = await deps.rotation.plan(selection(incidentId, options.kinds));
+      const plan = await planFor(incidentId, options.kinds);
       const byKind: Record<string, number> = {};
       for (const s of plan.secrets) byKind[s.kind] = (byKind[s.kind] ?? 0) + 1;
       return [
@@ -55,7 +67,7 @@ export function createRotateStep(deps: RotateStepDeps): Step<RotateStepOptions> 
         ? await deps.rotation.resume(existing, hooks)
         : await deps.rotation.start(
             selection(incidentId, options.kinds),
-            await deps.rotation.plan(selection(incidentId, options.kinds)),
+            await planFor(incidentId, options.kinds),
             hooks,
           );
       if (summary.pending > 0)
