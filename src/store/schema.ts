@@ -16,6 +16,8 @@ export interface Database {
   incident_steps: IncidentStepTable;
   incident_events: IncidentEventTable;
   notifications: NotificationTable;
+  backups: BackupTable;
+  backup_verifications: BackupVerificationTable;
 }
 
 export interface SealwatchMetaTable {
@@ -172,4 +174,36 @@ export interface NotificationTable {
   created_at: string;
   updated_at: string;
   sent_at: string | null;
+}
+
+/** A raft snapshot taken by `backup snapshot` (0050-backups); baseline is JSON, with no secret value. */
+export interface BackupTable {
+  id: string;
+  taken_at: string;
+  file: string;
+  /** bigint on PostgreSQL: node-postgres answers it as a string. */
+  bytes: number | string | bigint;
+  sha256: string;
+  cluster_name: string | null;
+  cluster_id: string | null;
+  leader_address: string | null;
+  server_flavor: string;
+  server_version: string;
+  key_shares: number | null;
+  key_threshold: number | null;
+  baseline: string;
+}
+
+/** One `backup verify` drill of a snapshot file; checks and seconds are JSON. */
+export interface BackupVerificationTable {
+  id: Generated<number>;
+  backup_id: string | null;
+  file: string;
+  sha256: string;
+  started_at: string;
+  finished_at: string;
+  ok: number;
+  checks: string;
+  seconds: string;
+  error: string | null;
 }

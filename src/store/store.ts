@@ -9,6 +9,7 @@ import { SealwatchError } from '../errors.js';
 import { migrations, type StoreDialect } from './migrations/index.js';
 import { AuditAnalysisRepository } from './repositories/audit-analysis.repository.js';
 import { AuditEventRepository } from './repositories/audit-events.repository.js';
+import { BackupRepository } from './repositories/backup.repository.js';
 import { IncidentRepository } from './repositories/incident.repository.js';
 import { NotificationRepository } from './repositories/notification.repository.js';
 import { NodeObservationRepository } from './repositories/node-observations.repository.js';
@@ -35,6 +36,8 @@ export class Store {
   readonly incidents: IncidentRepository;
   /** Delivery records of tenant notices, per incident, tenant and channel. */
   readonly notifications: NotificationRepository;
+  /** Raft snapshots taken and the restore drills run on them (`backup snapshot|verify`). */
+  readonly backups: BackupRepository;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -50,6 +53,7 @@ export class Store {
     this.auditAnalysis = new AuditAnalysisRepository(db);
     this.incidents = new IncidentRepository(db);
     this.notifications = new NotificationRepository(db);
+    this.backups = new BackupRepository(db);
   }
 
   static async open(url: string): Promise<Store> {

@@ -440,3 +440,84 @@ describe.each(backends)('incident journal on $name', ({ open }) => {
     expect(rows[1]!.evidence).toEqual({ tokens_revoked: 312, mounts: ['approle/'] });
   });
 });
+
+describe.each(backends)('backup records on $name', ({ open }) => {
+  let cleanup: () => Promise<void>;
+  let store: Store;
+
+  beforeAll(async () => {
+    const opened = await open();
+    cleanup = opened.cleanup;
+    store = await Store.open(opened.url);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await cleanup?.();
+  });
+
+  const backup = (id: string, takenAt: string, sha256: string) => ({
+    id,
+    taken_at: takenAt,
+    file: `/backups/${id}.snap`,
+    // Past 2^31: PostgreSQL keeps it as bigint, both read it back as a number.
+    bytes: 3_000_000_000,
+    sha256,
+    cluster_name: 'vault-cluster-1',
+    cluster_id: 'c-1',
+    leader_address: 'http://127.0.0.1:8200',
+    server_flavor: 'openbao',
+    server_version: '2.7.2',
+    key_shares: 5,
+    key_threshold: 3,
+    baseline: {
+      policies: 4,
+      auth_mounts: 2,
+      secret_mounts: 3,
+      kv_mounts: ['secret'],
+      kv_sample: [
+        {
+          mount: 'secret',
+          path: 'tenants/a/smtp',
+          version: 2,
+          created_time: '2026-01-01T00:00:00Z',
+          updated_time: '2026-01-01T00:00:00Z',
+        },
+      ],
+    },
+  });
+  const verification = (sha256: string, ok: boolean, finishedAt: string) => ({
+    backup_id: null,
+    file: '/tmp/x.snap',
+    sha256,
+    started_at: finishedAt,
+    finished_at: finishedAt,
+    ok,
+    checks: [{ id: 'unseal', ok, detail: ok ? 'unsealed' : 'still sealed' }],
+    seconds: { total: 1.5 },
+    error: ok ? null : 'still sealed',
+  });
+
+  it('records snapshots and finds them by checksum, newest first', async () => {
+    await store.backups.record(backup('b-old', '2026-01-01T00:00:00.000Z', 'a'.repeat(64)));
+    await store.backups.record(backup('b-new', '2026-01-02T00:00:00.000Z', 'b'.repeat(64)));
+    await store.backups.record(backup('b-newest', '2026-01-03T00:00:00.000Z', 'c'.repeat(64)));
+    const found = await store.backups.findBySha256('b'.repeat(64));
+    expect(found).toEqual(backup('b-new', '2026-01-02T00:00:00.000Z', 'b'.repeat(64)));
+    expect((await store.backups.list()).map((b) => b.id)).toEqual(['b-newest', 'b-new', 'b-old']);
+    expect(await store.backups.findBySha256('d'.repeat(64))).toBeUndefined();
+  });
+
+  it('answers the newest snapshot whose latest drill passed', async () => {
+    await store.backups.recordVerification(verification('a'.repeat(64), true, '2026-01-04T00:00:00.000Z'));
+    await store.backups.recordVerification(verification('b'.repeat(64), true, '2026-01-04T00:00:00.000Z'));
+    // The newest snapshot was verified once, then failed its latest drill: not verified.
+    await store.backups.recordVerification(verification('c'.repeat(64), true, '2026-01-04T00:00:00.000Z'));
+    await store.backups.recordVerification(verification('c'.repeat(64), false, '2026-01-05T00:00:00.000Z'));
+    const verified = await store.backups.verifiedNewestFirst();
+    expect(verified.map((v) => v.backup.id)).toEqual(['b-new', 'b-old']);
+    expect(verified[0]!.verification).toMatchObject({ ok: true, seconds: { total: 1.5 } });
+    const drills = await store.backups.verificationsOf('c'.repeat(64));
+    expect(drills.map((d) => d.ok)).toEqual([false, true]);
+    expect(await store.backups.verifiedNewestFirst({ clusterId: 'other' })).toEqual([]);
+  });
+});
