@@ -67,7 +67,11 @@ export class CliContext {
     return this.cachedCredentials;
   }
 
-  vault(): VaultClient {
+  /**
+   * The Vault client, built on first use. `overrides` apply to that first build: a diagnosis asks
+   * with a short timeout and no retries so that a hung node costs seconds, not minutes.
+   */
+  vault(overrides: { timeoutMs?: number; retries?: number } = {}): VaultClient {
     if (!this.cachedVault) {
       const config = this.config();
       const { token } = this.credentials();
@@ -80,8 +84,8 @@ export class CliContext {
         addresses: config.vault.addresses,
         token,
         namespace: config.vault.namespace,
-        timeoutMs: config.vault.timeoutMs,
-        retries: config.vault.retries,
+        timeoutMs: Math.min(config.vault.timeoutMs, overrides.timeoutMs ?? Infinity),
+        retries: Math.min(config.vault.retries, overrides.retries ?? Infinity),
         maxConnections: config.vault.maxConnections,
         caFile: config.vault.caFile,
         insecureSkipVerify: config.vault.insecureSkipVerify,

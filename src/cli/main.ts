@@ -9,6 +9,7 @@ import { labCommand } from './commands/lab.command.js';
 import { leakCommand } from './commands/leak.command.js';
 import { respondCommand } from './commands/respond.command.js';
 import { rotateCommand } from './commands/rotate.command.js';
+import { runbookCommand } from './commands/runbook.command.js';
 import { statusCommand } from './commands/status.command.js';
 import { tenantsCommand } from './commands/tenants.command.js';
 import { EXIT } from './exit-codes.js';
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
     auditCommand(run),
     incidentCommand(run),
     respondCommand(run),
+    runbookCommand(run),
   ])
     program.addCommand(command);
   // exitOverride and the error output apply to every subcommand too.

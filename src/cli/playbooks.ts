@@ -1,7 +1,8 @@
 import type { PlaybookRegistry } from '../playbook/registry.js';
 import { breachPlaybook } from '../respond/breach.playbook.js';
+import { RUNBOOK_PLAYBOOKS } from '../runbooks/registry.js';
 
 /**
- * The playbooks this sealwatch can run and resume, by incident type.
+ * The playbooks this sealwatch can run and resume, by incident type (`runbook:NAME` for each runbook).
  */
-export const PLAYBOOKS = { breach: breachPlaybook } satisfies PlaybookRegistry;
+export const PLAYBOOKS = { breach: breachPlaybook, ...RUNBOOK_PLAYBOOKS } satisfies PlaybookRegistry;

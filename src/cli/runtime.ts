@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline/promises';
+import { Writable } from 'node:stream';
 import { UsageError } from '../errors.js';
 import type { PlaybookRuntime } from '../playbook/registry.js';
 import { readKeySharesFile, readKeySharesStream } from '../respond/key-shares.js';
@@ -23,6 +24,12 @@ export function playbookRuntime(flags: {
           : Promise.resolve(undefined)),
     ...(interactive
       ? {
+          promptShares: async (count) => {
+            const shares: string[] = [];
+            for (let i = 1; i <= count; i++)
+              shares.push(await promptHidden(`unseal key share ${i} of ${count} (not echoed): `));
+            return shares.filter(Boolean);
+          },
           reveal: async (secret) => {
             const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: false });
             try {
@@ -41,4 +48,17 @@ export function playbookRuntime(flags: {
         }
       : {}),
   };
+}
+
+/** Reads one line from the terminal without echoing it: a key share must not stay on screen. */
+async function promptHidden(question: string): Promise<string> {
+  process.stderr.write(question);
+  const muted = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
+  try {
+    return (await rl.question('')).trim();
+  } finally {
+    rl.close();
+    process.stderr.write('\n');
+  }
 }

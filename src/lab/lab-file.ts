@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 
@@ -83,4 +83,14 @@ export function writeLabFile(dir: string, lab: LabFile): void {
   });
   chmodSync(tmp, 0o600);
   renameSync(tmp, file);
+}
+
+/** The lab's key holders: `lab up` keeps every share in lab.json (lab only; config `lab.file`). */
+export function labShares(labFile: string | undefined): string[] | undefined {
+  if (!labFile) return undefined;
+  try {
+    return readLabFile(dirname(labFile)).unseal_keys;
+  } catch {
+    return undefined;
+  }
 }

@@ -22,6 +22,8 @@ export interface PlaybookDeps {
 export interface PlaybookRuntime {
   /** The current unseal (or recovery) shares the operator gave (--unseal-keys-file / --unseal-keys-stdin). */
   currentShares?: () => Promise<readonly string[] | undefined>;
+  /** Asks for `count` key shares on the terminal without echoing them (interactive runs only). */
+  promptShares?: (count: number) => Promise<readonly string[]>;
   /** Shows a secret on the operator's terminal after confirmation (new shares, a new root token). */
   reveal?: (secret: { what: 'unseal_keys' | 'root_token'; values: readonly string[] }) => Promise<void>;
   /** Receives application credentials issued during recovery (AppRole secret IDs). */

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { readLabFile, writeLabFile } from '../lab/lab-file.js';
+import { labShares, readLabFile, writeLabFile } from '../lab/lab-file.js';
 import { createNotifier } from '../notify/notify.service.js';
 import type { PlaybookDeps } from '../playbook/registry.js';
 import { renderReport, buildReport } from '../playbook/report.js';
@@ -131,16 +131,6 @@ export async function breachPlaybook(
     }) as Step,
     reportStep(deps, storeDir),
   ];
-}
-
-/** The lab's key holders: `lab up` keeps every share in lab.json (lab only). */
-function labShares(labFile: string | undefined): string[] | undefined {
-  if (!labFile) return undefined;
-  try {
-    return readLabFile(dirname(labFile)).unseal_keys;
-  } catch {
-    return undefined;
-  }
 }
 
 /** On a lab, the applications' new secret IDs go to lab.json so the lab stays usable. */

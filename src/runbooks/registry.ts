@@ -1,0 +1,27 @@
+import type { PlaybookFactory } from '../playbook/registry.js';
+import { runbookPlaybook, type Runbook } from './runbook.js';
+import { sealedRunbook } from './runbooks/sealed.runbook.js';
+
+/**
+ * Every runbook, by name, in the order `runbook list` shows them. Adding one is one file in
+ * runbooks/ and one line here.
+ */
+export const RUNBOOKS = {
+  sealed: sealedRunbook,
+} satisfies Record<string, Runbook>;
+
+const BY_NAME: ReadonlyMap<string, Runbook> = new Map(Object.entries(RUNBOOKS));
+
+export const RUNBOOK_NAMES: readonly string[] = [...BY_NAME.keys()];
+
+/** Incident type of a runbook run: `runbook:sealed`. */
+export const runbookIncidentType = (name: string) => `runbook:${name}`;
+
+export function runbookNamed(name: string): Runbook | undefined {
+  return BY_NAME.get(name);
+}
+
+/** The playbooks of every runbook, for the incident registry (resume). */
+export const RUNBOOK_PLAYBOOKS: Readonly<Record<string, PlaybookFactory>> = Object.fromEntries(
+  [...BY_NAME].map(([name, runbook]) => [runbookIncidentType(name), runbookPlaybook(runbook)]),
+);
