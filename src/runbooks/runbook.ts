@@ -100,7 +100,10 @@ export function runbookPlaybook<O extends Record<string, unknown>>(runbook: Runb
       plan: async () => [{ action: `diagnose ${runbook.name} on every configured node` }],
       run: async (ctx) => {
         const findings = await diagnosis(ctx);
-        for (const f of findings) ctx.progress(`${f.severity}: ${f.symptom}${f.node && !f.symptom.includes(f.node) ? ` (${f.node})` : ''}`);
+        for (const f of findings)
+          ctx.progress(
+            `${f.severity}: ${f.symptom}${f.node && !f.symptom.includes(f.node) ? ` (${f.node})` : ''}`,
+          );
         return {
           evidence: { healthy: healthy(findings), findings: findings.length, ...summary(findings) },
           outputs: { findings },
