@@ -278,7 +278,7 @@ export const sealedRunbook: Runbook<SealedOptions> = {
           await Promise.all(shamir.map((p) => deps.vault.unsealReset(p.node).catch(() => undefined)));
           throw new SealwatchError(
             'unseal_shares_rejected',
-            `the key shares were refused (${shortError(error)}): they are not this cluster's current shares — after a rekey use the new ones; unseal progress was reset`,
+            `${error.node} refused the key shares (${error.serverErrors.join('; ') || shortError(error)}): they are not this cluster's current shares — after a rekey use the new ones; unseal progress was reset`,
             { cause: error },
           );
         }
