@@ -27,6 +27,9 @@ import type {
 
 export type VaultClientOptions = TransportOptions;
 
+/** Which generate-root endpoints: the server's default (authenticated on OpenBao 2.6+) or the unauthenticated ones. */
+export type GenerateRootVia = 'default' | 'unauthenticated';
+
 /**
  * The typed Vault/OpenBao API client: the only code in sealwatch that speaks HTTP to Vault.
  * It knows several node addresses, fails over between them, and picks the endpoint each server
@@ -437,34 +440,42 @@ export class VaultClient {
     await this.transport.send(e.rekey(target).cancel);
   }
 
-  async generateRootStatus(): Promise<GenerateRootStatus> {
-    const e = await this.endpoints();
+  /** `via: 'unauthenticated'`: sys/generate-root/* without a token (see Endpoints.unauthenticatedGenerateRoot). */
+  async generateRootStatus(via: GenerateRootVia = 'default'): Promise<GenerateRootStatus> {
+    const e = await this.generateRootEndpoints(via);
+    return unwrap(await this.transport.send<GenerateRootStatus | Envelope<GenerateRootStatus>>(e.status))
+      .body;
+  }
+
+  async generateRootInit(
+    options: { pgp_key?: string } = {},
+    via: GenerateRootVia = 'default',
+  ): Promise<GenerateRootStatus> {
+    const e = await this.generateRootEndpoints(via);
     return unwrap(
-      await this.transport.send<GenerateRootStatus | Envelope<GenerateRootStatus>>(e.generateRoot.status),
+      await this.transport.send<GenerateRootStatus | Envelope<GenerateRootStatus>>(e.init(options)),
     ).body;
   }
 
-  async generateRootInit(options: { pgp_key?: string } = {}): Promise<GenerateRootStatus> {
-    const e = await this.endpoints();
+  async generateRootUpdate(
+    key: string,
+    nonce: string,
+    via: GenerateRootVia = 'default',
+  ): Promise<GenerateRootStatus> {
+    const e = await this.generateRootEndpoints(via);
     return unwrap(
-      await this.transport.send<GenerateRootStatus | Envelope<GenerateRootStatus>>(
-        e.generateRoot.init(options),
-      ),
+      await this.transport.send<GenerateRootStatus | Envelope<GenerateRootStatus>>(e.update(key, nonce)),
     ).body;
   }
 
-  async generateRootUpdate(key: string, nonce: string): Promise<GenerateRootStatus> {
-    const e = await this.endpoints();
-    return unwrap(
-      await this.transport.send<GenerateRootStatus | Envelope<GenerateRootStatus>>(
-        e.generateRoot.update(key, nonce),
-      ),
-    ).body;
+  async generateRootCancel(via: GenerateRootVia = 'default'): Promise<void> {
+    const e = await this.generateRootEndpoints(via);
+    await this.transport.send(e.cancel);
   }
 
-  async generateRootCancel(): Promise<void> {
+  private async generateRootEndpoints(via: GenerateRootVia) {
     const e = await this.endpoints();
-    await this.transport.send(e.generateRoot.cancel);
+    return via === 'unauthenticated' ? e.unauthenticatedGenerateRoot : e.generateRoot;
   }
 
   /** Rotates the barrier encryption key (the keyring term goes up by one). */

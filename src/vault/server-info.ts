@@ -23,6 +23,22 @@ const atLeast = (info: ServerInfo, major: number, minor: number) =>
 
 type RekeyTarget = 'unseal' | 'recovery';
 
+export interface GenerateRootEndpoints {
+  status: VaultRequest;
+  init(options: { pgp_key?: string }): VaultRequest;
+  update(key: string, nonce: string): VaultRequest;
+  cancel: VaultRequest;
+}
+
+function generateRootEndpoints(base: string, auth: Pick<VaultRequest, 'token'>): GenerateRootEndpoints {
+  return {
+    status: { method: 'GET', path: `${base}/attempt`, ...auth },
+    init: (options) => ({ method: 'POST', path: `${base}/attempt`, body: options, ...auth }),
+    update: (key, nonce) => ({ method: 'POST', path: `${base}/update`, body: { key, nonce }, ...auth }),
+    cancel: { method: 'DELETE', path: `${base}/attempt`, idempotent: true, ...auth },
+  };
+}
+
 export interface Endpoints {
   rekey(target: RekeyTarget): {
     status: VaultRequest;
@@ -30,12 +46,14 @@ export interface Endpoints {
     update(key: string, nonce: string): VaultRequest;
     cancel: VaultRequest;
   };
-  generateRoot: {
-    status: VaultRequest;
-    init(options: { pgp_key?: string }): VaultRequest;
-    update(key: string, nonce: string): VaultRequest;
-    cancel: VaultRequest;
-  };
+  generateRoot: GenerateRootEndpoints;
+  /**
+   * `sys/generate-root/*` without a token, on every version: the one way to a token on a cluster
+   * restored from a snapshot, where nobody holds one. OpenBao 2.5.3+ answers it only on a listener
+   * configured with `disable_unauthed_generate_root_endpoints = false` (sealwatch's throwaway restore
+   * server is).
+   */
+  unauthenticatedGenerateRoot: GenerateRootEndpoints;
   rotateKeyring: string;
   /** True when the endpoints above need a token (OpenBao's authenticated variants). */
   authenticatedRekey: boolean;
@@ -72,17 +90,8 @@ export function endpointsFor(info: ServerInfo): Endpoints {
         cancel: { method: 'DELETE', path: `${base}/init`, idempotent: true, ...auth },
       };
     },
-    generateRoot: {
-      status: { method: 'GET', path: `${rootBase}/attempt`, ...rootToken },
-      init: (options) => ({ method: 'POST', path: `${rootBase}/attempt`, body: options, ...rootToken }),
-      update: (key, nonce) => ({
-        method: 'POST',
-        path: `${rootBase}/update`,
-        body: { key, nonce },
-        ...rootToken,
-      }),
-      cancel: { method: 'DELETE', path: `${rootBase}/attempt`, idempotent: true, ...rootToken },
-    },
+    generateRoot: generateRootEndpoints(rootBase, rootToken),
+    unauthenticatedGenerateRoot: generateRootEndpoints('sys/generate-root', { token: null }),
     rotateKeyring: openbao ? 'sys/rotate/keyring' : 'sys/rotate',
     authenticatedRekey,
     authenticatedGenerateRoot,
