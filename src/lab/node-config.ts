@@ -6,10 +6,16 @@ export interface NodeConfigInput {
   clusterPort: number;
   /** API addresses of the other nodes, for retry_join. */
   peers: string[];
-  auditFile: string;
+  /** The file audit device's log; none declared without it (a throwaway restore server). */
+  auditFile?: string | undefined;
   /** host:port of a socket audit device pointed at `sealwatch audit listen`, if wanted. */
   auditSocket?: string | undefined;
   tls?: { certFile: string; keyFile: string } | undefined;
+  /**
+   * Serve the unauthenticated sys/generate-root/* on the listener (off by default since OpenBao
+   * 2.5.3): how `backup verify` gets a token on a cluster restored from a snapshot.
+   */
+  unauthenticatedGenerateRoot?: boolean;
 }
 
 const q = (value: string) => JSON.stringify(value);
@@ -32,6 +38,22 @@ audit "socket" "sealwatch" {
 }
 `
     : '';
+  const generateRoot = input.unauthenticatedGenerateRoot
+    ? '  disable_unauthed_generate_root_endpoints = false\n'
+    : '';
+  const audit = input.auditFile
+    ? `
+# OpenBao 2.4+ creates audit devices from the configuration, not through the API.
+# Accessors are logged in clear so responders can revoke by accessor.
+audit "file" "file" {
+  description = "lab audit log"
+  options {
+    file_path = ${q(input.auditFile)}
+    hmac_accessor = "false"
+  }
+}
+`
+    : '';
   return `# sealwatch lab node ${input.nodeId} — LAB ONLY, not a production configuration
 storage "raft" {
   path = ${q(input.dataDir)}
@@ -42,7 +64,7 @@ ${joins}}
 listener "tcp" {
   address = "127.0.0.1:${input.apiPort}"
   cluster_address = "127.0.0.1:${input.clusterPort}"
-${listenerTls}  telemetry {
+${listenerTls}${generateRoot}  telemetry {
     unauthenticated_metrics_access = true
   }
 }
@@ -57,15 +79,5 @@ telemetry {
   prometheus_retention_time = "24h"
   disable_hostname = true
 }
-
-# OpenBao 2.4+ creates audit devices from the configuration, not through the API.
-# Accessors are logged in clear so responders can revoke by accessor.
-audit "file" "file" {
-  description = "lab audit log"
-  options {
-    file_path = ${q(input.auditFile)}
-    hmac_accessor = "false"
-  }
-}
-${socket}`;
+${audit}${socket}`;
 }
