@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, SealwatchError, UsageError } from '../errors.js';
 import { assessCommand } from './commands/assess.command.js';
 import { auditCommand } from './commands/audit.command.js';
+import { backupCommand } from './commands/backup.command.js';
 import { drillCommand } from './commands/drill.command.js';
 import { incidentCommand } from './commands/incident.command.js';
 import { labCommand } from './commands/lab.command.js';
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
     auditCommand(run),
     incidentCommand(run),
     respondCommand(run),
+    backupCommand(run),
     runbookCommand(run),
   ])
     program.addCommand(command);
