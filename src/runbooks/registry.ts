@@ -1,5 +1,6 @@
 import type { PlaybookFactory } from '../playbook/registry.js';
 import { runbookPlaybook, type Runbook } from './runbook.js';
+import { certExpiryRunbook } from './runbooks/cert-expiry.runbook.js';
 import { sealedRunbook } from './runbooks/sealed.runbook.js';
 
 /**
@@ -8,6 +9,7 @@ import { sealedRunbook } from './runbooks/sealed.runbook.js';
  */
 export const RUNBOOKS = {
   sealed: sealedRunbook,
+  'cert-expiry': certExpiryRunbook,
 } satisfies Record<string, Runbook>;
 
 const BY_NAME: ReadonlyMap<string, Runbook> = new Map(Object.entries(RUNBOOKS));
