@@ -196,6 +196,10 @@ export function createBackups(deps: BackupDeps) {
     }
     const seconds = clock.done();
     const ok = failure === undefined && checks.every((c) => c.ok);
+    // Shares that do not fit, or an interrupted drill, say nothing about the snapshot: not recorded,
+    // so they never make a good snapshot look unverified.
+    if (failure !== undefined && (failure instanceof SnapshotKeySharesError || options.signal?.aborted))
+      throw failure;
     await deps.store.backups.recordVerification({
       backup_id: record?.id ?? null,
       file,
