@@ -1,6 +1,7 @@
 import type { PlaybookFactory } from '../playbook/registry.js';
 import { runbookPlaybook, type Runbook } from './runbook.js';
 import { certExpiryRunbook } from './runbooks/cert-expiry.runbook.js';
+import { leaderElectionRunbook } from './runbooks/leader-election.runbook.js';
 import { sealedRunbook } from './runbooks/sealed.runbook.js';
 
 /**
@@ -9,6 +10,7 @@ import { sealedRunbook } from './runbooks/sealed.runbook.js';
  */
 export const RUNBOOKS = {
   sealed: sealedRunbook,
+  'leader-election': leaderElectionRunbook,
   'cert-expiry': certExpiryRunbook,
 } satisfies Record<string, Runbook>;
 

@@ -55,6 +55,11 @@ export class VaultClient {
     return this.transport.close();
   }
 
+  /** The same nodes and token with other limits (the caller closes it): a diagnosis must answer in seconds. */
+  withLimits(overrides: { timeoutMs?: number; retries?: number }): VaultClient {
+    return new VaultClient(this.transport.derive(overrides));
+  }
+
   // ---- generic ---------------------------------------------------------------------------------
 
   async read<T = Record<string, unknown>>(

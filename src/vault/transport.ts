@@ -102,6 +102,19 @@ export class VaultTransport {
     this.token = token;
   }
 
+  /**
+   * Another transport to the same nodes with the same token, other limits: a diagnosis inside a
+   * long-running playbook asks with a short timeout and no retries, like `runbook diagnose`.
+   */
+  derive(overrides: Partial<Pick<TransportOptions, 'timeoutMs' | 'retries'>>): VaultTransport {
+    return new VaultTransport({
+      ...this.options,
+      token: this.token,
+      timeoutMs: Math.min(this.options.timeoutMs, overrides.timeoutMs ?? Infinity),
+      retries: Math.min(this.options.retries, overrides.retries ?? Infinity),
+    });
+  }
+
   get hasToken(): boolean {
     return this.token !== undefined;
   }
