@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newestVerifiedSnapshot } from '../../src/backup/newest-verified.js';
 import type { BackupRecord } from '../../src/store/repositories/backup.repository.js';
@@ -239,6 +240,16 @@ describe('backup snapshot and verify against a real OpenBao', () => {
     child.kill('SIGINT');
     expect(await exited).toBe(1);
     expect(stderr).toMatch(/interrupted: the throwaway server was stopped and its directory removed/);
+    expect(throwaways()).toEqual(before);
+  });
+
+  it('refuses a valid snapshot at a recorded path whose sha256 is no longer the recorded one', async () => {
+    // The same archive, compressed again: still a whole snapshot, but not the bytes that were taken.
+    writeFileSync(snapshotFile, gzipSync(gunzipSync(readFileSync(snapshotFile)), { level: 1 }));
+    const res = await cli(['backup', 'verify', snapshotFile]);
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+    expect(res.stderr).toMatch(/does not match the [0-9a-f]{64} recorded for backup bk-.*: the file changed/);
     expect(throwaways()).toEqual(before);
   });
 });

@@ -505,6 +505,8 @@ describe.each(backends)('backup records on $name', ({ open }) => {
     expect(found).toEqual(backup('b-new', '2026-01-02T00:00:00.000Z', 'b'.repeat(64)));
     expect((await store.backups.list()).map((b) => b.id)).toEqual(['b-newest', 'b-new', 'b-old']);
     expect(await store.backups.findBySha256('d'.repeat(64))).toBeUndefined();
+    expect((await store.backups.findByFile('/backups/b-old.snap'))?.sha256).toBe('a'.repeat(64));
+    expect(await store.backups.findByFile('/backups/none.snap')).toBeUndefined();
   });
 
   it('answers the newest snapshot whose latest drill passed', async () => {

@@ -83,6 +83,18 @@ export class BackupRepository {
     return row ? toBackup(row) : undefined;
   }
 
+  /** The newest snapshot recorded at this path. */
+  async findByFile(file: string): Promise<BackupRecord | undefined> {
+    const row = await this.db
+      .selectFrom('backups')
+      .selectAll()
+      .where('file', '=', file)
+      .orderBy('taken_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? toBackup(row) : undefined;
+  }
+
   /** Snapshots, newest first. */
   async list(limit = 100): Promise<BackupRecord[]> {
     const rows = await this.db
