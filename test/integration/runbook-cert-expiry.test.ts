@@ -229,6 +229,34 @@ describe('runbook cert-expiry against a real 3-node OpenBao with a TLS listener'
     expect(diagnosis.findings.filter((f) => f.id.startsWith('listener-'))).toHaveLength(1);
   });
 
+  it('reads the cluster ports: the active node serves its request-forwarding certificate, a standby only its raft peers', async () => {
+    const leader = (await vault.leader()).leader_address;
+    const clusterPorts = lab.lab().nodes.map((n) => ({
+      active: n.address === leader,
+      listener: new URL(n.cluster_address).host,
+    }));
+    const result = await cli([
+      'runbook',
+      'diagnose',
+      'cert-expiry',
+      '--json',
+      ...clusterPorts.flatMap((c) => ['--listener', c.listener]),
+    ]);
+    const findings = result.json<Diagnosis>().findings;
+    for (const port of clusterPorts) {
+      const finding = findings.find((f) => f.node === port.listener)!;
+      if (port.active) {
+        expect(finding).toMatchObject({ id: 'listener-cert-ok', severity: 'info' });
+        expect(finding.evidence).toMatchObject({ verifies: false, chain_length: 1 });
+        expect(String(finding.evidence['subject'])).toMatch(/^CN=fw-/);
+      } else {
+        expect(finding).toMatchObject({ id: 'listener-tls-failed', severity: 'low' });
+        expect(finding.evidence).toMatchObject({ reason: 'tls-alert' });
+        expect(String(finding.evidence['error'])).toContain('cluster port on a standby');
+      }
+    }
+  });
+
   it('reports a plain-HTTP port, a hanging port and a port answering garbage with the reason, within 3 s', async () => {
     const hang = await badListener('hang');
     const garbage = await badListener('garbage');
@@ -239,14 +267,20 @@ describe('runbook cert-expiry against a real 3-node OpenBao with a TLS listener'
       token: lab.lab().root_token,
       timeoutMs: 2_500,
       retries: 0,
+      maxConnections: 8,
       logger: silentLogger(),
     });
     const store = await Store.open(config.store.url);
     try {
+      const options = { vault: diagnoseVault, store, config, logger: silentLogger() };
+      // A diagnosis of the lab with its TLS listener: well inside the 3 s bound.
+      const quick = Date.now();
+      await diagnose(certExpiryRunbook, options, certExpiryRunbook.options.parse({ listener: [listener()] }));
+      expect((Date.now() - quick) / 1000).toBeLessThan(1.5);
       const started = Date.now();
       const result = await diagnose(
         certExpiryRunbook,
-        { vault: diagnoseVault, store, config, logger: silentLogger() },
+        options,
         certExpiryRunbook.options.parse({ listener: [listener(), http, hang.listener, garbage.listener] }),
       );
       const seconds = (Date.now() - started) / 1000;

@@ -55,6 +55,7 @@ function evidenceOf(key: string, probe: TlsProbe): Record<string, unknown> {
     verified_against: probe.verified_against,
     hostname_matches: probe.hostname_matches,
     protocol: probe.protocol,
+    ...(probe.handshake_error ? { handshake_error: probe.handshake_error } : {}),
   };
 }
 
@@ -68,14 +69,17 @@ export function listenerFinding(
   if (!result.ok)
     return {
       id: 'listener-tls-failed',
-      severity: 'high',
+      // A TLS server that answers with an alert is up; only its certificate cannot be read from here.
+      severity: result.reason === 'tls-alert' ? 'low' : 'high',
       symptom: `${key}: ${result.error}`,
       evidence: { listener: key, reason: result.reason, error: result.error },
       node: target.node,
       suggested_step:
         result.reason === 'not-tls'
           ? `${key} does not serve TLS: check that it is the TLS listener (tls_disable, the port) or drop it from --listener`
-          : `check the process and the listener on ${key} (is it up, is the port filtered?)`,
+          : result.reason === 'tls-alert'
+            ? `check ${key} from a client it accepts, or give the active node's cluster port instead of a standby's`
+            : `check the process and the listener on ${key} (is it up, is the port filtered?)`,
     };
   const probe = result.probe;
   const evidence = evidenceOf(key, probe);

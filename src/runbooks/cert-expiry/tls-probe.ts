@@ -1,6 +1,12 @@
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
-import { checkServerIdentity, connect, rootCertificates, type PeerCertificate } from 'node:tls';
+import {
+  checkServerIdentity,
+  connect,
+  rootCertificates,
+  type PeerCertificate,
+  type TLSSocket,
+} from 'node:tls';
 import { parsePemCertificates, summarize, type CertificateSummary } from './certificate.js';
 
 /** host:port of a TLS listener; IPv6 hosts in brackets (`[::1]:8200`). */
@@ -46,11 +52,16 @@ export interface TlsProbe {
   /** The certificate names the host that was dialled. */
   hostname_matches: boolean;
   protocol: string | null;
+  /**
+   * The handshake failed after the certificate arrived (a listener that requires a client
+   * certificate, over TLS 1.2): the certificate is still read, and the failure kept as evidence.
+   */
+  handshake_error?: string;
 }
 
 export type TlsProbeResult =
   | { ok: true; probe: TlsProbe }
-  | { ok: false; reason: 'timeout' | 'refused' | 'not-tls' | 'tls-error'; error: string };
+  | { ok: false; reason: 'timeout' | 'refused' | 'not-tls' | 'tls-alert' | 'tls-error'; error: string };
 
 /**
  * The cluster port (OpenBao request forwarding) only completes a handshake for its own ALPN
@@ -78,7 +89,7 @@ function chainOf(peer: PeerCertificate & { issuerCertificate?: PeerCertificate }
 }
 
 function classify(error: NodeJS.ErrnoException): {
-  reason: 'refused' | 'not-tls' | 'tls-error';
+  reason: 'refused' | 'not-tls' | 'tls-alert' | 'tls-error';
   error: string;
 } {
   const text = error.message.split('\n')[0] ?? String(error);
@@ -98,8 +109,53 @@ function classify(error: NodeJS.ErrnoException): {
       reason: 'not-tls',
       error: `the peer closed the connection during the TLS handshake (${error.code ?? text})`,
     };
+  const alert = /^ERR_SSL_(?:TLSV1|TLSV13|SSLV3)_ALERT_(.+)$/.exec(error.code ?? '');
+  if (alert)
+    return {
+      reason: 'tls-alert',
+      error: `the listener refused the TLS handshake (alert: ${alert[1]!.toLowerCase().replaceAll('_', ' ')}): it serves no certificate to this client${alert[1] === 'INTERNAL_ERROR' ? ' — an OpenBao cluster port on a standby node answers only its raft peers' : ''}`,
+    };
   const short = text.replace(/^[0-9A-F]+:error:[0-9A-F]+:/, '').replace(/:\.\.\/.*$/, '');
   return { reason: 'tls-error', error: `TLS handshake failed: ${error.code ?? ''} ${short}`.trim() };
+}
+
+/** What the socket holds of the peer's certificates; undefined when it received none. */
+function readProbe(
+  socket: TLSSocket,
+  listener: ListenerAddress,
+  options: { caPem?: string; caLabel?: string },
+  handshakeError?: string,
+): TlsProbeResult | undefined {
+  const now = new Date();
+  const peer = socket.getPeerCertificate(true);
+  const chain = chainOf(peer);
+  const leaf = chain[0];
+  if (!leaf) return undefined;
+  const trusted = rootFingerprints(options.caPem);
+  const authError = socket.authorizationError;
+  return {
+    ok: true,
+    probe: {
+      leaf: summarize(leaf, now),
+      chain: chain.map((c) => {
+        const s = summarize(c, now);
+        return {
+          subject: s.subject,
+          issuer: s.issuer,
+          not_after: s.not_after,
+          days_left: s.days_left,
+          fingerprint_sha256: s.fingerprint_sha256,
+          in_trust_store: trusted.has(s.fingerprint_sha256),
+        };
+      }),
+      verifies: socket.authorized,
+      ...(authError ? { verify_error: String(authError) } : {}),
+      verified_against: options.caLabel ?? 'system roots',
+      hostname_matches: checkServerIdentity(listener.host, peer) === undefined,
+      protocol: socket.getProtocol(),
+      ...(handshakeError ? { handshake_error: handshakeError } : {}),
+    },
+  };
 }
 
 /**
@@ -140,36 +196,13 @@ export function probeTls(
     );
     socket.once('secureConnect', () => {
       try {
-        const now = new Date();
-        const peer = socket.getPeerCertificate(true);
-        const chain = chainOf(peer);
-        const leaf = chain[0];
-        if (!leaf)
-          return finish({ ok: false, reason: 'tls-error', error: 'the listener presented no certificate' });
-        const trusted = rootFingerprints(options.caPem);
-        const authError = socket.authorizationError;
-        finish({
-          ok: true,
-          probe: {
-            leaf: summarize(leaf, now),
-            chain: chain.map((c) => {
-              const s = summarize(c, now);
-              return {
-                subject: s.subject,
-                issuer: s.issuer,
-                not_after: s.not_after,
-                days_left: s.days_left,
-                fingerprint_sha256: s.fingerprint_sha256,
-                in_trust_store: trusted.has(s.fingerprint_sha256),
-              };
-            }),
-            verifies: socket.authorized,
-            ...(authError ? { verify_error: String(authError) } : {}),
-            verified_against: options.caLabel ?? 'system roots',
-            hostname_matches: checkServerIdentity(listener.host, peer) === undefined,
-            protocol: socket.getProtocol(),
+        finish(
+          readProbe(socket, listener, options) ?? {
+            ok: false,
+            reason: 'tls-error',
+            error: 'the listener presented no certificate',
           },
-        });
+        );
       } catch (error) {
         finish({
           ok: false,
@@ -178,7 +211,16 @@ export function probeTls(
         });
       }
     });
-    socket.once('error', (error: NodeJS.ErrnoException) => finish({ ok: false, ...classify(error) }));
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      const failed = classify(error);
+      let late: TlsProbeResult | undefined;
+      try {
+        late = readProbe(socket, listener, options, failed.error);
+      } catch {
+        late = undefined;
+      }
+      finish(late ?? { ok: false, ...failed });
+    });
     socket.once('close', () =>
       finish({
         ok: false,
