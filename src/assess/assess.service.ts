@@ -1,11 +1,7 @@
 import type { Config } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type {
-  AnalysisEvent,
-  AnalysisWindow,
-  PathReads,
-} from '../store/repositories/audit-analysis.repository.js';
+import type { AnalysisEvent, AnalysisWindow } from '../store/repositories/audit-analysis.repository.js';
 import {
   IMPLICATING_SEVERITY,
   SEVERITY_RANK,
@@ -16,6 +12,9 @@ import {
 } from './rule.js';
 import { RULE_LIST, type RuleId } from './rules/index.js';
 import { SecretPathClassifier } from './secret-paths.js';
+import { loadSecretReads, type SecretReadCount } from './secret-reads.js';
+
+export type { SecretReadCount };
 
 /**
  * Paths OpenBao never writes to an audit device. An assessment that finds none of them has not
@@ -82,12 +81,6 @@ export interface BreachActor {
   rules: RuleId[];
 }
 
-export interface SecretReadCount {
-  path: string;
-  reads: number;
-  tenant: string | null;
-}
-
 export interface BreachAssessment {
   /** Time of the first finding that implicates an actor (severity medium or above), or null. */
   breach_detected_at: string | null;
@@ -144,7 +137,7 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
   const started = performance.now();
   const { analysis, config } = deps;
   const secrets = new SecretPathClassifier(config.tenancy.paths, config.tenancy.exclude);
-  const data = loadOnce(analysis, window);
+  const data = loadOnce(analysis, window, secrets);
 
   const notes: string[] = [];
   const hits: RuleHit[] = [];
@@ -156,8 +149,22 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
   );
   for (const { rule, outcome } of outcomes) {
     if (outcome.note) notes.push(outcome.note);
-    for (const finding of outcome.findings)
-      hits.push({ ...finding, rule: rule.id, severity: rule.severity, explanation: rule.explanation });
+    // Built field by field: spreading findings of several shapes (with and without `detail`) is
+    // V8's slow path, and a busy day has tens of thousands of them.
+    for (const f of outcome.findings)
+      hits.push({
+        time: f.time,
+        path: f.path,
+        accessor: f.accessor,
+        display_name: f.display_name,
+        remote_address: f.remote_address,
+        request_id: f.request_id,
+        event_id: f.event_id,
+        detail: f.detail,
+        rule: rule.id,
+        severity: rule.severity,
+        explanation: rule.explanation,
+      });
   }
   hits.sort((a, b) =>
     a.time < b.time ? -1 : a.time > b.time ? 1 : SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity],
@@ -174,11 +181,13 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
     k.startsWith('accessor:') ? [k.slice(9)] : [],
   );
 
-  const [eventsExamined, accessorsHmac, activity, reads] = await Promise.all([
+  const implicatedAccessorSet = new Set(implicatedAccessors);
+  const [eventsExamined, accessorsHmac, activity, reads, secretPaths] = await Promise.all([
     analysis.countEvents(window),
     analysis.accessorHashing(window),
     implicatedAccessors.length ? analysis.accessorActivity(window, implicatedAccessors) : Promise.resolve([]),
-    data.reads(),
+    data.secretReads(),
+    data.secretReads().then((r) => r.pathsReadBy(implicatedAccessorSet)),
   ]);
 
   const activityByAccessor = new Map(activity.map((a) => [a.accessor, a]));
@@ -190,30 +199,21 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
   }
 
   // Secrets and tenants of implicated actors, classified with the templates configured now.
-  const secretReads = new Map<string, SecretReadCount>();
-  const tenantsByAccessor = new Map<string, Set<string>>();
-  const readsByAccessor = new Map<string, number>();
+  const tenantsByAccessor = new Map<string, string[]>();
   const affected = new Set<string>();
   const excludedRead = new Set<string>();
-  const implicatedAccessorSet = new Set(implicatedAccessors);
-  for (const read of reads) {
-    if (!implicatedAccessorSet.has(read.accessor)) continue;
-    const secret = secrets.classify(read.path, read);
-    if (!secret.secret) continue;
-    readsByAccessor.set(read.accessor, (readsByAccessor.get(read.accessor) ?? 0) + read.reads);
-    const entry = secretReads.get(read.path) ?? { path: read.path, reads: 0, tenant: secret.tenant };
-    entry.reads += read.reads;
-    secretReads.set(read.path, entry);
-    if (secret.tenant === null) continue;
-    if (secret.excluded) {
-      excludedRead.add(secret.tenant);
-      continue;
+  for (const accessor of implicatedAccessors) {
+    const own = reads.byAccessor.get(accessor);
+    if (!own) continue;
+    const counted: string[] = [];
+    for (const tenant of own.tenants) {
+      if (secrets.isExcluded(tenant)) excludedRead.add(tenant);
+      else {
+        counted.push(tenant);
+        affected.add(tenant);
+      }
     }
-    affected.add(secret.tenant);
-    tenantsByAccessor.set(
-      read.accessor,
-      (tenantsByAccessor.get(read.accessor) ?? new Set()).add(secret.tenant),
-    );
+    tenantsByAccessor.set(accessor, counted);
   }
 
   const actors: BreachActor[] = [];
@@ -224,9 +224,9 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
       display_name: row.display_name,
       accessor: row.accessor,
       remote_addresses: row.remote_addresses,
-      reads: readsByAccessor.get(row.accessor) ?? 0,
+      reads: reads.byAccessor.get(row.accessor)?.reads ?? 0,
       denied: row.denied,
-      tenants: [...(tenantsByAccessor.get(row.accessor) ?? [])].sort(),
+      tenants: (tenantsByAccessor.get(row.accessor) ?? []).sort(),
       first_seen: row.first_seen,
       last_seen: row.last_seen,
       rules: sortRules(actorRules.get(key)),
@@ -289,8 +289,8 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
       explanation: rule.explanation,
       events: hits.filter((h) => h.rule === rule.id).length,
     })),
-    accessed_secrets: secretReads.size,
-    secrets: [...secretReads.values()].sort((a, b) => a.path.localeCompare(b.path)),
+    accessed_secrets: secretPaths.length,
+    secrets: secretPaths,
     affected_tenants: affectedTenants,
     excluded_tenants_read: [...excludedRead].sort(),
     breach_scope: affectedTenants.length > config.tenancy.widespreadThreshold ? 'widespread' : 'limited',
@@ -329,7 +329,11 @@ function sortRules(rules: Set<RuleId> | undefined): RuleId[] {
 }
 
 /** The shared data of one assessment: each query runs at most once, whichever rules ask. */
-function loadOnce(analysis: AnalysisReader, window: AnalysisWindow): AssessData {
+function loadOnce(
+  analysis: AnalysisReader,
+  window: AnalysisWindow,
+  secrets: SecretPathClassifier,
+): AssessData {
   const memo = <T>(load: () => Promise<T>): (() => Promise<T>) => {
     let promise: Promise<T> | undefined;
     return () => (promise ??= load());
@@ -340,7 +344,7 @@ function loadOnce(analysis: AnalysisReader, window: AnalysisWindow): AssessData 
     rootTokenRequests: memo(() => analysis.rootTokenRequests(window)),
     sysWrites: memo(() => analysis.writesUnder(window, 'sys/')),
     tokenCreations: memo(() => analysis.successesUnder(window, 'auth/token/create')),
-    reads: memo((): Promise<PathReads[]> => analysis.readsByAccessor(window)),
+    secretReads: memo(() => loadSecretReads(analysis, window, secrets)),
     hasHistoryBeforeWindow: memo(() => analysis.hasEventsBefore(window.since)),
     addressesFirstSeenInWindow: memo(() => analysis.addressesFirstSeenIn(window)),
     accessorIdentities: (accessors) =>

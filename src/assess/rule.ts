@@ -3,9 +3,9 @@ import type {
   AnalysisEvent,
   AnalysisWindow,
   AuditAnalysisRepository,
-  PathReads,
 } from '../store/repositories/audit-analysis.repository.js';
 import type { SecretPathClassifier } from './secret-paths.js';
+import type { SecretReads, SecretReadsReader } from './secret-reads.js';
 
 export type Severity = 'low' | 'medium' | 'high' | 'critical';
 
@@ -45,8 +45,8 @@ export interface AssessData {
   rootTokenRequests(): Promise<AnalysisEvent[]>;
   sysWrites(): Promise<AnalysisEvent[]>;
   tokenCreations(): Promise<AnalysisEvent[]>;
-  /** Successful reads per accessor and path in the window. */
-  reads(): Promise<PathReads[]>;
+  /** Successful reads of secrets in the window, per accessor and tenant. */
+  secretReads(): Promise<SecretReads>;
   hasHistoryBeforeWindow(): Promise<boolean>;
   addressesFirstSeenInWindow(): Promise<{ remote_address: string; first_seen: string }[]>;
   firstRequestsFrom(addresses: readonly string[]): Promise<AnalysisEvent[]>;
@@ -69,21 +69,22 @@ export interface SuspicionRule<Id extends string = string> {
   detect(context: RuleContext): Promise<RuleOutcome>;
 }
 
-export type AnalysisReader = Pick<
-  AuditAnalysisRepository,
-  | 'countEvents'
-  | 'hasEventsBefore'
-  | 'failedResponses'
-  | 'rootTokenRequests'
-  | 'writesUnder'
-  | 'successesUnder'
-  | 'readsByAccessor'
-  | 'addressesFirstSeenIn'
-  | 'firstRequestsFrom'
-  | 'accessorActivity'
-  | 'accessorIdentities'
-  | 'accessorHashing'
->;
+export type AnalysisReader = SecretReadsReader &
+  Pick<
+    AuditAnalysisRepository,
+    | 'countEvents'
+    | 'hasEventsBefore'
+    | 'failedResponses'
+    | 'rootTokenRequests'
+    | 'writesUnder'
+    | 'successesUnder'
+    | 'readsByAccessor'
+    | 'addressesFirstSeenIn'
+    | 'firstRequestsFrom'
+    | 'accessorActivity'
+    | 'accessorIdentities'
+    | 'accessorHashing'
+  >;
 
 export function findingOf(event: AnalysisEvent, detail?: string): RuleFinding {
   return {

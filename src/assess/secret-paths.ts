@@ -18,7 +18,13 @@ const NON_SECRET_PREFIXES = ['sys/', 'auth/', 'identity/'];
  */
 export class SecretPathClassifier {
   private readonly matcher: PathTemplateMatcher;
-  private readonly cache = new Map<string, SecretPath>();
+  private last:
+    { path: string; mount_type: string | null; mount_point: string | null; result: SecretPath } | undefined;
+  /** Per path, the answers for the mounts it was seen under (almost always one). */
+  private readonly cache = new Map<
+    string,
+    { mount_type: string | null; mount_point: string | null; result: SecretPath }[]
+  >();
 
   constructor(
     templates: readonly PathTemplate[],
@@ -27,13 +33,33 @@ export class SecretPathClassifier {
     this.matcher = new PathTemplateMatcher(templates);
   }
 
+  /** Whether a tenant is in tenancy.exclude (a test tenant, never counted). */
+  isExcluded(tenant: string): boolean {
+    return this.exclude.has(tenant);
+  }
+
   classify(path: string, mount: { mount_point: string | null; mount_type: string | null }): SecretPath {
-    const key = `${mount.mount_type ?? ''}\u0000${mount.mount_point ?? ''}\u0000${path}`;
-    let result = this.cache.get(key);
-    if (!result) {
-      result = this.compute(path, mount);
-      this.cache.set(key, result);
-    }
+    // Reads arrive ordered by path: most calls ask about the path of the call before.
+    const last = this.last;
+    if (
+      last !== undefined &&
+      last.path === path &&
+      last.mount_type === mount.mount_type &&
+      last.mount_point === mount.mount_point
+    )
+      return last.result;
+    // Keyed by the path alone: a key built per call (mount + path) cost more than the matching it
+    // saved when an assessment classifies a few hundred thousand (accessor, path) pairs.
+    let seen = this.cache.get(path);
+    if (!seen) this.cache.set(path, (seen = []));
+    for (const entry of seen)
+      if (entry.mount_type === mount.mount_type && entry.mount_point === mount.mount_point) {
+        this.last = { path, ...entry };
+        return entry.result;
+      }
+    const result = this.compute(path, mount);
+    seen.push({ mount_type: mount.mount_type, mount_point: mount.mount_point, result });
+    this.last = { path, mount_type: mount.mount_type, mount_point: mount.mount_point, result };
     return result;
   }
 

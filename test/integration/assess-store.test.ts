@@ -6,7 +6,7 @@ import { assess, type BreachAssessment } from '../../src/assess/assess.service.j
 import { LAB_TENANT_TEMPLATES } from '../../src/lab/layout.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import { Store } from '../../src/store/store.js';
-import { mustParsePathTemplate } from '../../src/tenants/path-template.js';
+import { mustParsePathTemplate, PathTemplateMatcher } from '../../src/tenants/path-template.js';
 import { at, auditCall, auditRow, insertRows, type AuditRow } from '../harness/audit-fixtures.js';
 import { startPostgres } from '../harness/postgres.js';
 
@@ -109,97 +109,118 @@ function scenario(): AuditRow[] {
   ];
 }
 
-describe.each(backends)('assess on $name', ({ open }) => {
-  let store: Store;
-  let cleanup: () => Promise<void>;
-  let result: BreachAssessment;
+/**
+ * Tenants as ingestion stores them (by the templates configured at the time), or none: events
+ * stored before the templates were configured, which assessment must classify path by path.
+ */
+const tenancies = [
+  {
+    tenants: 'stored at ingestion',
+    tenantOf: (path: string | null | undefined) => (path ? (matcher.match(path)?.tenant ?? null) : null),
+  },
+  { tenants: 'not stored (templates changed since)', tenantOf: () => null },
+];
+const matcher = new PathTemplateMatcher(config.tenancy.paths);
 
-  beforeAll(async () => {
-    const opened = await open();
-    cleanup = opened.cleanup;
-    store = await Store.open(opened.url);
-    await insertRows(store, scenario());
-    result = await assess(
-      { since: new Date(Date.parse(at(0))), until: new Date(Date.parse(at(60))) },
-      { analysis: store.auditAnalysis, config, logger: silentLogger() },
-    );
-  });
-  afterAll(async () => {
-    await store?.close();
-    await cleanup?.();
-  });
+describe.each(backends.flatMap((b) => tenancies.map((t) => ({ ...b, ...t }))))(
+  'assess on $name, tenants $tenants',
+  ({ open, tenantOf }) => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    let result: BreachAssessment;
 
-  it('names exactly the tenants the implicated actors read, without the excluded one', () => {
-    expect(result.affected_tenants).toEqual(['tenant-0004', 'tenant-0005', 'tenant-0006', 'tenant-0007']);
-    expect(result.excluded_tenants_read).toEqual(['test-tenant-id']);
-    expect(result.breach_scope).toBe('limited');
-    expect(result.accessed_secrets).toBe(5);
-    expect(result.secrets.find((s) => s.path === smtp('tenant-0004'))).toEqual({
-      path: smtp('tenant-0004'),
-      reads: 2,
-      tenant: 'tenant-0004',
+    beforeAll(async () => {
+      const opened = await open();
+      cleanup = opened.cleanup;
+      store = await Store.open(opened.url);
+      await insertRows(
+        store,
+        scenario().map((row) => ({ ...row, tenant: tenantOf(row.path) })),
+      );
+      result = await assess(
+        { since: new Date(Date.parse(at(0))), until: new Date(Date.parse(at(60))) },
+        { analysis: store.auditAnalysis, config, logger: silentLogger() },
+      );
     });
-  });
-
-  it('fires each rule on its events and only there', () => {
-    const fired = Object.fromEntries(result.rules.map((r) => [r.id, r.events]));
-    expect(fired).toEqual({
-      'permission-denied': 1,
-      'request-error': 1,
-      'login-failure': 6,
-      'login-burst': 6,
-      'root-token': 2,
-      'many-tenants': 1,
-      'new-address': 3,
-      'sys-change': 1,
-      'token-long-ttl': 1,
+    afterAll(async () => {
+      await store?.close();
+      await cleanup?.();
     });
-    expect(result.suspicious.find((s) => s.rule === 'sys-change')?.explanation).toMatch(/policy written/);
-    expect(result.suspicious.find((s) => s.rule === 'token-long-ttl')?.explanation).toMatch(/never expires/);
-    expect(result.breach_detected_at).toBe(at(10));
-  });
 
-  it('describes the attacker, and leaves the application that only failed once out', () => {
-    const evil = result.actors.find((a) => a.accessor === 'acc-evil');
-    expect(evil).toMatchObject({
-      reads: 6,
-      denied: 1,
-      tenants: ['tenant-0004', 'tenant-0005', 'tenant-0006', 'tenant-0007'],
-      remote_addresses: ['203.0.113.9'],
-      first_seen: at(10),
-      rules: ['permission-denied', 'many-tenants', 'new-address'],
+    it('names exactly the tenants the implicated actors read, without the excluded one', () => {
+      expect(result.affected_tenants).toEqual(['tenant-0004', 'tenant-0005', 'tenant-0006', 'tenant-0007']);
+      expect(result.excluded_tenants_read).toEqual(['test-tenant-id']);
+      expect(result.breach_scope).toBe('limited');
+      expect(result.accessed_secrets).toBe(5);
+      expect(result.secrets.find((s) => s.path === smtp('tenant-0004'))).toEqual({
+        path: smtp('tenant-0004'),
+        reads: 2,
+        tenant: 'tenant-0004',
+      });
     });
-    expect(result.actors.find((a) => a.accessor === 'acc-mailer')).toBeUndefined();
-    expect(result.actors.find((a) => a.actor === 'address:198.51.100.7')).toMatchObject({
-      accessor: null,
-      reads: 0,
-      rules: ['login-failure', 'login-burst', 'new-address'],
+
+    it('fires each rule on its events and only there', () => {
+      const fired = Object.fromEntries(result.rules.map((r) => [r.id, r.events]));
+      expect(fired).toEqual({
+        'permission-denied': 1,
+        'request-error': 1,
+        'login-failure': 6,
+        'login-burst': 6,
+        'root-token': 2,
+        'many-tenants': 1,
+        'new-address': 3,
+        'sys-change': 1,
+        'token-long-ttl': 1,
+      });
+      expect(result.suspicious.find((s) => s.rule === 'sys-change')?.explanation).toMatch(/policy written/);
+      expect(result.suspicious.find((s) => s.rule === 'token-long-ttl')?.explanation).toMatch(
+        /never expires/,
+      );
+      expect(result.breach_detected_at).toBe(at(10));
     });
-    expect(result.actors.find((a) => a.accessor === 'acc-root')?.rules).toEqual([
-      'root-token',
-      'new-address',
-      'sys-change',
-      'token-long-ttl',
-    ]);
-  });
 
-  it('counts distinct events, reports accessor hashing and what the log cannot show', () => {
-    // 1 denied + 1 error + 6 failed-login responses + 2 root requests + 2 root responses (policy, token)
-    // + 2 first requests from new addresses (root's first request is already counted) + 1 aggregate.
-    expect(result.suspicious_events).toBe(15);
-    expect(result.events_examined).toBe(scenario().length - 4);
-    expect(result.accessors_hmac).toBe('none');
-    expect(result.not_audited.join(' ')).toMatch(/sys\/seal/);
-    expect(result.notes).toEqual([]);
-  });
+    it('describes the attacker, and leaves the application that only failed once out', () => {
+      const evil = result.actors.find((a) => a.accessor === 'acc-evil');
+      expect(evil).toMatchObject({
+        reads: 6,
+        denied: 1,
+        tenants: ['tenant-0004', 'tenant-0005', 'tenant-0006', 'tenant-0007'],
+        remote_addresses: ['203.0.113.9'],
+        first_seen: at(10),
+        rules: ['permission-denied', 'many-tenants', 'new-address'],
+      });
+      expect(result.actors.find((a) => a.accessor === 'acc-mailer')).toBeUndefined();
+      expect(result.actors.find((a) => a.actor === 'address:198.51.100.7')).toMatchObject({
+        accessor: null,
+        reads: 0,
+        rules: ['login-failure', 'login-burst', 'new-address'],
+      });
+      expect(result.actors.find((a) => a.accessor === 'acc-root')?.rules).toEqual([
+        'root-token',
+        'new-address',
+        'sys-change',
+        'token-long-ttl',
+      ]);
+    });
 
-  it('says so when there is no history to call an address new', async () => {
-    const early = await assess(
-      { since: new Date(Date.parse(at(-1000))), until: new Date(Date.parse(at(60))) },
-      { analysis: store.auditAnalysis, config, logger: silentLogger() },
-    );
-    expect(early.rules.find((r) => r.id === 'new-address')?.events).toBe(0);
-    expect(early.notes.join(' ')).toMatch(/no events stored before the window/);
-    expect(early.affected_tenants).toEqual(['tenant-0004', 'tenant-0005', 'tenant-0006', 'tenant-0007']);
-  });
-});
+    it('counts distinct events, reports accessor hashing and what the log cannot show', () => {
+      // 1 denied + 1 error + 6 failed-login responses + 2 root requests + 2 root responses (policy, token)
+      // + 2 first requests from new addresses (root's first request is already counted) + 1 aggregate.
+      expect(result.suspicious_events).toBe(15);
+      expect(result.events_examined).toBe(scenario().length - 4);
+      expect(result.accessors_hmac).toBe('none');
+      expect(result.not_audited.join(' ')).toMatch(/sys\/seal/);
+      expect(result.notes).toEqual([]);
+    });
+
+    it('says so when there is no history to call an address new', async () => {
+      const early = await assess(
+        { since: new Date(Date.parse(at(-1000))), until: new Date(Date.parse(at(60))) },
+        { analysis: store.auditAnalysis, config, logger: silentLogger() },
+      );
+      expect(early.rules.find((r) => r.id === 'new-address')?.events).toBe(0);
+      expect(early.notes.join(' ')).toMatch(/no events stored before the window/);
+      expect(early.affected_tenants).toEqual(['tenant-0004', 'tenant-0005', 'tenant-0006', 'tenant-0007']);
+    });
+  },
+);

@@ -1,4 +1,3 @@
-import type { PathReads } from '../../store/repositories/audit-analysis.repository.js';
 import type { RuleFinding, SuspicionRule } from '../rule.js';
 
 /**
@@ -19,16 +18,13 @@ export const manyTenantsRule = {
   severity: 'high',
   explanation: 'one actor read secrets of many tenants',
   async detect({ data, thresholds, secrets }) {
-    const firstReadByTenant = new Map<string, Map<string, PathReads>>();
-    for (const read of await data.reads()) {
-      const secret = secrets.classify(read.path, read);
-      if (!secret.secret || secret.tenant === null || secret.excluded) continue;
-      const tenants = firstReadByTenant.get(read.accessor) ?? new Map<string, PathReads>();
-      const earlier = tenants.get(secret.tenant);
-      if (!earlier || read.first_read < earlier.first_read) tenants.set(secret.tenant, read);
-      firstReadByTenant.set(read.accessor, tenants);
+    const reads = await data.secretReads();
+    const over: [string, number][] = [];
+    for (const [accessor, own] of reads.byAccessor) {
+      let counted = 0;
+      for (const tenant of own.tenants) if (!secrets.isExcluded(tenant)) counted++;
+      if (counted > thresholds.manyTenants) over.push([accessor, counted]);
     }
-    const over = [...firstReadByTenant].filter(([, tenants]) => tenants.size > thresholds.manyTenants);
     const identities = await data.accessorIdentities(over.map(([accessor]) => accessor));
     const identityOf = new Map(
       identities.map((i) => [i.accessor, `${i.display_name ?? ''}|${[...i.policies].sort().join(',')}`]),
@@ -47,9 +43,9 @@ export const manyTenantsRule = {
         fleets.add(identity);
         continue;
       }
-      const crossing = [...tenants.values()].sort((a, b) => (a.first_read < b.first_read ? -1 : 1))[
-        thresholds.manyTenants
-      ]!;
+      const crossing = (await reads.firstReads(accessor))
+        .filter((read) => !secrets.isExcluded(read.tenant))
+        .sort((a, b) => (a.first_read < b.first_read ? -1 : 1))[thresholds.manyTenants]!;
       findings.push({
         time: crossing.first_read,
         path: crossing.path,
@@ -59,11 +55,16 @@ export const manyTenantsRule = {
         remote_address: null,
         request_id: null,
         event_id: null,
-        detail: `${tenants.size} tenants (threshold ${thresholds.manyTenants})`,
+        detail: `${tenants} tenants (threshold ${thresholds.manyTenants})`,
       });
     }
     const note = fleets.size
-      ? `many-tenants: ${[...fleets].map((f) => `"${f.replace('|', '" with policies ')} (${fleet.get(f)} tokens)`).join(', ')} read more than ${thresholds.manyTenants} tenants per token as a fleet and were treated as normal application work`
+      ? `many-tenants: ${[...fleets]
+          .sort()
+          .map((f) => `"${f.replace('|', '" with policies ')} (${fleet.get(f)} tokens)`)
+          .join(
+            ', ',
+          )} read more than ${thresholds.manyTenants} tenants per token as a fleet and were treated as normal application work`
       : undefined;
     return note ? { findings, note } : { findings };
   },

@@ -3,6 +3,7 @@ import type { AnalysisEvent, PathReads } from '../../store/repositories/audit-an
 import { mustParsePathTemplate } from '../../tenants/path-template.js';
 import type { AssessData, RuleContext } from '../rule.js';
 import { SecretPathClassifier } from '../secret-paths.js';
+import { secretReadsFromPairs } from '../secret-reads.js';
 import { RULES } from './index.js';
 
 /** Rules over synthetic events: a fake AssessData (pure logic; the SQL is tested on real stores). */
@@ -40,7 +41,7 @@ function context(data: Partial<AssessData>, identities: Record<string, string[]>
       rootTokenRequests: none,
       sysWrites: none,
       tokenCreations: none,
-      reads: none,
+      secretReads: secretReads([]),
       hasHistoryBeforeWindow: async () => true,
       addressesFirstSeenInWindow: none,
       firstRequestsFrom: none,
@@ -58,12 +59,19 @@ function context(data: Partial<AssessData>, identities: Record<string, string[]>
       loginBurstWithinMs: 5 * 60_000,
       maxTokenTtlSeconds: 86_400,
     },
-    secrets: new SecretPathClassifier(
-      ['secret/tenants/{tenant}/smtp', 'secret/api_keys/{tenant}/{key_id}'].map(mustParsePathTemplate),
-      new Set(['test-tenant-id']),
-    ),
+    secrets: classifier(),
   };
 }
+
+function classifier(): SecretPathClassifier {
+  return new SecretPathClassifier(
+    ['secret/tenants/{tenant}/smtp', 'secret/api_keys/{tenant}/{key_id}'].map(mustParsePathTemplate),
+    new Set(['test-tenant-id']),
+  );
+}
+
+/** The rules' view of (token, path) read pairs, classified as assess does when templates changed. */
+const secretReads = (pairs: PathReads[]) => async () => secretReadsFromPairs(pairs, classifier());
 
 const DENIED = '1 error occurred:\n\t* permission denied\n\n';
 
@@ -144,7 +152,7 @@ describe('many-tenants', () => {
     }));
 
   it('fires above the threshold, dated at the read that crossed it', async () => {
-    const data = { reads: async () => reads('evil', ['t1', 't2', 't3', 't4']) };
+    const data = { secretReads: secretReads(reads('evil', ['t1', 't2', 't3', 't4'])) };
     const [finding] = (await RULES['many-tenants'].detect(context(data))).findings;
     expect(finding).toMatchObject({
       accessor: 'evil',
@@ -156,11 +164,11 @@ describe('many-tenants', () => {
 
   it('does not count excluded tenants, metadata reads or paths outside the templates', async () => {
     const data = {
-      reads: async () => [
+      secretReads: secretReads([
         ...reads('a', ['t1', 't2', 't3', 'test-tenant-id']),
         ...reads('a', ['t5'], (t) => `secret/metadata/tenants/${t}/smtp`),
         ...reads('a', ['t6'], (t) => `secret/data/elsewhere/${t}`),
-      ],
+      ]),
     };
     expect((await RULES['many-tenants'].detect(context(data))).findings).toEqual([]);
   });
@@ -168,12 +176,12 @@ describe('many-tenants', () => {
   it('leaves a fleet of tokens of one identity to the other rules, and says so', async () => {
     const tenants = ['t1', 't2', 't3', 't4', 't5'];
     const data = {
-      reads: async () => [
+      secretReads: secretReads([
         ...reads('app-1', tenants),
         ...reads('app-2', tenants),
         ...reads('app-3', tenants),
         ...reads('evil', tenants),
-      ],
+      ]),
     };
     const mailer = ['default', 'mailer'];
     const outcome = await RULES['many-tenants'].detect(

@@ -5,6 +5,7 @@ import { auditAnalysisMigration } from './0003-audit-analysis.migration.js';
 import { rotationMigration } from './0010-rotation.migration.js';
 import { incidentsMigration } from './0020-incidents.migration.js';
 import { notificationsMigration } from './0030-notifications.migration.js';
+import { auditActorsMigration } from './0040-audit-actors.migration.js';
 import { backupsMigration } from './0050-backups.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -34,6 +35,7 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
     '0010-rotation': rotationMigration(context),
     '0020-incidents': incidentsMigration(context),
     '0030-notifications': notificationsMigration(context),
+    '0040-audit-actors': auditActorsMigration(context),
     '0050-backups': backupsMigration(context),
   };
 }

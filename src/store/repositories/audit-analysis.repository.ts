@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder, type Kysely } from 'kysely';
+import { SqliteAdapter, sql, type ExpressionBuilder, type Kysely, type RawBuilder } from 'kysely';
 import { ROOT_POLICY, SUCCESSFUL_READ } from '../migrations/0003-audit-analysis.migration.js';
 import type { Database } from '../schema.js';
 
@@ -36,6 +36,33 @@ export interface PathReads {
   mount_point: string | null;
   mount_type: string | null;
   reads: number;
+  first_read: string;
+}
+
+/** A path read successfully in the window, with the tenant ingestion stored for its events. */
+export interface ReadPath {
+  path: string;
+  mount_point: string | null;
+  mount_type: string | null;
+  /** The stored tenant (the same for every read of the path when `tenants_agree`). */
+  tenant: string | null;
+  /** False when its reads were stored with different tenants (templates changed between ingests). */
+  tenants_agree: boolean;
+  reads: number;
+}
+
+/** One accessor's successful reads of some paths, with the tenants stored for them. */
+export interface AccessorTenantReads {
+  accessor: string;
+  reads: number;
+  /** Distinct stored tenants of those reads (reads of paths without a tenant add none). */
+  tenants: string[];
+}
+
+/** The earliest read of one stored tenant by one accessor. */
+export interface TenantFirstRead {
+  tenant: string;
+  path: string;
   first_read: string;
 }
 
@@ -82,7 +109,12 @@ const EVENT_COLUMNS = [
  * returns in well under two seconds: rows reach JavaScript only when they are findings.
  */
 export class AuditAnalysisRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** SQLite gets hand-written SQL on the hot aggregates: index hints and results packed as JSON. */
+  private readonly sqlite: boolean;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
+  }
 
   /** Number of events in the window. */
   async countEvents(window: AnalysisWindow): Promise<number> {
@@ -144,10 +176,11 @@ export class AuditAnalysisRepository {
 
   /**
    * Successful reads per accessor and path in the window: one row per pair, counted in the
-   * database. Which reads are secrets and whose tenant they are is decided by the caller, from the
+   * database, ordered by path (then accessor) so that consecutive rows share a path. Which reads are secrets and whose tenant they are is decided by the caller, from the
    * templates configured now.
    */
   async readsByAccessor(window: AnalysisWindow, accessors?: readonly string[]): Promise<PathReads[]> {
+    if (this.sqlite && !accessors) return this.readsByAccessorSqlite(window);
     const query = (subset?: readonly string[]) => {
       let q = this.db
         .selectFrom('audit_events')
@@ -159,14 +192,14 @@ export class AuditAnalysisRepository {
           eb.fn.countAll<number | string>().as('reads'),
           eb.fn.min('time').as('first_read'),
         ])
-        // Served by the covering partial index audit_events_reads, in group order: no sort, no
-        // table. Rows without accessor or path are dropped below: an IS NOT NULL here makes SQLite
+        // Served by the covering partial index audit_events_path_reads, in group order: no sort,
+        // no table. Rows without accessor or path are dropped below: an IS NOT NULL here makes SQLite
         // seek instead of scan, twice as slow.
         .where(SUCCESSFUL_READ)
         .where('time', '>=', window.since)
         .where('time', '<=', window.until);
       if (subset) q = q.where('accessor', 'in', subset);
-      return q.groupBy(['accessor', 'path']).execute();
+      return q.groupBy(['path', 'accessor']).orderBy('path').orderBy('accessor').execute();
     };
     const rows = accessors ? (await chunked(accessors, query)).flat() : await query();
     return rows
@@ -179,6 +212,178 @@ export class AuditAnalysisRepository {
         reads: Number(r.reads),
         first_read: String(r.first_read),
       }));
+  }
+
+  /**
+   * Every path read successfully in the window, once, with its mount, its read count and the
+   * tenant stored with its reads: what assessment classifies with the templates configured now.
+   */
+  async readPaths(window: AnalysisWindow): Promise<ReadPath[]> {
+    const rows = await this.packed<{
+      path: string;
+      mount_point: string | null;
+      mount_type: string | null;
+      low: string | null;
+      high: string | null;
+      tenanted: number | string;
+      reads: number | string;
+    }>(
+      sql`
+        SELECT path, max(mount_point) AS mount_point, max(mount_type) AS mount_type,
+               min(tenant) AS low, max(tenant) AS high, count(tenant) AS tenanted, count(*) AS reads
+        FROM audit_events ${this.indexedBy('audit_events_path_reads')}
+        WHERE ${SUCCESSFUL_READ} AND time >= ${window.since} AND time <= ${window.until} AND path IS NOT NULL
+        GROUP BY path`,
+      ['path', 'mount_point', 'mount_type', 'low', 'high', 'tenanted', 'reads'],
+    );
+    return rows.map((r) => {
+      const reads = Number(r.reads);
+      const tenanted = Number(r.tenanted);
+      return {
+        path: r.path,
+        mount_point: r.mount_point,
+        mount_type: r.mount_type,
+        tenant: r.low,
+        tenants_agree: tenanted === 0 || (tenanted === reads && r.low === r.high),
+        reads,
+      };
+    });
+  }
+
+  /**
+   * Per accessor: its successful reads in the window, except of the paths in `skipPaths`, and the
+   * distinct tenants stored with them. Grouped in the order of audit_events_accessor_reads, so a
+   * day of reads is counted without sorting; the tenants come back as one '/'-joined string per
+   * accessor ('/' cannot occur in a path segment, so in a tenant).
+   */
+  async readsByStoredTenant(
+    window: AnalysisWindow,
+    skipPaths: readonly string[],
+  ): Promise<AccessorTenantReads[]> {
+    const joined = this.sqlite ? sql`group_concat(tenant, '/')` : sql`string_agg(tenant, '/')`;
+    const { rows } = await sql<{ accessor: string; reads: number | string; tenants: string | null }>`
+      SELECT accessor, sum(n) AS reads, ${joined} AS tenants
+      FROM (
+        SELECT accessor, tenant, count(*) AS n
+        FROM audit_events ${this.indexedBy('audit_events_accessor_reads')}
+        WHERE ${SUCCESSFUL_READ} AND time >= ${window.since} AND time <= ${window.until}
+          AND accessor IS NOT NULL AND path IS NOT NULL AND ${this.notIn('path', skipPaths)}
+        GROUP BY accessor, tenant
+      ) pairs
+      GROUP BY accessor`.execute(this.db);
+    return rows.map((r) => ({
+      accessor: r.accessor,
+      reads: Number(r.reads),
+      tenants: r.tenants === null || r.tenants === '' ? [] : r.tenants.split('/'),
+    }));
+  }
+
+  /** The earliest read of each stored tenant by one accessor, except of the paths in `skipPaths`. */
+  async firstReadsByStoredTenant(
+    window: AnalysisWindow,
+    accessor: string,
+    skipPaths: readonly string[],
+  ): Promise<TenantFirstRead[]> {
+    const where = sql`${SUCCESSFUL_READ} AND accessor = ${accessor} AND time >= ${window.since}
+      AND time <= ${window.until} AND tenant IS NOT NULL AND path IS NOT NULL AND ${this.notIn('path', skipPaths)}`;
+    // SQLite takes the other columns of min()'s row; PostgreSQL says so with DISTINCT ON.
+    const { rows } = await (
+      this.sqlite
+        ? sql<TenantFirstRead>`
+          SELECT tenant, path, min(time) AS first_read
+          FROM audit_events INDEXED BY audit_events_accessor_reads WHERE ${where} GROUP BY tenant`
+        : sql<TenantFirstRead>`
+          SELECT DISTINCT ON (tenant) tenant, path, time AS first_read
+          FROM audit_events WHERE ${where} ORDER BY tenant, time`
+    ).execute(this.db);
+    return rows.map((r) => ({ tenant: r.tenant, path: r.path, first_read: String(r.first_read) }));
+  }
+
+  /** Successful reads per path in the window by the given accessors. */
+  async readsOfPathsBy(
+    window: AnalysisWindow,
+    accessors: readonly string[],
+  ): Promise<{ path: string; reads: number }[]> {
+    if (accessors.length === 0) return [];
+    const rows = await this.packed<{ path: string; reads: number | string }>(
+      sql`
+        SELECT path, count(*) AS reads
+        FROM audit_events ${this.indexedBy('audit_events_path_reads')}
+        WHERE ${SUCCESSFUL_READ} AND time >= ${window.since} AND time <= ${window.until}
+          AND path IS NOT NULL AND ${this.in('accessor', accessors)}
+        GROUP BY path`,
+      ['path', 'reads'],
+    );
+    return rows.map((r) => ({ path: r.path, reads: Number(r.reads) }));
+  }
+
+  /**
+   * Runs a query and returns its rows. On SQLite they travel as one JSON array: better-sqlite3
+   * spends more on building each JS row than SQLite on computing it, and a JSON.parse of them all
+   * at once is several times cheaper.
+   */
+  private async packed<R extends Record<string, unknown>>(
+    query: RawBuilder<unknown>,
+    columns: readonly (keyof R & string)[],
+  ): Promise<R[]> {
+    if (!this.sqlite) return (await (query as RawBuilder<R>).execute(this.db)).rows;
+    const { rows } = await sql<{ packed: string | null }>`
+      SELECT json_group_array(json_array(${sql.join(columns.map((c) => sql.ref(`q.${c}`)))})) AS packed
+      FROM (${query}) q`.execute(this.db);
+    const arrays = JSON.parse(rows[0]?.packed ?? '[]') as unknown[][];
+    return arrays.map((values) => {
+      const row: Record<string, unknown> = {};
+      columns.forEach((c, i) => (row[c] = values[i]));
+      return row as R;
+    });
+  }
+
+  /** `column IN (values)` for any number of values: one JSON or array parameter, not one each. */
+  private in(column: string, values: readonly string[]) {
+    return this.sqlite
+      ? sql`${sql.ref(column)} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`
+      : sql`${sql.ref(column)} = ANY(${[...values]}::text[])`;
+  }
+
+  private notIn(column: string, values: readonly string[]) {
+    return this.sqlite
+      ? sql`${sql.ref(column)} NOT IN (SELECT value FROM json_each(${JSON.stringify(values)}))`
+      : sql`${sql.ref(column)} <> ALL(${[...values]}::text[])`;
+  }
+
+  /**
+   * readsByAccessor on SQLite. A day of a busy cluster has hundreds of thousands of (accessor,
+   * path) pairs, and better-sqlite3 spends more on building a JS row than SQLite on aggregating it;
+   * so the pairs come back as one JSON array, parsed in one call. The index is named: with bound
+   * times and no statistics SQLite would take the time index and read the table instead.
+   */
+  private async readsByAccessorSqlite(window: AnalysisWindow): Promise<PathReads[]> {
+    const { rows } = await sql<{ pairs: string | null }>`
+      SELECT json_group_array(json_array(accessor, path, mount_point, mount_type, reads, first_read)) AS pairs
+      FROM (
+        SELECT accessor, path, max(mount_point) AS mount_point, max(mount_type) AS mount_type,
+               count(*) AS reads, min(time) AS first_read
+        FROM audit_events INDEXED BY audit_events_path_reads
+        WHERE ${SUCCESSFUL_READ} AND time >= ${window.since} AND time <= ${window.until}
+        GROUP BY path, accessor
+      )
+      WHERE accessor IS NOT NULL AND path IS NOT NULL`.execute(this.db);
+    const pairs = JSON.parse(rows[0]?.pairs ?? '[]') as [
+      string,
+      string,
+      string | null,
+      string | null,
+      number,
+      string,
+    ][];
+    return pairs.map(([accessor, path, mount_point, mount_type, reads, first_read]) => ({
+      accessor,
+      path,
+      mount_point,
+      mount_type,
+      reads,
+      first_read,
+    }));
   }
 
   /**
@@ -247,71 +452,83 @@ export class AuditAnalysisRepository {
         )
         .execute(),
     );
-    return rows
-      .flat()
-      .map((r) => ({
-        accessor: r.accessor!,
-        display_name: r.display_name,
-        policies: parsePolicies(r.policies),
-      }));
+    return rows.flat().map((r) => ({
+      accessor: r.accessor!,
+      display_name: r.display_name,
+      policies: parsePolicies(r.policies),
+    }));
   }
 
-  /** What each accessor did in the window: name, when, from where, how often it was refused. */
+  /**
+   * What each accessor did in the window: name, when, from where, how often it was refused. One
+   * group per (accessor, address, name) from the covering index audit_events_actor, which is
+   * already in that order, so SQLite never reads the table; refusals come from the partial index
+   * over errors, which holds only failed calls.
+   */
   async accessorActivity(window: AnalysisWindow, accessors: readonly string[]): Promise<AccessorActivity[]> {
-    const summaries = await chunked(accessors, (subset) =>
-      this.db
-        .selectFrom('audit_events')
-        .select((eb) => [
-          'accessor',
-          eb.fn.max('display_name').as('display_name'),
-          eb.fn.min('time').as('first_seen'),
-          eb.fn.max('time').as('last_seen'),
-          eb.fn
-            .sum<number | string>(
-              eb
-                .case()
-                .when(eb.and([eb('type', '=', 'response'), eb('error', 'like', `%${PERMISSION_DENIED}%`)]))
-                .then(1)
-                .else(0)
-                .end(),
-            )
-            .as('denied'),
-        ])
-        .where('accessor', 'in', subset)
-        .where('time', '>=', window.since)
-        .where('time', '<=', window.until)
-        .groupBy('accessor')
-        .execute(),
-    );
-    const addresses = await chunked(accessors, (subset) =>
-      this.db
-        .selectFrom('audit_events')
-        .select((eb) => ['accessor', 'remote_address', eb.fn.min('time').as('first')])
-        .where('accessor', 'in', subset)
-        .where('time', '>=', window.since)
-        .where('time', '<=', window.until)
-        .where('remote_address', 'is not', null)
-        .groupBy(['accessor', 'remote_address'])
-        .execute(),
-    );
-    const byAccessor = new Map<string, { address: string; first: string }[]>();
-    for (const row of addresses.flat()) {
-      const list = byAccessor.get(row.accessor!) ?? [];
-      list.push({ address: row.remote_address!, first: String(row.first) });
-      byAccessor.set(row.accessor!, list);
-    }
-    return summaries.flat().map((r) => {
-      const seen = byAccessor.get(r.accessor!) ?? [];
-      return {
-        accessor: r.accessor!,
-        display_name: r.display_name,
-        first_seen: String(r.first_seen),
-        last_seen: String(r.last_seen),
-        denied: Number(r.denied ?? 0),
-        remote_addresses: seen.map((s) => s.address).sort(),
-        first_address: [...seen].sort((a, b) => (a.first < b.first ? -1 : 1))[0]?.address ?? null,
-      };
+    const groups = await chunked(accessors, async (subset) => {
+      const { rows } = await sql<{
+        accessor: string;
+        remote_address: string | null;
+        display_name: string | null;
+        first: string;
+        last: string;
+      }>`
+        SELECT accessor, remote_address, max(display_name) AS display_name, min(time) AS first, max(time) AS last
+        FROM audit_events ${this.indexedBy('audit_events_actor')}
+        WHERE accessor IN (${sql.join(subset)}) AND time >= ${window.since} AND time <= ${window.until}
+        GROUP BY accessor, remote_address`.execute(this.db);
+      return rows;
     });
+    const refusals = await chunked(accessors, async (subset) => {
+      const { rows } = await sql<{ accessor: string; denied: number | string }>`
+        SELECT accessor, count(*) AS denied
+        FROM audit_events ${this.indexedBy('audit_events_errors')}
+        WHERE error IS NOT NULL AND accessor IN (${sql.join(subset)})
+          AND time >= ${window.since} AND time <= ${window.until}
+          AND type = 'response' AND error LIKE ${`%${PERMISSION_DENIED}%`}
+        GROUP BY accessor`.execute(this.db);
+      return rows;
+    });
+    const denied = new Map(refusals.flat().map((r) => [r.accessor, Number(r.denied)]));
+    const byAccessor = new Map<string, AccessorActivity & { firstAddressAt: string | null }>();
+    for (const g of groups.flat()) {
+      const first = String(g.first);
+      const last = String(g.last);
+      let a = byAccessor.get(g.accessor);
+      if (!a) {
+        a = {
+          accessor: g.accessor,
+          display_name: null,
+          first_seen: first,
+          last_seen: last,
+          denied: denied.get(g.accessor) ?? 0,
+          remote_addresses: [],
+          first_address: null,
+          firstAddressAt: null,
+        };
+        byAccessor.set(g.accessor, a);
+      }
+      if (g.display_name !== null && (a.display_name === null || g.display_name > a.display_name))
+        a.display_name = g.display_name;
+      if (first < a.first_seen) a.first_seen = first;
+      if (last > a.last_seen) a.last_seen = last;
+      if (g.remote_address === null) continue;
+      if (!a.remote_addresses.includes(g.remote_address)) a.remote_addresses.push(g.remote_address);
+      if (a.firstAddressAt === null || first < a.firstAddressAt) {
+        a.firstAddressAt = first;
+        a.first_address = g.remote_address;
+      }
+    }
+    return [...byAccessor.values()].map(({ firstAddressAt: _, ...a }) => ({
+      ...a,
+      remote_addresses: a.remote_addresses.sort(),
+    }));
+  }
+
+  /** SQLite's index hint (nothing on PostgreSQL, whose planner has statistics to go by). */
+  private indexedBy(index: string) {
+    return this.sqlite ? sql.raw(`INDEXED BY ${index}`) : sql``;
   }
 
   /**
@@ -357,12 +574,19 @@ export class AuditAnalysisRepository {
     return rows.map(toEvent);
   }
 
+  /**
+   * Events of the window that the caller narrows further (errors, root policy, a path prefix). On
+   * SQLite the window is kept off the time index (`+time`): with bound times and no statistics the
+   * planner would walk every event of the day through it, where the partial index or the path range
+   * that the caller's condition allows reads only the few rows it asks for.
+   */
   private events(window: AnalysisWindow) {
+    const time = this.sqlite ? sql<string>`+time` : sql.ref<string>('time');
     return this.db
       .selectFrom('audit_events')
       .select(EVENT_COLUMNS)
-      .where('time', '>=', window.since)
-      .where('time', '<=', window.until)
+      .where(time, '>=', window.since)
+      .where(time, '<=', window.until)
       .orderBy('time')
       .orderBy('id');
   }
