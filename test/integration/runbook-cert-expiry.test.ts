@@ -346,6 +346,65 @@ describe('runbook cert-expiry against a real 3-node OpenBao with a TLS listener'
     ]);
   });
 
+  it('a reload that fails leaves the new files in place and the old certificate served; resume reloads and verifies', async () => {
+    const node = lab.lab().nodes.find((n) => n.node_id === TLS_NODE)!;
+    const marker = join(tlsDir, 'reload-allowed');
+    const first = await cli([
+      'runbook',
+      'run',
+      'cert-expiry',
+      '--yes',
+      '--incident',
+      'inc-cert-reload',
+      '--listener',
+      listener(),
+      '--pki-mount',
+      'pki',
+      '--pki-role',
+      'listener',
+      '--cert-file',
+      certFile,
+      '--key-file',
+      keyFile,
+      '--reload-command',
+      `test -e ${marker} && kill -HUP ${node.pid}`,
+    ]);
+    expect(first.code).toBe(1);
+    expect(first.stderr).toMatch(/step reload-server failed: reload command exited 1/);
+    const written = new X509Certificate(readFileSync(certFile));
+    expect(written.fingerprint256).not.toBe(expiringFingerprint);
+    expect(daysLeft(written)).toBeGreaterThan(85);
+    // Nothing reloaded: the listener still serves the 5-day certificate; the verify step is what says so.
+    expect((await served(tlsPort)).fingerprint256).toBe(expiringFingerprint);
+
+    writeFileSync(marker, '');
+    const resumed = await cli(['incident', 'resume', 'inc-cert-reload', '--yes']);
+    expect(resumed.code, resumed.stderr.slice(-3000)).toBe(0);
+    expect((await served(tlsPort)).fingerprint256).toBe(written.fingerprint256);
+    const report = (await cli(['incident', 'report', 'inc-cert-reload', '--json'])).json<{
+      state: string;
+      steps: { id: string; status: string; attempts: number }[];
+    }>();
+    expect(report.state).toBe('completed');
+    // The certificate was issued once: the resumed run started at the reload.
+    expect(report.steps.find((s) => s.id === 'install-certificate')).toMatchObject({
+      status: 'done',
+      attempts: 1,
+    });
+
+    // Put a 5-day certificate back for the next run, the way an operator's old one would be.
+    const expiring = await issue('120h');
+    writeFileSync(certFile, `${expiring.certificate}\n`);
+    writeFileSync(keyFile, `${expiring.private_key}\n`);
+    expiringFingerprint = new X509Certificate(expiring.certificate).fingerprint256;
+    process.kill(node.pid, 'SIGHUP');
+    await waitFor(
+      'the 5-day certificate to be served again',
+      async () => (await served(tlsPort)).fingerprint256 === expiringFingerprint,
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
+  });
+
   it('issues a 90-day certificate from the PKI mount, writes it, SIGHUPs the node, and the listener serves it', async () => {
     const node = lab.lab().nodes.find((n) => n.node_id === TLS_NODE)!;
     const args = [
