@@ -417,6 +417,8 @@ export const certExpiryRunbook: Runbook<CertExpiryOptions> = {
         needsApproval: false,
         skip,
         plan: async () => {
+          if (!options.certFile && !options.reloadCommand && !options.reloadPid?.length)
+            return [{ action: 'reload the server that reads --cert-file (give --cert-file)' }];
           try {
             return [
               {
