@@ -1,6 +1,7 @@
 import type { PlaybookFactory } from '../playbook/registry.js';
 import { runbookPlaybook, type Runbook } from './runbook.js';
 import { certExpiryRunbook } from './runbooks/cert-expiry.runbook.js';
+import { memoryRunbook } from './runbooks/memory.runbook.js';
 import { leaderElectionRunbook } from './runbooks/leader-election.runbook.js';
 import { sealedRunbook } from './runbooks/sealed.runbook.js';
 
@@ -11,6 +12,7 @@ import { sealedRunbook } from './runbooks/sealed.runbook.js';
 export const RUNBOOKS = {
   sealed: sealedRunbook,
   'leader-election': leaderElectionRunbook,
+  memory: memoryRunbook,
   'cert-expiry': certExpiryRunbook,
 } satisfies Record<string, Runbook>;
 
