@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- runbooks [--secrets 10000]`
+ * `npm run bench -- runbooks [--secrets 10000] [--only diagnose|backup-verify]`
  *
  * Runbook timings on real OpenBao labs, each against the issue's bound. Each part is one function
  * returning its rows, params, metrics and ratios; the parts list at the bottom runs them in order
@@ -7,10 +7,16 @@
  *  - backup verify: a lab node seeded with N KV v2 secrets, snapshotted by `backup snapshot`, then
  *    the whole `backup verify` drill (offline check, throwaway server, restore, unseal with the
  *    lab's shares, root token, baseline checks, stop); bound 60 s for 10,000 secrets.
+ *  - diagnose: a 3-node lab; `sealwatch runbook diagnose NAME --json` for every runbook in the
+ *    registry, through the built CLI as an operator runs it (process start included), 3 runs each;
+ *    bound 3 s for the slowest runbook's median. The baseline is the same CLI doing nothing but
+ *    `runbook list` (process start and module loading), reported beside it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pLimit from 'p-limit';
 import { createBackups } from '../src/backup/backup.service.js';
@@ -18,16 +24,22 @@ import { renderTable } from '../src/cli/output.js';
 import { readLabFile } from '../src/lab/lab-file.js';
 import { labClient, labDown, labUp } from '../src/lab/lab.service.js';
 import { silentLogger } from '../src/logging/logger.js';
+import { RUNBOOK_NAMES } from '../src/runbooks/registry.js';
 import { Store } from '../src/store/store.js';
 
 const { values } = parseArgs({
   options: {
     secrets: { type: 'string', default: '10000' },
+    /** Run one part only: diagnose or backup-verify. */
+    only: { type: 'string' },
   },
   allowPositionals: true,
 });
 const SECRETS = Number(values.secrets);
 const BACKUP_VERIFY_BOUND = 60;
+const DIAGNOSE_BOUND = 3;
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const logger = silentLogger();
 const progress = (text: string) => process.stderr.write(`${text}\n`);
 const round = (n: number) => Math.round(n * 100) / 100;
@@ -110,8 +122,81 @@ async function backupVerify(): Promise<BenchPart> {
   }
 }
 
+/** Seconds one CLI invocation takes, end to end; throws with its stderr unless it exits 0 or 3. */
+function timeCli(args: string[], cwd: string): number {
+  const started = performance.now();
+  const result = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+  const seconds = (performance.now() - started) / 1000;
+  if (result.status !== 0 && result.status !== 3)
+    throw new Error(
+      `sealwatch ${args.join(' ')} exited ${result.status}: ${result.stderr.trim().split('\n').pop()}`,
+    );
+  return seconds;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function diagnoseAll(): Promise<BenchPart> {
+  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (build.status !== 0) throw new Error('npm run build failed');
+  const dir = mkdtempSync(join(tmpdir(), 'sealwatch-bench-diagnose-'));
+  try {
+    progress('diagnose: 3-node lab…');
+    await labUp({ dir, nodes: 3, tenants: 20 }, { logger });
+    const config = ['--config', join(dir, 'sealwatch.yaml')];
+    // Runbooks that diagnose something given: a leaked value that appears nowhere.
+    const valueFile = join(dir, 'leaked-value');
+    writeFileSync(valueFile, 'a-value-nobody-read\n', { mode: 0o600 });
+    const extra: Record<string, string[]> = { 'secret-leak': ['--value-file', valueFile] };
+    const RUNS = 3;
+    const startup = median(
+      Array.from({ length: RUNS }, () => timeCli(['runbook', 'list', '--json', ...config], dir)),
+    );
+    const rows: BenchPart['rows'] = [];
+    const medians: Record<string, number> = {};
+    for (const name of RUNBOOK_NAMES) {
+      const args = ['runbook', 'diagnose', name, '--json', ...config, ...(extra[name] ?? [])];
+      const runs = Array.from({ length: RUNS }, () => timeCli(args, dir));
+      medians[name] = round(median(runs));
+      rows.push({
+        measure: `runbook diagnose ${name}`,
+        seconds: medians[name],
+        bound: `${DIAGNOSE_BOUND} s`,
+        detail: `median of ${RUNS}; runs ${runs.map(round).join(', ')} s`,
+      });
+    }
+    rows.push({
+      measure: 'baseline: runbook list (process start)',
+      seconds: round(startup),
+      bound: '-',
+      detail: `median of ${RUNS}`,
+    });
+    const max = Math.max(...Object.values(medians));
+    return {
+      rows,
+      params: { nodes: 3, runbooks: RUNBOOK_NAMES.length },
+      metrics: {
+        diagnose_seconds_max: round(max),
+        diagnose_seconds: medians,
+        cli_start_seconds: round(startup),
+      },
+      ratios: { diagnose_vs_target: round(DIAGNOSE_BOUND / max) },
+    };
+  } finally {
+    await labDown(dir, { purge: true }).catch(() => rmSync(dir, { recursive: true, force: true }));
+  }
+}
+
 // One line per part; a part is measured on its own lab and leaves nothing running.
-const parts: (() => Promise<BenchPart>)[] = [backupVerify];
+const PARTS: Record<string, () => Promise<BenchPart>> = {
+  diagnose: diagnoseAll,
+  'backup-verify': backupVerify,
+};
+if (values.only !== undefined && !Object.hasOwn(PARTS, values.only)) {
+  console.error(`--only ${values.only}: one of ${Object.keys(PARTS).join(', ')}`);
+  process.exit(2);
+}
+const parts = values.only ? [PARTS[values.only]!] : Object.values(PARTS);
 
 const results: BenchPart[] = [];
 for (const part of parts) results.push(await part());
