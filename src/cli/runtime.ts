@@ -12,8 +12,11 @@ import { readKeySharesFile, readKeySharesStream } from '../respond/key-shares.js
 export function playbookRuntime(flags: {
   unsealKeysFile?: string | undefined;
   unsealKeysStdin?: boolean;
+  /** The secret-leak runbook's --token-stdin: the leaked token comes from standard input. */
+  leakedValueStdin?: boolean;
 }): PlaybookRuntime {
   let shares: Promise<readonly string[] | undefined> | undefined;
+  let leaked: Promise<string | undefined> | undefined;
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !flags.unsealKeysStdin;
   return {
     currentShares: () =>
@@ -22,6 +25,10 @@ export function playbookRuntime(flags: {
         : flags.unsealKeysStdin
           ? readKeySharesStream(process.stdin)
           : Promise.resolve(undefined)),
+    leakedValue: () =>
+      (leaked ??= flags.leakedValueStdin
+        ? readStdinText().then((text) => text.replace(/\r?\n$/, ''))
+        : Promise.resolve(undefined)),
     ...(interactive
       ? {
           promptShares: async (count) => {
@@ -48,6 +55,12 @@ export function playbookRuntime(flags: {
         }
       : {}),
   };
+}
+
+async function readStdinText(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Reads one line from the terminal without echoing it: a key share must not stay on screen. */

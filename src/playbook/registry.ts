@@ -26,6 +26,8 @@ export interface PlaybookRuntime {
   promptShares?: (count: number) => Promise<readonly string[]>;
   /** Shows a secret on the operator's terminal after confirmation (new shares, a new root token). */
   reveal?: (secret: { what: 'unseal_keys' | 'root_token'; values: readonly string[] }) => Promise<void>;
+  /** A leaked value (token) the operator gave on standard input (--token-stdin), read once. */
+  leakedValue?: () => Promise<string | undefined>;
   /** Receives application credentials issued during recovery (AppRole secret IDs). */
   onAppCredentials?: (
     credentials: readonly { mount: string; role: string; role_id: string; secret_id: string }[],

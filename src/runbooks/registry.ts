@@ -4,6 +4,7 @@ import { certExpiryRunbook } from './runbooks/cert-expiry.runbook.js';
 import { memoryRunbook } from './runbooks/memory.runbook.js';
 import { leaderElectionRunbook } from './runbooks/leader-election.runbook.js';
 import { sealedRunbook } from './runbooks/sealed.runbook.js';
+import { secretLeakRunbook } from './runbooks/secret-leak.runbook.js';
 
 /**
  * Every runbook, by name, in the order `runbook list` shows them. Adding one is one file in
@@ -14,6 +15,7 @@ export const RUNBOOKS = {
   'leader-election': leaderElectionRunbook,
   memory: memoryRunbook,
   'cert-expiry': certExpiryRunbook,
+  'secret-leak': secretLeakRunbook,
 } satisfies Record<string, Runbook>;
 
 const BY_NAME: ReadonlyMap<string, Runbook> = new Map(Object.entries(RUNBOOKS));

@@ -130,6 +130,7 @@ export function runbookCommand(run: CommandRunner): Command {
         store: await ctx.store(),
         config: ctx.config(),
         logger: ctx.logger,
+        runtime: playbookRuntime({ leakedValueStdin: flags['tokenStdin'] === true }),
       };
       const result = await diagnose(chosen, deps, options);
       if (ctx.json) ctx.out.json(result);
@@ -158,6 +159,7 @@ export function runbookCommand(run: CommandRunner): Command {
       const runtime = playbookRuntime({
         ...(flags.unsealKeysFile ? { unsealKeysFile: flags.unsealKeysFile } : {}),
         unsealKeysStdin: flags.unsealKeysStdin ?? false,
+        leakedValueStdin: flags['tokenStdin'] === true,
       });
       const deps = { vault: ctx.vault(), store, config: ctx.config(), logger: ctx.logger, runtime };
       const incidents = createIncidents({

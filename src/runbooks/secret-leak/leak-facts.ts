@@ -1,0 +1,370 @@
+import { ingestAuditFiles } from '../../audit/ingest.js';
+import type { Config } from '../../config/load.js';
+import { traceLeak, type LeakEvent } from '../../leak/leak-trace.js';
+import type { Logger } from '../../logging/logger.js';
+import type { Store } from '../../store/store.js';
+import { mustParsePathTemplate, PathTemplateMatcher } from '../../tenants/path-template.js';
+import type { VaultClient } from '../../vault/client.js';
+import type { AuditDevice } from '../../vault/types.js';
+import { shortError } from '../nodes.js';
+import { decidingRule, grantsRead, policyRules, type PolicyRule } from './policy-rules.js';
+
+/**
+ * What the audit trail and the cluster say about one leaked value: who read it, what it is (a
+ * live token, a KV secret's versions), which policies let the readers in. Everything here is safe
+ * to journal: paths, versions, accessors, times, never the value.
+ */
+export interface LeakFacts {
+  kind: 'token' | 'value';
+  trace: {
+    hash_lookups: number;
+    events: number;
+    /** Events made by the responder's own token while tracing (audit-hash, lookups, reads of versions). */
+    own_events_ignored: number;
+    ingest?: { files: string[]; events: number; duplicates: number; failures: string[] };
+  };
+  devices: AuditDevice[];
+  token?: TokenFacts;
+  /** Calls made with the leaked token (when it is a token). */
+  tokenUses: LeakEvent[];
+  /** Writes that carried the value (where it was put). */
+  writes: LeakEvent[];
+  readers: Reader[];
+  holders: Holder[];
+  grants: PolicyGrant[];
+}
+
+export type TokenFacts =
+  | {
+      valid: true;
+      accessor: string;
+      display_name: string;
+      policies: string[];
+      expire_time: string | null;
+      auth_path: string;
+    }
+  | { valid: false; accessor?: string; refused: string };
+
+export interface LeakRead {
+  time: string;
+  path: string;
+  remote_address: string | null;
+}
+
+export interface Reader {
+  accessor: string | null;
+  display_name: string | null;
+  /** An application (its display name starts with an expected prefix, `approle` by default). */
+  expected: boolean;
+  policies: string[];
+  /** Whether the reading token still works (undefined: unknown accessor). */
+  token_valid?: boolean;
+  reads: LeakRead[];
+}
+
+export interface Holder {
+  /** CLI form, as rotation plans name secrets: `secret/tenants/acme/smtp`. */
+  path: string;
+  /** API form, as policies and the audit log name it: `secret/data/tenants/acme/smtp`. */
+  api_path: string;
+  mount: string;
+  /** Live versions whose data holds the value. */
+  versions: number[];
+  current_version: number;
+  /** Whether the current version holds it: the value still works. */
+  current: boolean;
+  fields: string[];
+  tenant?: string;
+  kind?: string;
+  /** Why the rotation engine cannot replace it, if it cannot. */
+  not_rotatable?: string;
+}
+
+/** A policy whose deciding rule lets an unexpected reader read a leaked path. */
+export interface PolicyGrant {
+  policy: string;
+  path: string;
+  rule: PolicyRule;
+  readers: string[];
+}
+
+export interface LeakFactsDeps {
+  vault: VaultClient;
+  store: Pick<Store, 'auditEvents' | 'auditAnalysis'>;
+  config: Pick<Config, 'tenancy' | 'rotation'>;
+  logger: Logger;
+}
+
+export interface LeakFactsInput {
+  value: string;
+  /** Treat it as a token (looked up, its uses listed) even when it does not look like one. */
+  token: boolean;
+  auditLogs: readonly string[];
+  expectedReaders: readonly string[];
+}
+
+const TOKEN_SHAPE = /^(?:hv[sbr]|s|b|r)\.[A-Za-z0-9_-]{20,}$/;
+
+export function looksLikeToken(value: string): boolean {
+  return TOKEN_SHAPE.test(value);
+}
+
+/** A field holds the value when it is the value (a file's trailing newline aside). */
+const holds = (field: unknown, value: string) =>
+  typeof field === 'string' && (field === value || field.replace(/\r?\n$/, '') === value);
+
+export async function gatherLeakFacts(deps: LeakFactsDeps, input: LeakFactsInput): Promise<LeakFacts> {
+  const { vault, store, logger } = deps;
+  const ingest = input.auditLogs.length > 0 ? await ingestLogs(deps, input.auditLogs) : undefined;
+  const isToken = input.token || looksLikeToken(input.value);
+  const [self, devices, token] = await Promise.all([
+    vault.tokenLookupSelf().catch(() => undefined),
+    vault.listAuditDevices(),
+    isToken ? lookupToken(vault, input.value) : Promise.resolve(undefined),
+  ]);
+  const trace =
+    devices.length > 0
+      ? await traceLeak(input.value, { vault, analysis: store.auditAnalysis, logger })
+      : { hash_lookups: 0, events: [] };
+
+  let ownIgnored = 0;
+  const events = trace.events.filter((e) => {
+    const path = e.path ?? '';
+    // Hashing the value through a device is itself an audited request carrying it.
+    if (path.startsWith('sys/audit-hash/')) return false;
+    if (!self || e.accessor !== self.accessor) return true;
+    // The responder's own token: its lookups and reads are this runbook's; a write it made is evidence.
+    const keep =
+      e.type === 'request' &&
+      (e.operation === 'create' || e.operation === 'update') &&
+      !path.startsWith('sys/') &&
+      !path.startsWith('auth/token/');
+    if (!keep) ownIgnored++;
+    return keep;
+  });
+
+  const tokenAccessor = token?.accessor ?? (isToken ? issuedAccessor(events) : undefined);
+  const tokenUses = isToken
+    ? events.filter(
+        (e) => e.accessor === tokenAccessor && (e.type === 'request' || e.path?.startsWith('auth/')),
+      )
+    : [];
+  const writes = events.filter(
+    (e) =>
+      e.type === 'request' &&
+      (e.operation === 'create' || e.operation === 'update') &&
+      !(isToken && e.accessor === tokenAccessor),
+  );
+  const reads = events.filter((e) => e.type === 'response' && e.operation === 'read' && e.path);
+
+  const readers = await describeReaders(deps, reads, input.expectedReaders);
+  const holderPaths = [...new Set([...reads, ...writes].map((e) => e.path!).filter(Boolean))];
+  const holders = (
+    await Promise.all(holderPaths.map((p) => findHolder(deps, p, input.value).catch(() => undefined)))
+  ).filter((h): h is Holder => h !== undefined);
+  const grants = await findGrants(vault, readers);
+
+  return {
+    kind: isToken ? 'token' : 'value',
+    trace: {
+      hash_lookups: trace.hash_lookups,
+      events: events.length,
+      own_events_ignored: ownIgnored,
+      ...(ingest ? { ingest } : {}),
+    },
+    devices,
+    ...(token ? { token } : {}),
+    tokenUses,
+    writes,
+    readers,
+    holders,
+    grants,
+  };
+}
+
+async function ingestLogs(deps: LeakFactsDeps, files: readonly string[]) {
+  const { counts, failures } = await ingestAuditFiles(files, {
+    store: deps.store,
+    matcher: new PathTemplateMatcher(deps.config.tenancy.paths),
+    logger: deps.logger,
+  });
+  return {
+    files: [...files],
+    events: counts.events,
+    duplicates: counts.duplicates,
+    failures: failures.map((f) => f.error.message),
+  };
+}
+
+async function lookupToken(vault: VaultClient, value: string): Promise<TokenFacts> {
+  try {
+    const info = await vault.tokenLookup(value);
+    // Only named fields: the lookup answer carries the token itself (`id`).
+    return {
+      valid: true,
+      accessor: info.accessor,
+      display_name: info.display_name,
+      policies: info.policies ?? [],
+      expire_time: info.expire_time ?? null,
+      auth_path: info.path,
+    };
+  } catch (error) {
+    return { valid: false, refused: shortError(error) };
+  }
+}
+
+/** The accessor of a token no longer live: the one its login response and its calls carry. */
+function issuedAccessor(events: readonly LeakEvent[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const e of events) if (e.accessor) counts.set(e.accessor, (counts.get(e.accessor) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
+async function describeReaders(
+  deps: LeakFactsDeps,
+  reads: readonly LeakEvent[],
+  expectedPrefixes: readonly string[],
+): Promise<Reader[]> {
+  const byAccessor = new Map<string | null, LeakEvent[]>();
+  for (const e of reads) byAccessor.set(e.accessor, [...(byAccessor.get(e.accessor) ?? []), e]);
+  const accessors = [...byAccessor.keys()].filter((a): a is string => a !== null);
+  const stored = new Map(
+    (await deps.store.auditAnalysis.accessorIdentities(accessors)).map((i) => [i.accessor, i]),
+  );
+  return Promise.all(
+    [...byAccessor].map(async ([accessor, events]): Promise<Reader> => {
+      const live = accessor
+        ? await deps.vault.tokenLookupAccessor(accessor).catch(() => undefined)
+        : undefined;
+      const displayName =
+        live?.display_name ?? events[0]!.display_name ?? stored.get(accessor!)?.display_name ?? null;
+      return {
+        accessor,
+        display_name: displayName,
+        expected: expectedPrefixes.some((p) => (displayName ?? '').startsWith(p)),
+        policies: live?.policies ?? stored.get(accessor ?? '')?.policies ?? [],
+        ...(accessor ? { token_valid: live !== undefined } : {}),
+        reads: events.map((e) => ({ time: e.time, path: e.path!, remote_address: e.remote_address })),
+      };
+    }),
+  );
+}
+
+/** The live versions of one KV v2 secret whose data holds the value. */
+async function scanVersions(vault: VaultClient, mount: string, relative: string, value: string) {
+  const kv = vault.kv(mount);
+  const metadata = await kv.readMetadata(relative);
+  if (!metadata) return undefined;
+  const live = Object.entries(metadata.versions)
+    .filter(([, v]) => !v.destroyed && !v.deletion_time)
+    .map(([n]) => Number(n));
+  const scanned = await Promise.all(
+    live.map(async (version) => {
+      const got = await kv.read(relative, version);
+      const fields = Object.entries(got?.data ?? {})
+        .filter(([, v]) => holds(v, value))
+        .map(([k]) => k);
+      return { version, fields };
+    }),
+  );
+  return { metadata, holding: scanned.filter((s) => s.fields.length > 0) };
+}
+
+/**
+ * A KV v2 secret (CLI form) as it is now: the live versions holding the value and whether the
+ * current one does. What the destroy step re-checks before it destroys anything.
+ */
+export async function scanHolder(
+  vault: VaultClient,
+  path: string,
+  value: string,
+): Promise<
+  | {
+      mount: string;
+      relative: string;
+      versions: number[];
+      current: boolean;
+      current_version: number;
+      destroyed: number[];
+    }
+  | undefined
+> {
+  const mount = await vault.mountOf(path);
+  if (mount.kvVersion !== 2) return undefined;
+  const scan = await scanVersions(vault, mount.mount, mount.relative, value);
+  if (!scan) return undefined;
+  return {
+    mount: mount.mount,
+    relative: mount.relative,
+    versions: scan.holding.map((h) => h.version).sort((a, b) => a - b),
+    current: scan.holding.some((h) => h.version === scan.metadata.current_version),
+    current_version: scan.metadata.current_version,
+    destroyed: Object.entries(scan.metadata.versions)
+      .filter(([, v]) => v.destroyed)
+      .map(([n]) => Number(n)),
+  };
+}
+
+async function findHolder(deps: LeakFactsDeps, apiPath: string, value: string): Promise<Holder | undefined> {
+  const { vault, config } = deps;
+  const mount = await vault.mountOf(apiPath);
+  if (mount.kvVersion !== 2 || !mount.relative.startsWith('data/')) return undefined;
+  const relative = mount.relative.slice('data/'.length);
+  const scan = await scanVersions(vault, mount.mount, relative, value);
+  if (!scan) return undefined;
+  const { metadata, holding } = scan;
+  if (holding.length === 0) return undefined;
+  const path = `${mount.mount}/${relative}`;
+  const tenant = new PathTemplateMatcher(config.tenancy.paths).match(apiPath)?.tenant;
+  const rotation = config.rotation.secrets.find(
+    (s) => new PathTemplateMatcher([mustParsePathTemplate(s.path)]).match(path)?.complete,
+  );
+  const notRotatable = !rotation
+    ? 'no rotation.secrets template matches it'
+    : !tenant
+      ? 'it belongs to no tenant (tenancy.paths)'
+      : config.tenancy.exclude.has(tenant)
+        ? `tenant ${tenant} is excluded from rotation (tenancy.exclude)`
+        : undefined;
+  return {
+    path,
+    api_path: apiPath,
+    mount: mount.mount,
+    versions: holding.map((h) => h.version).sort((a, b) => a - b),
+    current_version: metadata.current_version,
+    current: holding.some((h) => h.version === metadata.current_version),
+    fields: [...new Set(holding.flatMap((h) => h.fields))].sort(),
+    ...(tenant ? { tenant } : {}),
+    ...(rotation ? { kind: rotation.kind } : {}),
+    ...(notRotatable ? { not_rotatable: notRotatable } : {}),
+  };
+}
+
+/** For every unexpected reader: which of its policies (root aside: it cannot be edited) let it read the path. */
+async function findGrants(vault: VaultClient, readers: readonly Reader[]): Promise<PolicyGrant[]> {
+  const unexpected = readers.filter((r) => !r.expected);
+  const names = [...new Set(unexpected.flatMap((r) => r.policies))].filter((p) => p !== 'root');
+  const texts = new Map(
+    await Promise.all(
+      names.map(async (name) => [name, await vault.readPolicy(name).catch(() => undefined)] as const),
+    ),
+  );
+  const grants = new Map<string, PolicyGrant>();
+  for (const reader of unexpected)
+    for (const policy of reader.policies) {
+      const text = texts.get(policy);
+      if (text === undefined) continue;
+      const rules = policyRules(text);
+      for (const path of new Set(reader.reads.map((r) => r.path))) {
+        const rule = decidingRule(rules, path);
+        if (!rule || !grantsRead(rule)) continue;
+        const key = `${policy}\0${path}`;
+        const grant = grants.get(key) ?? { policy, path, rule, readers: [] };
+        if (reader.accessor && !grant.readers.includes(reader.accessor)) grant.readers.push(reader.accessor);
+        grants.set(key, grant);
+      }
+    }
+  return [...grants.values()].sort(
+    (a, b) => a.policy.localeCompare(b.policy) || a.path.localeCompare(b.path),
+  );
+}
