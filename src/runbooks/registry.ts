@@ -4,6 +4,7 @@ import { certExpiryRunbook } from './runbooks/cert-expiry.runbook.js';
 import { memoryRunbook } from './runbooks/memory.runbook.js';
 import { leaderElectionRunbook } from './runbooks/leader-election.runbook.js';
 import { sealedRunbook } from './runbooks/sealed.runbook.js';
+import { storageRunbook } from './runbooks/storage.runbook.js';
 import { secretLeakRunbook } from './runbooks/secret-leak.runbook.js';
 
 /**
@@ -13,6 +14,7 @@ import { secretLeakRunbook } from './runbooks/secret-leak.runbook.js';
 export const RUNBOOKS = {
   sealed: sealedRunbook,
   'leader-election': leaderElectionRunbook,
+  storage: storageRunbook,
   memory: memoryRunbook,
   'cert-expiry': certExpiryRunbook,
   'secret-leak': secretLeakRunbook,
