@@ -1,23 +1,44 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, SealwatchError, UsageError } from '../errors.js';
-import { assessCommand } from './commands/assess.command.js';
-import { auditCommand } from './commands/audit.command.js';
-import { backupCommand } from './commands/backup.command.js';
-import { drillCommand } from './commands/drill.command.js';
-import { incidentCommand } from './commands/incident.command.js';
-import { labCommand } from './commands/lab.command.js';
-import { leakCommand } from './commands/leak.command.js';
-import { respondCommand } from './commands/respond.command.js';
-import { rotateCommand } from './commands/rotate.command.js';
-import { runbookCommand } from './commands/runbook.command.js';
-import { statusCommand } from './commands/status.command.js';
-import { tenantsCommand } from './commands/tenants.command.js';
 import { EXIT } from './exit-codes.js';
-import { createRunner } from './runner.js';
+import { commandNamed } from './command-line.js';
+import { createRunner, type CommandRunner } from './runner.js';
 
-export function buildProgram(): Command {
+type CommandFactory = (run: CommandRunner) => Command;
+
+/**
+ * Every command, in help order, loaded on demand: a command's module pulls in what it needs (ssh2,
+ * openpgp, nodemailer, pg, …) and loading all of them costs seconds of start-up that a
+ * `runbook diagnose` at 3 a.m. should not pay. Only the command named on the line is loaded; help
+ * without a command loads them all.
+ */
+const COMMANDS: Readonly<Record<string, () => Promise<CommandFactory>>> = {
+  status: async () => (await import('./commands/status.command.js')).statusCommand,
+  lab: async () => (await import('./commands/lab.command.js')).labCommand,
+  drill: async () => (await import('./commands/drill.command.js')).drillCommand,
+  tenants: async () => (await import('./commands/tenants.command.js')).tenantsCommand,
+  rotate: async () => (await import('./commands/rotate.command.js')).rotateCommand,
+  assess: async () => (await import('./commands/assess.command.js')).assessCommand,
+  leak: async () => (await import('./commands/leak.command.js')).leakCommand,
+  audit: async () => (await import('./commands/audit.command.js')).auditCommand,
+  incident: async () => (await import('./commands/incident.command.js')).incidentCommand,
+  respond: async () => (await import('./commands/respond.command.js')).respondCommand,
+  runbook: async () => (await import('./commands/runbook.command.js')).runbookCommand,
+  backup: async () => (await import('./commands/backup.command.js')).backupCommand,
+};
+
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const run = createRunner();
+  const named = commandNamed(argv.slice(2));
+  const args = argv.slice(2);
+  const names =
+    named !== undefined && Object.hasOwn(COMMANDS, named)
+      ? [named]
+      : named === undefined && (args.includes('--version') || args.includes('-V'))
+        ? []
+        : Object.keys(COMMANDS);
+  const factories = await Promise.all(names.map((name) => COMMANDS[name]!()));
   const program = new Command('sealwatch')
     .description(
       'incident response for HashiCorp Vault and OpenBao: detect, contain, assess, rotate, recover, report',
@@ -48,21 +69,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  for (const command of [
-    statusCommand(run),
-    labCommand(run),
-    drillCommand(run),
-    tenantsCommand(run),
-    rotateCommand(run),
-    assessCommand(run),
-    leakCommand(run),
-    auditCommand(run),
-    incidentCommand(run),
-    respondCommand(run),
-    backupCommand(run),
-    runbookCommand(run),
-  ])
-    program.addCommand(command);
+  for (const factory of factories) program.addCommand(factory(run));
   // exitOverride and the error output apply to every subcommand too.
   const configure = (command: Command) => {
     command.exitOverride();
@@ -73,7 +80,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
