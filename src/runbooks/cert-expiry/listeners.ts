@@ -93,7 +93,7 @@ export function listenerFinding(
       suggested_step: `check the host clock, then ${RENEW_HINT(key)}`,
     };
   // An intermediate that expires before the leaf breaks the chain first.
-  const first = probe.chain.reduce((a, b) => (b.days_left < a.days_left ? b : a), probe.chain[0]!);
+  const first = probe.chain.reduce((a, b) => (b.days_left < a.days_left ? b : a));
   const days = first.days_left;
   const which =
     first.fingerprint_sha256 === probe.leaf.fingerprint_sha256 ? '' : ` (chain certificate ${first.subject})`;

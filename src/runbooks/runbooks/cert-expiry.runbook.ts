@@ -17,7 +17,7 @@ import {
 import { diagnoseClientCertificates } from '../cert-expiry/client-certs.js';
 import { diagnoseListeners, isRenewable, listenerTargets } from '../cert-expiry/listeners.js';
 import { describeReload, isAlive, reload, ReloadError, reloadPlan } from '../cert-expiry/reload.js';
-import { parseListener, probeTls } from '../cert-expiry/tls-probe.js';
+import { parseListener, probeTls, type ListenerAddress } from '../cert-expiry/tls-probe.js';
 import type { Finding } from '../finding.js';
 import { shortError } from '../nodes.js';
 import type { Diagnosis, Runbook, RunbookDeps } from '../runbook.js';
@@ -101,15 +101,30 @@ async function diagnoseCertExpiry(deps: RunbookDeps, options: CertExpiryOptions)
     diagnoseListeners(targets, {
       timeoutMs: HANDSHAKE_TIMEOUT_MS,
       now,
-      ...(caPem !== undefined ? { caPem, caLabel: caFile! } : {}),
+      ...(caPem !== undefined && caFile ? { caPem, caLabel: caFile } : {}),
     }),
     diagnoseClientCertificates(deps.vault, now),
   ]);
   return [...findings, ...listeners, ...clients];
 }
 
-const renewable = async (diagnosis: Diagnosis, ctx: StepContext) =>
-  (await diagnosis(ctx)).filter(isRenewable);
+/** What the renewal reads back from a journalled listener finding. */
+const renewTargetSchema = z.object({
+  listener: z.string(),
+  fingerprint_sha256: z.string(),
+  common_name: z.string().optional(),
+  sans: z.array(z.string()).default([]),
+});
+type RenewTarget = z.infer<typeof renewTargetSchema> & { address: ListenerAddress };
+
+/** The listeners this run renews: those whose certificate expires within 30 days (or is not yet valid). */
+async function renewable(diagnosis: Diagnosis, ctx: StepContext): Promise<RenewTarget[]> {
+  return (await diagnosis(ctx)).filter(isRenewable).flatMap((finding) => {
+    const parsed = renewTargetSchema.safeParse(finding.evidence);
+    const address = parsed.success ? parseListener(parsed.data.listener) : undefined;
+    return parsed.success && address ? [{ ...parsed.data, address }] : [];
+  });
+}
 
 const NOTHING_TO_RENEW = `no listener certificate expires within ${WARN_DAYS} days`;
 
@@ -121,23 +136,19 @@ function required(options: CertExpiryOptions) {
     options.certFile ? undefined : '--cert-file F',
     options.keyFile ? undefined : '--key-file F',
   ].filter((m): m is string => m !== undefined);
-  if (missing.length > 0)
+  const { pkiMount: mount, pkiRole: role, certFile, keyFile } = options;
+  if (!mount || !role || !certFile || !keyFile)
     throw new UsageError(
       `cert-expiry: renewing a listener certificate needs ${missing.join(', ')}; nothing was written`,
     );
-  return {
-    mount: options.pkiMount!,
-    role: options.pkiRole!,
-    certFile: options.certFile!,
-    keyFile: options.keyFile!,
-  };
+  return { mount, role, certFile, keyFile };
 }
 
 /** Common name and SANs: as given, else those of the certificate the first expiring listener serves. */
-function subjectFor(options: CertExpiryOptions, targets: readonly Finding[]) {
-  const current = targets[0]?.evidence;
-  const sans = sanLists((current?.['sans'] as string[] | undefined) ?? []);
-  const commonName = options.commonName ?? (current?.['common_name'] as string | undefined);
+function subjectFor(options: CertExpiryOptions, targets: readonly RenewTarget[]) {
+  const current = targets[0];
+  const sans = sanLists(current?.sans ?? []);
+  const commonName = options.commonName ?? current?.common_name;
   if (!commonName)
     throw new UsageError(
       'cert-expiry: the served certificate has no common name to renew: give --common-name (and --alt-names, --ip-sans)',
@@ -316,7 +327,7 @@ export const certExpiryRunbook: Runbook<CertExpiryOptions> = {
           return [
             {
               action: `issue a certificate for ${subject?.commonName ?? '(--common-name)'}${sans.length ? ` (SANs ${sans.join(', ')})` : ''} from ${options.pkiMount ?? '(--pki-mount)'}/issue/${options.pkiRole ?? '(--pki-role)'}, ttl ${options.ttl}`,
-              details: { listeners: targets.map((t) => t.evidence['listener']) },
+              details: { listeners: targets.map((t) => t.listener) },
             },
             {
               action: `replace ${options.certFile ?? '(--cert-file)'} and ${options.keyFile ?? '(--key-file)'} (mode 0600), each in one rename`,
@@ -327,7 +338,7 @@ export const certExpiryRunbook: Runbook<CertExpiryOptions> = {
         run: async (ctx) => {
           const { mount, role, certFile, keyFile } = required(options);
           const targets = await renewable(diagnosis, ctx);
-          const served = new Set(targets.map((t) => String(t.evidence['fingerprint_sha256'])));
+          const served = new Set(targets.map((t) => t.fingerprint_sha256));
           const previous = fileFingerprint(certFile);
           const done = alreadyInstalled(certFile, keyFile, served);
           if (done) {
@@ -445,19 +456,18 @@ export const certExpiryRunbook: Runbook<CertExpiryOptions> = {
         skip,
         plan: async (ctx) => [
           {
-            action: `handshake with ${(await renewable(diagnosis, ctx)).map((t) => String(t.evidence['listener'])).join(', ')} until each serves the new certificate`,
+            action: `handshake with ${(await renewable(diagnosis, ctx)).map((t) => t.listener).join(', ')} until each serves the new certificate`,
           },
         ],
         run: async (ctx) => {
           const { certFile } = required(options);
           const installed =
-            (ctx.outputs['install-certificate']?.['fingerprint_sha256'] as string | undefined) ??
+            z.string().optional().parse(ctx.outputs['install-certificate']?.['fingerprint_sha256']) ??
             fileFingerprint(certFile);
           if (!installed) throw new SealwatchError('certificate_missing', `${certFile} holds no certificate`);
-          const listeners = (await renewable(diagnosis, ctx)).map((t) => String(t.evidence['listener']));
+          const targets = await renewable(diagnosis, ctx);
           const seen: Record<string, unknown>[] = [];
-          for (const key of listeners) {
-            const listener = parseListener(key)!;
+          for (const { listener: key, address: listener } of targets) {
             let last = 'no handshake yet';
             try {
               const probe = await waitFor(
