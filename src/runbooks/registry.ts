@@ -1,6 +1,7 @@
 import type { PlaybookFactory } from '../playbook/registry.js';
 import { runbookPlaybook, type Runbook } from './runbook.js';
 import { certExpiryRunbook } from './runbooks/cert-expiry.runbook.js';
+import { clusterFailureRunbook } from './runbooks/cluster-failure.runbook.js';
 import { memoryRunbook } from './runbooks/memory.runbook.js';
 import { leaderElectionRunbook } from './runbooks/leader-election.runbook.js';
 import { sealedRunbook } from './runbooks/sealed.runbook.js';
@@ -18,6 +19,7 @@ export const RUNBOOKS = {
   memory: memoryRunbook,
   'cert-expiry': certExpiryRunbook,
   'secret-leak': secretLeakRunbook,
+  'cluster-failure': clusterFailureRunbook,
 } satisfies Record<string, Runbook>;
 
 const BY_NAME: ReadonlyMap<string, Runbook> = new Map(Object.entries(RUNBOOKS));

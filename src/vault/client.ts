@@ -256,12 +256,18 @@ export class VaultClient {
     ).body;
   }
 
-  async restoreSnapshot(data: Readable | Buffer, options: { force?: boolean } = {}): Promise<void> {
+  /** `node` and `token` target one node with its own token (a freshly initialised node before a restore). */
+  async restoreSnapshot(
+    data: Readable | Buffer,
+    options: { force?: boolean; node?: string; token?: string } = {},
+  ): Promise<void> {
     await this.transport.send({
       method: 'POST',
       path: options.force ? 'sys/storage/raft/snapshot-force' : 'sys/storage/raft/snapshot',
       rawBody: data,
       timeoutMs: 10 * 60_000,
+      ...(options.node ? { node: options.node } : {}),
+      ...(options.token ? { token: options.token } : {}),
     });
   }
 
