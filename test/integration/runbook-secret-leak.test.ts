@@ -47,6 +47,8 @@ describe('runbook secret-leak against a real 3-node OpenBao', () => {
   let leaked: { token: string; accessor: string };
   let plantedVersion: number;
   const outputs: string[] = [];
+  /** Values that must never be printed or stored, besides the canary and the leaked token. */
+  const secrets: string[] = [];
 
   const cli = async (args: string[], input?: string) => {
     const result = await runCli([...args, '--config', lab.configFile], {
@@ -68,7 +70,10 @@ describe('runbook secret-leak against a real 3-node OpenBao', () => {
     const text = await res.body.text();
     return {
       status: res.statusCode,
-      body: (text ? JSON.parse(text) : null) as { auth?: { client_token: string; accessor: string } } | null,
+      body: (text ? JSON.parse(text) : null) as {
+        auth?: { client_token: string; accessor: string };
+        data?: Record<string, string>;
+      } | null,
     };
   }
 
@@ -270,6 +275,7 @@ describe('runbook secret-leak against a real 3-node OpenBao', () => {
     expect(report.steps.map((s) => [s.id, s.status])).toEqual([
       ['diagnose', 'done'],
       ['revoke-token', 'skipped'],
+      ['revoke-leases', 'skipped'],
       ['rotate', 'done'],
       ['destroy-leaked-versions', 'done'],
       ['tighten-policies', 'done'],
@@ -359,8 +365,58 @@ describe('runbook secret-leak against a real 3-node OpenBao', () => {
     expect(neither.stderr).toMatch(/exactly one of --value-file/);
   });
 
+  it('a private key issued under a lease: names the issuing path, revokes its leases, denies it', async () => {
+    await vault.enableMount('pki', { type: 'pki' });
+    await vault.write('sys/mounts/pki/tune', { max_lease_ttl: '24h' });
+    await vault.write('pki/root/generate/internal', { common_name: 'lab root', ttl: '24h' });
+    await vault.write('pki/roles/web', { allow_any_name: true, generate_lease: true, max_ttl: '1h' });
+    await vault.writePolicy('pki-issuer', 'path "pki/issue/web" { capabilities = ["update"] }');
+    const issuer = await tokenOf(['pki-issuer'], 'cert-bot');
+    const issued = await call('pki/issue/web', issuer.token, readerAgent, { common_name: 'leak.example' });
+    expect(issued.status).toBe(200);
+    const privateKey = issued.body!.data!['private_key']!;
+    const serial = issued.body!.data!['serial_number']!;
+    secrets.push(privateKey);
+    const keyFile = join(lab.dir, 'leaked-key.pem');
+    writeFileSync(keyFile, `${privateKey}\n`, { mode: 0o600 });
+
+    const before = await cli(['runbook', 'diagnose', 'secret-leak', '--value-file', keyFile, '--json']);
+    expect(before.code, before.stderr).toBe(0);
+    const diagnosis = before.json<Diagnosis>();
+    expect(diagnosis.healthy).toBe(false);
+    expect(diagnosis.findings.find((f) => f.id === 'leaked-lease-live')!.evidence).toEqual({
+      prefix: 'pki/issue/web',
+      mount_type: 'pki',
+      leases: 1,
+    });
+    const read = diagnosis.findings.find((f) => f.id === 'leaked-value-read')!;
+    expect(read.evidence).toMatchObject({
+      accessor: issuer.accessor,
+      display_name: 'token-cert-bot',
+      remote_addresses: [READER_ADDRESS],
+      allowed_by: [{ policy: 'pki-issuer', rule_path: 'pki/issue/web', capabilities: ['update'] }],
+    });
+
+    const run = await cli(['runbook', 'run', 'secret-leak', '--value-file', keyFile, '--yes', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const report = run.json<IncidentReport>();
+    expect(report.steps.filter((s) => s.status === 'done').map((s) => s.id)).toEqual([
+      'diagnose',
+      'revoke-leases',
+      'tighten-policies',
+      'verify-healthy',
+    ]);
+    expect(await vault.leaseList('pki/issue/web/')).toEqual([]);
+    const cert = await vault.read<{ revocation_time: number }>(`pki/cert/${serial}`);
+    expect(cert.data.revocation_time).toBeGreaterThan(0);
+    expect(
+      (await call('pki/issue/web', issuer.token, readerAgent, { common_name: 'again.example' })).status,
+    ).toBe(403);
+  });
+
   it('never shows or stores the planted value: outputs, journal, store', async () => {
     for (const output of outputs) expect(output).not.toContain(canary);
+    for (const secret of secrets) for (const output of outputs) expect(output).not.toContain(secret);
     const journal = await cli(['incident', 'list', '--json']);
     expect(journal.stdout).not.toContain(canary);
     const files = readdirSync(lab.dir).filter((f) => f.startsWith('sealwatch.db'));
@@ -368,6 +424,7 @@ describe('runbook secret-leak against a real 3-node OpenBao', () => {
     for (const file of files)
       expect(readFileSync(join(lab.dir, file)).includes(Buffer.from(canary))).toBe(false);
     for (const file of files)
-      expect(readFileSync(join(lab.dir, file)).includes(Buffer.from(leaked.token))).toBe(false);
+      for (const secret of [leaked.token, ...secrets])
+        expect(readFileSync(join(lab.dir, file)).includes(Buffer.from(secret))).toBe(false);
   });
 });

@@ -18,7 +18,13 @@ import {
   secondAuditStanza,
 } from '../secret-leak/audit-device.js';
 import { gatherLeakFacts, scanHolder, type LeakFacts } from '../secret-leak/leak-facts.js';
-import { decidingRule, denyPaths, grantsRead, policyDiff, policyRules } from '../secret-leak/policy-rules.js';
+import {
+  decidingRule,
+  denyPaths,
+  grantsCapability,
+  policyDiff,
+  policyRules,
+} from '../secret-leak/policy-rules.js';
 
 /** A flag given once is a string, given again a list; journalled as the list. */
 const repeatable = z
@@ -48,6 +54,7 @@ const DEFAULT_EXPECTED_READERS = ['approle'];
 /** What the findings of a leak that still works are; the rest is history or advice. */
 const LIVE = new Set([
   'leaked-token-valid',
+  'leaked-lease-live',
   'leaked-value-current',
   'leaked-value-old-versions',
   'policy-allows-leaked-path',
@@ -103,7 +110,7 @@ const addresses = (items: readonly { remote_address: string | null }[]) => [
 function findingsOf(f: LeakFacts, deps: RunbookDeps, options: LeakOptions): Finding[] {
   const findings: Finding[] = [];
   const tokenLive = f.token?.valid === true;
-  const valueLive = f.holders.some((h) => h.current);
+  const valueLive = f.holders.some((h) => h.current) || f.leases.some((l) => l.leases > 0);
   const ingest = f.trace.ingest;
   findings.push({
     id: 'leak-trace',
@@ -177,6 +184,25 @@ function findingsOf(f: LeakFacts, deps: RunbookDeps, options: LeakOptions): Find
         : 'review what these calls touched',
     });
 
+  for (const l of f.leases)
+    findings.push(
+      l.leases > 0
+        ? {
+            id: 'leaked-lease-live',
+            severity: 'critical',
+            symptom: `${l.prefix} (${l.mount_type}) issued the leaked value under a lease; ${l.leases} lease(s) under it are live`,
+            evidence: { prefix: l.prefix, mount_type: l.mount_type, leases: l.leases },
+            suggested_step: `revoke every lease under ${l.prefix}/ (sys/leases/revoke-prefix): sealwatch runbook run secret-leak`,
+          }
+        : {
+            id: 'leaked-lease-revoked',
+            severity: 'info',
+            symptom: `${l.prefix} (${l.mount_type}) issued the leaked value; no lease under it is live`,
+            evidence: { prefix: l.prefix, mount_type: l.mount_type, leases: 0 },
+            suggested_step: 'nothing: what it issued is revoked',
+          },
+    );
+
   for (const h of f.holders) {
     const evidence = {
       path: h.path,
@@ -227,7 +253,7 @@ function findingsOf(f: LeakFacts, deps: RunbookDeps, options: LeakOptions): Find
     findings.push({
       id: 'leaked-value-read',
       severity: r.expected ? 'info' : live ? 'high' : 'info',
-      symptom: `${r.display_name ?? 'an unknown token'} (accessor ${r.accessor ?? 'unknown'}) read it ${r.reads.length} time(s) from ${addresses(r.reads).join(', ') || 'an unknown address'}${r.expected ? ' (an application)' : ''}`,
+      symptom: `${r.display_name ?? 'an unknown token'} (accessor ${r.accessor ?? 'unknown'}) got it ${r.reads.length} time(s) (${[...new Set(r.reads.map((x) => `${x.operation} ${x.path}`))].join(', ')}) from ${addresses(r.reads).join(', ') || 'an unknown address'}${r.expected ? ' (an application)' : ''}`,
       evidence: {
         accessor: r.accessor,
         display_name: r.display_name,
@@ -251,7 +277,7 @@ function findingsOf(f: LeakFacts, deps: RunbookDeps, options: LeakOptions): Find
     findings.push({
       id: 'policy-allows-leaked-path',
       severity: 'high',
-      symptom: `policy ${g.policy} still lets its tokens read ${g.path} (rule path "${g.rule.path}": ${g.rule.capabilities.join(', ')})`,
+      symptom: `policy ${g.policy} still grants its tokens ${g.path} (rule path "${g.rule.path}": ${g.rule.capabilities.join(', ')})`,
       evidence: {
         policy: g.policy,
         path: g.path,
@@ -351,6 +377,43 @@ function revokeTokenStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<LeakOpti
       const accessor = (await accessorOf(ctx))!;
       const ok = await gone(accessor);
       return { ok, evidence: { accessor, lookup_refused: ok } };
+    },
+  };
+}
+
+function revokeLeasesStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<LeakOptions> {
+  const prefixes = async (ctx: StepContext<LeakOptions>) =>
+    of(await diagnosis(ctx), 'leaked-lease-live').map((f) => str(f.evidence['prefix']));
+  const live = async (prefix: string) => (await deps.vault.leaseList(`${prefix}/`)).length;
+  return {
+    id: 'revoke-leases',
+    title: 'Revoke the leases of what issued the leaked value',
+    targetSeconds: 30,
+    needsApproval: true,
+    skip: async (ctx) =>
+      (await prefixes(ctx)).length > 0 ? undefined : 'no live lease issued the leaked value',
+    plan: async (ctx) =>
+      (await diagnosis(ctx))
+        .filter((f) => f.id === 'leaked-lease-live')
+        .map((f) => ({
+          action: `revoke every lease under ${str(f.evidence['prefix'])}/ (sys/leases/revoke-prefix): what it issued stops working`,
+          details: { prefix: f.evidence['prefix'], leases: f.evidence['leases'] },
+          destructive: true,
+        })),
+    run: async (ctx) => {
+      const revoked = [];
+      for (const prefix of await prefixes(ctx)) {
+        const before = await live(prefix);
+        if (before > 0) await deps.vault.leaseRevokePrefix(`${prefix}/`);
+        revoked.push({ prefix, leases_before: before });
+      }
+      return { evidence: { prefixes: revoked } };
+    },
+    verify: async (ctx) => {
+      const left = await Promise.all(
+        (await prefixes(ctx)).map(async (prefix) => ({ prefix, leases: await live(prefix) })),
+      );
+      return { ok: left.every((l) => l.leases === 0), evidence: { prefixes: left } };
     },
   };
 }
@@ -538,7 +601,9 @@ function tightenPoliciesStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<Leak
       const checked = await Promise.all(
         [...(await byPolicy(ctx))].map(async ([policy, paths]) => {
           const rules = policyRules((await deps.vault.readPolicy(policy)) ?? '');
-          return { policy, still_granted: paths.filter((p) => grantsRead(decidingRule(rules, p))) };
+          const granted = (p: string) =>
+            ['read', 'update', 'create'].some((c) => grantsCapability(decidingRule(rules, p), c));
+          return { policy, still_granted: paths.filter(granted) };
         }),
       );
       return { ok: checked.every((c) => c.still_granted.length === 0), evidence: { policies: checked } };
@@ -587,21 +652,38 @@ function secondAuditDeviceStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<Le
         );
         return { evidence: { advisory: true, stanza } };
       }
-      const reloaded = nodes.map((node) => {
-        try {
-          return { node: node.node, config_file: node.config_file, ...declareAndReload(node, stanza) };
-        } catch (error) {
-          return { node: node.node, config_file: node.config_file, error: (error as Error).message };
-        }
-      });
-      const devices = await waitFor(
-        'the second audit device to be enabled after the reload',
-        async () => {
-          const list = await deps.vault.listAuditDevices();
-          return list.length >= 2 ? list : undefined;
-        },
-        { timeoutMs: 20_000, intervalMs: 250 },
+      // Every configuration first, then the active node's reload (it writes the device into the
+      // replicated audit table), then the standbys': a standby reloaded first warns that the active
+      // node does not declare the device yet.
+      const leader = await deps.vault.leader().catch(() => undefined);
+      const ordered = [...nodes].sort(
+        (a, b) => Number(b.node === leader?.leader_address) - Number(a.node === leader?.leader_address),
       );
+      const reloaded = [];
+      const listed = async () => {
+        const list = await deps.vault.listAuditDevices();
+        return list.length >= 2 ? list : undefined;
+      };
+      for (const [i, node] of ordered.entries()) {
+        try {
+          reloaded.push({
+            node: node.node,
+            config_file: node.config_file,
+            ...declareAndReload(node, stanza),
+          });
+        } catch (error) {
+          reloaded.push({ node: node.node, config_file: node.config_file, error: (error as Error).message });
+        }
+        if (i === 0 && node.node === leader?.leader_address)
+          await waitFor('the active node to enable the second audit device', listed, {
+            timeoutMs: 20_000,
+            intervalMs: 200,
+          }).catch(() => undefined);
+      }
+      const devices = await waitFor('the second audit device to be enabled after the reload', listed, {
+        timeoutMs: 20_000,
+        intervalMs: 250,
+      });
       return { evidence: { devices: devices.map((d) => d.path), nodes: reloaded } };
     },
   };
@@ -646,6 +728,7 @@ export const secretLeakRunbook: Runbook<LeakOptions> = {
     ),
   remediation: (deps, options, diagnosis) => [
     revokeTokenStep(deps, diagnosis),
+    revokeLeasesStep(deps, diagnosis),
     rotateStep(deps, diagnosis),
     destroyVersionsStep(deps, options, diagnosis),
     tightenPoliciesStep(deps, diagnosis),

@@ -64,6 +64,8 @@ const declares = (text: string) =>
  * reload it. Returns whether the file was changed.
  */
 export function declareAndReload(node: EditableNode, stanza: string): { changed: boolean } {
+  // A server that is gone fails here, before its configuration is touched.
+  process.kill(node.pid, 0);
   if (!existsSync(node.config_file)) throw new Error(`${node.config_file} does not exist`);
   const text = readFileSync(node.config_file, 'utf8');
   const changed = !declares(text);

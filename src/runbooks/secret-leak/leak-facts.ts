@@ -7,7 +7,7 @@ import { mustParsePathTemplate, PathTemplateMatcher } from '../../tenants/path-t
 import type { VaultClient } from '../../vault/client.js';
 import type { AuditDevice } from '../../vault/types.js';
 import { shortError } from '../nodes.js';
-import { decidingRule, grantsRead, policyRules, type PolicyRule } from './policy-rules.js';
+import { decidingRule, grantsCapability, policyRules, type PolicyRule } from './policy-rules.js';
 
 /**
  * What the audit trail and the cluster say about one leaked value: who read it, what it is (a
@@ -31,7 +31,17 @@ export interface LeakFacts {
   writes: LeakEvent[];
   readers: Reader[];
   holders: Holder[];
+  /** Secrets engines that issued the value under a lease (pki/issue/web, database/creds/app). */
+  leases: LeasePrefix[];
   grants: PolicyGrant[];
+}
+
+export interface LeasePrefix {
+  /** The issuing path: every lease of it lives under this prefix. */
+  prefix: string;
+  mount_type: string;
+  /** Leases under the prefix now. */
+  leases: number;
 }
 
 export type TokenFacts =
@@ -48,6 +58,8 @@ export type TokenFacts =
 export interface LeakRead {
   time: string;
   path: string;
+  /** `read` for a KV read; `update` for a secret issued by a POST (pki/issue/…). */
+  operation: string;
   remote_address: string | null;
 }
 
@@ -155,7 +167,15 @@ export async function gatherLeakFacts(deps: LeakFactsDeps, input: LeakFactsInput
       (e.operation === 'create' || e.operation === 'update') &&
       !(isToken && e.accessor === tokenAccessor),
   );
-  const reads = events.filter((e) => e.type === 'response' && e.operation === 'read' && e.path);
+  // Responses that handed the value out: KV reads, and secrets engines issuing it (pki/issue is a POST).
+  const reads = events.filter(
+    (e) =>
+      e.type === 'response' &&
+      e.path &&
+      !e.path.startsWith('auth/') &&
+      !e.path.startsWith('sys/') &&
+      (e.operation === 'read' || e.operation === 'update' || e.operation === 'create'),
+  );
 
   const readers = await describeReaders(deps, reads, input.expectedReaders);
   const holderPaths = [...new Set([...reads, ...writes].map((e) => e.path!).filter(Boolean))];
@@ -163,6 +183,7 @@ export async function gatherLeakFacts(deps: LeakFactsDeps, input: LeakFactsInput
     await Promise.all(holderPaths.map((p) => findHolder(deps, p, input.value).catch(() => undefined)))
   ).filter((h): h is Holder => h !== undefined);
   const grants = await findGrants(vault, readers);
+  const leases = await findLeasePrefixes(vault, [...new Set(reads.map((e) => e.path!))]);
 
   return {
     kind: isToken ? 'token' : 'value',
@@ -178,6 +199,7 @@ export async function gatherLeakFacts(deps: LeakFactsDeps, input: LeakFactsInput
     writes,
     readers,
     holders,
+    leases,
     grants,
   };
 }
@@ -244,7 +266,12 @@ async function describeReaders(
         expected: expectedPrefixes.some((p) => (displayName ?? '').startsWith(p)),
         policies: live?.policies ?? stored.get(accessor ?? '')?.policies ?? [],
         ...(accessor ? { token_valid: live !== undefined } : {}),
-        reads: events.map((e) => ({ time: e.time, path: e.path!, remote_address: e.remote_address })),
+        reads: events.map((e) => ({
+          time: e.time,
+          path: e.path!,
+          operation: e.operation ?? 'read',
+          remote_address: e.remote_address,
+        })),
       };
     }),
   );
@@ -355,11 +382,11 @@ async function findGrants(vault: VaultClient, readers: readonly Reader[]): Promi
       const text = texts.get(policy);
       if (text === undefined) continue;
       const rules = policyRules(text);
-      for (const path of new Set(reader.reads.map((r) => r.path))) {
+      for (const { path, operation } of reader.reads) {
         const rule = decidingRule(rules, path);
-        if (!rule || !grantsRead(rule)) continue;
+        if (!grantsCapability(rule, operation)) continue;
         const key = `${policy}\0${path}`;
-        const grant = grants.get(key) ?? { policy, path, rule, readers: [] };
+        const grant = grants.get(key) ?? { policy, path, rule: rule!, readers: [] };
         if (reader.accessor && !grant.readers.includes(reader.accessor)) grant.readers.push(reader.accessor);
         grants.set(key, grant);
       }
@@ -367,4 +394,21 @@ async function findGrants(vault: VaultClient, readers: readonly Reader[]): Promi
   return [...grants.values()].sort(
     (a, b) => a.policy.localeCompare(b.policy) || a.path.localeCompare(b.path),
   );
+}
+
+/**
+ * Paths outside KV that handed the value out issued it under a lease (a PKI certificate's key, a
+ * database password): every lease of that path lives under it as a prefix, counted now.
+ */
+async function findLeasePrefixes(vault: VaultClient, paths: readonly string[]): Promise<LeasePrefix[]> {
+  const found = await Promise.all(
+    paths.map(async (path): Promise<LeasePrefix | undefined> => {
+      const mount = await vault.mountOf(path).catch(() => undefined);
+      if (!mount || mount.type === 'kv' || mount.type === 'system' || mount.type === 'cubbyhole')
+        return undefined;
+      const leases = await vault.leaseList(`${path}/`).catch(() => [] as string[]);
+      return { prefix: path, mount_type: mount.type, leases: leases.length };
+    }),
+  );
+  return found.filter((l): l is LeasePrefix => l !== undefined);
 }

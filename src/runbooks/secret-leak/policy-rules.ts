@@ -155,8 +155,12 @@ export function decidingRule(rules: readonly PolicyRule[], path: string): Policy
   return { path: best, capabilities: caps.has('deny') ? ['deny'] : [...caps].sort() };
 }
 
+export function grantsCapability(rule: PolicyRule | undefined, capability: string): boolean {
+  return rule !== undefined && rule.capabilities.includes(capability) && !rule.capabilities.includes('deny');
+}
+
 export function grantsRead(rule: PolicyRule | undefined): boolean {
-  return rule !== undefined && rule.capabilities.includes('read') && !rule.capabilities.includes('deny');
+  return grantsCapability(rule, 'read');
 }
 
 const MARKER = 'sealwatch secret-leak:';
