@@ -235,13 +235,14 @@ export class VaultClient {
 
   /** Asks `node` (unauthenticated while it is not part of a cluster) to join the leader. */
   async raftJoin(node: string, leaderApiAddr: string): Promise<{ joined: boolean }> {
-    const res = await this.transport.send<Envelope<{ joined: boolean }>>({
+    // OpenBao answers `{"joined": true}` without the usual `data` envelope.
+    const res = await this.transport.send<{ joined?: boolean; data?: { joined: boolean } }>({
       method: 'POST',
       path: 'sys/storage/raft/join',
       node,
       body: { leader_api_addr: leaderApiAddr },
     });
-    return res.body.data;
+    return { joined: res.body.data?.joined ?? res.body.joined ?? false };
   }
 
   /** The raft snapshot as a stream (gzip'd tar); the caller saves and checksums it. */

@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stopProcess } from '../../src/lab/processes.js';
 import { leaderElectionRunbook } from '../../src/runbooks/runbooks/leader-election.runbook.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
@@ -157,6 +158,34 @@ describe('runbook leader-election against a real 3-node OpenBao', () => {
       node: victim.address,
     });
     expect(read.data.data.value).toBe('before-the-faults');
+  });
+
+  it('a node that lost its data and has no retry_join comes back uninitialised; the runbook joins it explicitly', async () => {
+    const leader = await activeNode(lab, vault);
+    const victim = lab.lab().nodes.find((n) => n.node_id !== leader.node_id)!;
+    await stopProcess(victim.pid, 10_000);
+    await vault.raftRemovePeer(victim.node_id);
+    rmSync(victim.data_dir, { recursive: true, force: true });
+    mkdirSync(victim.data_dir, { mode: 0o700 });
+    // Without retry_join a node with no data waits, uninitialised, for an explicit join.
+    const config = readFileSync(victim.config_file, 'utf8');
+    writeFileSync(victim.config_file, config.replace(/ {2}retry_join \{[^}]*\}\n/g, ''));
+    expect(readFileSync(victim.config_file, 'utf8')).not.toContain('retry_join');
+    await restartNode(lab, victim.node_id);
+    expect((await vault.sealStatus(victim.address)).initialized).toBe(false);
+
+    const { result, diagnosis } = await diagnose('high');
+    expect(result.code).toBe(3);
+    expect(diagnosis.findings.find((f) => f.id === 'node-uninitialized')?.node).toBe(victim.address);
+    const run = await cli(['runbook', 'run', 'leader-election', '--yes', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`joined ${leader.address}`);
+    expect(await raftIsHealthy(lab, vault)).toBe(true);
+    expect(
+      (await vault.raftConfiguration()).config.servers.find((s) => s.node_id === victim.node_id),
+    ).toMatchObject({
+      voter: true,
+    });
   });
 
   it('reports a node that hangs and one that answers garbage within the time budget; a run leaves the incident resumable', async () => {

@@ -69,7 +69,13 @@ export async function bringIntoRaft(
   if (!status.initialized) {
     const leader = leaderApi(await freshView(deps, host));
     ctx.progress(`${node}: uninitialised; joining ${leader}`);
-    await deps.vault.raftJoin(node, leader);
+    const { joined } = await deps.vault.raftJoin(node, leader);
+    if (!joined)
+      throw new SealwatchError(
+        'raft_join_refused',
+        `${node} did not join ${leader} (sys/storage/raft/join answered joined: false): check that it reaches the leader's API and cluster addresses`,
+        { retryable: true, details: { node, leader } },
+      );
     done.push(`joined ${leader}`);
   }
   const seal = await deps.vault.sealStatus(node);
