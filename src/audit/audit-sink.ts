@@ -2,9 +2,9 @@ import type { Logger } from '../logging/logger.js';
 import type { AuditCheckpoint, InsertBatchResult } from '../store/repositories/audit-events.repository.js';
 import type { Store } from '../store/store.js';
 import type { PathTemplateMatcher } from '../tenants/path-template.js';
-import type { AuditEvent } from './audit-event.js';
+import { toAuditRow, type AuditRowValues } from './audit-row.js';
 import type { RawLine } from './line-reader.js';
-import { parseAuditLine } from './parse-line.js';
+import { parseAuditLine, type ParseContext } from './parse-line.js';
 
 export interface IngestLineError {
   file: string;
@@ -46,13 +46,55 @@ export function emptyCounts(): IngestCounts {
   return { lines: 0, events: 0, duplicates: 0, malformed: 0, errors: [] };
 }
 
+/** Lines parsed into rows, with what was wrong with the others: a parser's output, in or off thread. */
+export interface ParsedLines {
+  rows: AuditRowValues[];
+  /** Lines read, blank ones included. */
+  lines: number;
+  malformed: number;
+  /** The malformed lines' numbers and reasons, as many as the parser was asked to keep. */
+  errors: { line: number; reason: string }[];
+}
+
+export function emptyParsedLines(): ParsedLines {
+  return { rows: [], lines: 0, malformed: 0, errors: [] };
+}
+
+/**
+ * Parses lines into `into`: the one loop that the in-thread sink and the parse worker share, so
+ * both count and report alike. `keepErrors` says how many more malformed lines to describe.
+ */
+export function parseLines(
+  lines: readonly RawLine[],
+  context: ParseContext,
+  into: ParsedLines,
+  keepErrors: number,
+): void {
+  for (const line of lines) {
+    into.lines++;
+    let reason: string;
+    if (line.tooLong) reason = 'line too long';
+    else {
+      if (line.text.trim() === '') continue;
+      const result = parseAuditLine(line.text, context);
+      if (result.ok) {
+        into.rows.push(toAuditRow(result.event));
+        continue;
+      }
+      reason = result.reason;
+    }
+    into.malformed++;
+    if (into.errors.length < keepErrors) into.errors.push({ line: line.number, reason });
+  }
+}
+
 /**
  * Parses lines and stores their events in bounded batches: the one path that file ingestion,
  * `audit follow` and `audit listen` share, so all three count, deduplicate and report alike.
  */
 export class AuditSink {
   readonly counts: IngestCounts = emptyCounts();
-  private batch: AuditEvent[] = [];
+  private batch: AuditRowValues[] = [];
   private readonly batchSize: number;
   private readonly maxErrors: number;
 
@@ -68,19 +110,26 @@ export class AuditSink {
     return this.batch.length;
   }
 
+  /** Malformed lines still to be described in `errors` (all of them are counted). */
+  get errorBudget(): number {
+    return Math.max(0, this.maxErrors - this.counts.errors.length);
+  }
+
   /** Parses lines of one source; returns true when the batch is full and should be flushed. */
   add(lines: readonly RawLine[], source: string): boolean {
-    const context = { matcher: this.deps.matcher, source };
-    for (const line of lines) {
-      this.counts.lines++;
-      if (line.tooLong) {
-        this.malformed(source, line.number, 'line too long');
-        continue;
-      }
-      if (line.text.trim() === '') continue;
-      const result = parseAuditLine(line.text, context);
-      if (result.ok) this.batch.push(result.event);
-      else this.malformed(source, line.number, result.reason);
+    const parsed = emptyParsedLines();
+    parseLines(lines, { matcher: this.deps.matcher, source }, parsed, this.errorBudget);
+    return this.addParsed(parsed, source);
+  }
+
+  /** Takes lines of one source parsed elsewhere (a worker thread); true when the batch is full. */
+  addParsed(parsed: ParsedLines, source: string): boolean {
+    for (const row of parsed.rows) this.batch.push(row);
+    this.counts.lines += parsed.lines;
+    this.counts.malformed += parsed.malformed;
+    for (const { line, reason } of parsed.errors) {
+      if (this.counts.errors.length < this.maxErrors) this.counts.errors.push({ file: source, line, reason });
+      this.deps.logger.debug({ file: source, line, reason }, 'malformed audit line');
     }
     return this.batch.length >= this.batchSize;
   }
@@ -88,17 +137,11 @@ export class AuditSink {
   /** Stores the pending batch (and the checkpoint, in the same transaction). */
   async flush(checkpoint?: AuditCheckpoint): Promise<InsertBatchResult> {
     if (this.batch.length === 0 && !checkpoint) return { inserted: 0, duplicates: 0 };
-    const events = this.batch;
+    const rows = this.batch;
     this.batch = [];
-    const result = await this.deps.store.auditEvents.insertBatch(events, checkpoint ? { checkpoint } : {});
+    const result = await this.deps.store.auditEvents.insertRows(rows, checkpoint ? { checkpoint } : {});
     this.counts.events += result.inserted;
     this.counts.duplicates += result.duplicates;
     return result;
-  }
-
-  private malformed(file: string, line: number, reason: string): void {
-    this.counts.malformed++;
-    if (this.counts.errors.length < this.maxErrors) this.counts.errors.push({ file, line, reason });
-    this.deps.logger.debug({ file, line, reason }, 'malformed audit line');
   }
 }

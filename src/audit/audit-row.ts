@@ -1,0 +1,90 @@
+import type { AuditEvent } from './audit-event.js';
+
+/** The columns of an audit_events row that ingestion writes, in the order of AuditRowValues. */
+export const AUDIT_ROW_COLUMNS = [
+  'event_key',
+  'time',
+  'type',
+  'request_id',
+  'operation',
+  'path',
+  'mount_point',
+  'mount_type',
+  'namespace',
+  'remote_address',
+  'remote_port',
+  'accessor',
+  'accessor_hmac',
+  'display_name',
+  'policies',
+  'entity_id',
+  'token_type',
+  'metadata',
+  'error',
+  'wrap_info',
+  'tenant',
+  'hmac_values',
+  'source',
+  'issued_token_ttl',
+] as const;
+
+/**
+ * One event as the values of its row, in AUDIT_ROW_COLUMNS order: JSON columns already
+ * serialised, booleans 0/1. Ingestion builds these where it parses (possibly in a worker thread,
+ * and an array of primitives is what crosses threads cheaply) and the store binds them as they are.
+ */
+export type AuditRowValues = [
+  event_key: string,
+  time: string,
+  type: string,
+  request_id: string | null,
+  operation: string | null,
+  path: string | null,
+  mount_point: string | null,
+  mount_type: string | null,
+  namespace: string | null,
+  remote_address: string | null,
+  remote_port: number | null,
+  accessor: string | null,
+  accessor_hmac: number,
+  display_name: string | null,
+  policies: string,
+  entity_id: string | null,
+  token_type: string | null,
+  metadata: string | null,
+  error: string | null,
+  wrap_info: string | null,
+  tenant: string | null,
+  hmac_values: string,
+  source: string,
+  issued_token_ttl: number | null,
+];
+
+export function toAuditRow(e: AuditEvent): AuditRowValues {
+  return [
+    e.event_key,
+    e.time,
+    e.type,
+    e.request_id,
+    e.operation,
+    e.path,
+    e.mount_point,
+    e.mount_type,
+    e.namespace,
+    e.remote_address,
+    e.remote_port,
+    e.accessor,
+    e.accessor_hmac ? 1 : 0,
+    e.display_name,
+    JSON.stringify(e.policies),
+    e.entity_id,
+    e.token_type,
+    e.metadata === null ? null : JSON.stringify(e.metadata),
+    e.error,
+    e.wrap_info === null ? null : JSON.stringify(e.wrap_info),
+    e.tenant,
+    e.hmac_values,
+    e.source,
+    e.issued_token_ttl ?? null,
+  ];
+}
