@@ -216,4 +216,24 @@ describe('runbook cluster-failure against a real 3-node OpenBao', () => {
     expect((await vault.kv('secret').read('cluster-failure/known'))?.metadata.version).toBe(2);
     expect((await vault.kv('secret').read('cluster-failure/after-restore'))?.data).toEqual({ value: 'kept' });
   }, 300_000);
+  it('data deleted from the live cluster: data-missing against the snapshot baseline, and the run restores it in place', async () => {
+    await vault.deletePolicy('cluster-failure-reader');
+    await vault.kv('secret').destroy('cluster-failure/known', [2]);
+    const { seconds, diagnosis } = await timedDiagnosis(lab, clusterFailureRunbook);
+    expect(seconds).toBeLessThan(3);
+    const missing = diagnosis.findings.find((f) => f.id === 'data-missing');
+    expect(missing?.severity).toBe('high');
+    expect(missing!.evidence['checks']).toHaveProperty('policies');
+    expect(diagnosis.findings.map((f) => f.id)).not.toContain('cluster-uninitialized');
+
+    const diagnosed = await cli(['runbook', 'diagnose', 'cluster-failure', '--json', '--fail-on', 'high']);
+    expect(diagnosed.code, diagnosed.stderr).toBe(3);
+
+    const res = await cli(['runbook', 'run', 'cluster-failure', '--yes', '--incident', 'inc-cf-in-place']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(await vault.readPolicy('cluster-failure-reader')).toBe(POLICY);
+    expect((await vault.kv('secret').read('cluster-failure/known', 2))?.data).toEqual({ value: 'second' });
+    expect(await until('raft healthy', () => raftIsHealthy(lab, vault), 30_000)).toBe(true);
+    expect((await nodeStates()).every((s) => s.initialized && !s.sealed)).toBe(true);
+  }, 300_000);
 });

@@ -251,7 +251,9 @@ const chosenOf = (ctx: StepContext<unknown>) =>
 async function restoreTarget(deps: RunbookDeps, backupId: string | null | undefined): Promise<string> {
   const record = backupId ? await deps.store.backups.get(backupId) : undefined;
   const probes = await probeNodes(deps.vault);
-  const own = probes.find((p) => p.seal?.initialized && !isTemporarySeal(p.seal, record));
+  const ownSeal = probes.filter((p) => p.seal?.initialized && !isTemporarySeal(p.seal, record));
+  // A live cluster missing data is restored through its active node.
+  const own = ownSeal.find((p) => p.health?.httpStatus === 200) ?? ownSeal[0];
   const any = own ?? probes.find((p) => p.seal?.initialized) ?? probes.find((p) => !p.error);
   if (!any)
     throw new SealwatchError(
@@ -494,6 +496,18 @@ export const clusterFailureRunbook: Runbook<ClusterFailureOptions> = {
             );
           const shares = seal.sealed ? await currentShares(deps, seal.t) : [];
           for (const share of shares) ctx.sensitive?.(share);
+          if (!seal.sealed) {
+            // Unsealed already (a live cluster restored in place): any active node will do.
+            const active = await waitFor(
+              'an active node',
+              async () => (await probeNodes(deps.vault)).find((p) => p.health?.httpStatus === 200)?.node,
+              { timeoutMs: options.waitMs, intervalMs: 250 },
+            );
+            return {
+              evidence: { node: active, active: true, already_unsealed: true },
+              outputs: { node: active },
+            };
+          }
           const { threshold } = await unsealActive(deps, node, shares, options.waitMs);
           return { evidence: { node, active: true, threshold }, outputs: { node } };
         },
