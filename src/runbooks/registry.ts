@@ -1,5 +1,6 @@
 import type { PlaybookFactory } from '../playbook/registry.js';
 import { runbookPlaybook, type Runbook } from './runbook.js';
+import { authFailuresRunbook } from './runbooks/auth-failures.runbook.js';
 import { certExpiryRunbook } from './runbooks/cert-expiry.runbook.js';
 import { clusterFailureRunbook } from './runbooks/cluster-failure.runbook.js';
 import { memoryRunbook } from './runbooks/memory.runbook.js';
@@ -17,6 +18,7 @@ export const RUNBOOKS = {
   'leader-election': leaderElectionRunbook,
   storage: storageRunbook,
   memory: memoryRunbook,
+  'auth-failures': authFailuresRunbook,
   'cert-expiry': certExpiryRunbook,
   'secret-leak': secretLeakRunbook,
   'cluster-failure': clusterFailureRunbook,

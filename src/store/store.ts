@@ -9,6 +9,7 @@ import { SealwatchError } from '../errors.js';
 import { migrations, type StoreDialect } from './migrations/index.js';
 import { AuditAnalysisRepository } from './repositories/audit-analysis.repository.js';
 import { AuditEventRepository } from './repositories/audit-events.repository.js';
+import { AuditLoginRepository } from './repositories/audit-logins.repository.js';
 import { BackupRepository } from './repositories/backup.repository.js';
 import { IncidentRepository } from './repositories/incident.repository.js';
 import { NotificationRepository } from './repositories/notification.repository.js';
@@ -32,6 +33,8 @@ export class Store {
   readonly auditEvents: AuditEventRepository;
   /** Read-side queries of breach assessment and leak tracing. */
   readonly auditAnalysis: AuditAnalysisRepository;
+  /** Login attempts, failed and successful (the auth-failures runbook). */
+  readonly auditLogins: AuditLoginRepository;
   /** The incident journal of playbooks (`incident list|show|resume|report`). */
   readonly incidents: IncidentRepository;
   /** Delivery records of tenant notices, per incident, tenant and channel. */
@@ -51,6 +54,7 @@ export class Store {
     this.rotations = new RotationRepository(db);
     this.auditEvents = new AuditEventRepository(db, sqlite);
     this.auditAnalysis = new AuditAnalysisRepository(db);
+    this.auditLogins = new AuditLoginRepository(db);
     this.incidents = new IncidentRepository(db);
     this.notifications = new NotificationRepository(db);
     this.backups = new BackupRepository(db);
