@@ -360,6 +360,26 @@ describe('runbook secret-leak against a real 3-node OpenBao', () => {
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
     expect(missing.stderr).toMatch(/--value-file .*nope\.txt cannot be read \(ENOENT\)/);
 
+    // In a run, the diagnose step fails with the same line; the journal stays resumable.
+    const run = await cli([
+      'runbook',
+      'run',
+      'secret-leak',
+      '--value-file',
+      join(lab.dir, 'nope.txt'),
+      '--yes',
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /step diagnose failed: secret-leak: --value-file .*nope\.txt cannot be read \(ENOENT\)/,
+    );
+    const id = /incident (inc-[0-9a-z-]+)/.exec(run.stderr)![1]!;
+    const shown = await cli(['incident', 'show', id, '--json']);
+    expect(shown.code, shown.stderr).toBe(0);
+    const journal = shown.json<{ incident: { state: string }; steps: { status: string }[] }>();
+    expect(journal.incident.state).not.toBe('completed');
+    expect(journal.steps.map((step) => step.status)).toContain('failed');
+
     const neither = await cli(['runbook', 'diagnose', 'secret-leak']);
     expect(neither.code).toBe(2);
     expect(neither.stderr).toMatch(/exactly one of --value-file/);
