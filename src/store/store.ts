@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
-import pg from 'pg';
+import type { Pool } from 'pg';
 import { redactUrl } from '../config/load.js';
 import { SealwatchError } from '../errors.js';
 import { migrations, type StoreDialect } from './migrations/index.js';
@@ -48,7 +48,7 @@ export class Store {
     readonly location: string,
     /** The raw SQLite handle, for bulk paths that Kysely would slow down (SQLite only). */
     readonly sqlite: SQLite.Database | undefined,
-    readonly pool: pg.Pool | undefined,
+    readonly pool: Pool | undefined,
   ) {
     this.observations = new NodeObservationRepository(db);
     this.rotations = new RotationRepository(db);
@@ -77,7 +77,7 @@ export class Store {
     dialect: StoreDialect,
     location: string,
     sqlite?: SQLite.Database,
-    pool?: pg.Pool,
+    pool?: Pool,
   ): Store {
     return new Store(db, dialect, location, sqlite, pool);
   }
@@ -91,7 +91,7 @@ export class Store {
     );
   }
 
-  static fromPostgres(url: string, pool: pg.Pool): Store {
+  static fromPostgres(url: string, pool: Pool): Store {
     return Store.create(
       new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
       'postgres',
@@ -150,6 +150,8 @@ function openSqlite(file: string): Store {
 }
 
 async function openPostgres(url: string): Promise<Store> {
+  // Loaded here: a SQLite store (the default) never pays for the PostgreSQL driver.
+  const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000 });
   try {
     const client = await pool.connect();

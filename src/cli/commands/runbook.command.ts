@@ -7,7 +7,6 @@ import { diagnose, runbookPlaybook, type Runbook, type RunbookFlag } from '../..
 import { playbookHooks } from '../approval.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
-import { PLAYBOOKS } from '../playbooks.js';
 import type { CommandRunner } from '../runner.js';
 import { playbookRuntime } from '../runtime.js';
 import { renderRunResult } from './incident.command.js';
@@ -162,6 +161,8 @@ export function runbookCommand(run: CommandRunner): Command {
         leakedValueStdin: flags['tokenStdin'] === true,
       });
       const deps = { vault: ctx.vault(), store, config: ctx.config(), logger: ctx.logger, runtime };
+      // Every playbook (to resume any incident) pulls in the breach response: only a run needs it.
+      const { PLAYBOOKS } = await import('../playbooks.js');
       const incidents = createIncidents({
         store,
         logger: ctx.logger,
