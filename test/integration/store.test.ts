@@ -267,6 +267,60 @@ describe.each(backends)('audit event store on $name', ({ open }) => {
   });
 });
 
+describe.each(backends)('login attempts on $name', ({ open }) => {
+  let cleanup: () => Promise<void>;
+  let store: Store;
+
+  beforeAll(async () => {
+    let url: string;
+    ({ url, cleanup } = await open());
+    store = await Store.open(url);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await cleanup?.();
+  });
+
+  it('tells logins that issued no token from those that did, by mount and metadata', async () => {
+    expect(await store.auditLogins.hasEvents()).toBe(false);
+    const login = (request_id: string, time: string, issued: number | null, error: string | null = null) =>
+      auditEvent({
+        request_id,
+        time,
+        operation: 'update',
+        path: 'auth/approle/login',
+        mount_point: 'auth/approle/',
+        mount_type: 'approle',
+        tenant: null,
+        error,
+        issued_token_ttl: issued,
+        hmac_values: `hmac-sha256:${request_id}`,
+      });
+    await store.auditEvents.insertBatch([
+      login('l1', '2026-01-01T10:00:00.000000000Z', null, 'invalid credentials'),
+      login('l2', '2026-01-01T10:01:00.000000000Z', null),
+      login('l3', '2026-01-01T10:02:00.000000000Z', 3600),
+      login('l4', '2026-01-01T10:03:00.000000000Z', 3600),
+      login('old', '2025-12-01T10:00:00.000000000Z', null),
+      auditEvent({ request_id: 'not-a-login', time: '2026-01-01T10:00:00.000000000Z' }),
+    ]);
+    expect(await store.auditLogins.hasEvents()).toBe(true);
+    const failed = await store.auditLogins.failed('2026-01-01T00:00:00.000Z');
+    expect(failed.map((f) => [f.hmac_values, f.error, f.mount_point])).toEqual([
+      ['hmac-sha256:l1', 'invalid credentials', 'auth/approle/'],
+      ['hmac-sha256:l2', null, 'auth/approle/'],
+    ]);
+    expect(await store.auditLogins.succeeded('2026-01-01T00:00:00.000Z')).toEqual([
+      {
+        mount_point: 'auth/approle/',
+        metadata: { role_name: 'mailer' },
+        count: 2,
+        last: expect.stringMatching(/^2026-01-01T10:03/),
+      },
+    ]);
+  });
+});
+
 describe('a new SQLite store opened by several sealwatch instances at once', () => {
   it('migrates once and every instance opens it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sealwatch-store-race-'));
