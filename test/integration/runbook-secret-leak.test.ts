@@ -263,6 +263,10 @@ describe('runbook secret-leak against a real 3-node OpenBao', () => {
     expect(step('rotate').actions[0]!.action).toContain(SMTP);
     expect(step('destroy-leaked-versions').actions[0]!.action).toContain(`version(s) ${plantedVersion}`);
     expect(step('tighten-policies').actions[0]!.details!.diff).toContain(`+path "${SMTP_API}" {`);
+    const human = await cli(['runbook', 'run', 'secret-leak', '--value-file', valueFile, '--dry-run']);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toContain(`+path "${SMTP_API}" {`);
+    expect(human.stdout).toContain('+  capabilities = ["deny"]');
     expect((await vault.readPolicy('operator'))!).not.toContain(SMTP_API);
     expect((await vault.listAuditDevices()).length).toBe(1);
   });

@@ -559,6 +559,15 @@ function destroyVersionsStep(
   };
 }
 
+/** The diff from its `---` line on, indented under the plan entry. */
+const indentDiff = (diff: string) =>
+  diff
+    .slice(Math.max(0, diff.indexOf('---')))
+    .trimEnd()
+    .split('\n')
+    .map((line) => `      ${line}`)
+    .join('\n');
+
 function tightenPoliciesStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<LeakOptions> {
   const byPolicy = async (ctx: StepContext<LeakOptions>) => {
     const map = new Map<string, string[]>();
@@ -585,7 +594,8 @@ function tightenPoliciesStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<Leak
       (await byPolicy(ctx)).size > 0 ? undefined : 'no policy of an unexpected reader grants the path',
     plan: async (ctx) =>
       (await changes(ctx)).map((c) => ({
-        action: `policy ${c.policy}: add an exact-path deny rule for ${c.paths.join(', ')} (every token with this policy loses read on exactly these paths)`,
+        // The diff is in the action too: the approval prompt and the dry run print actions as text.
+        action: `policy ${c.policy}: add an exact-path deny rule for ${c.paths.join(', ')} (every token with this policy loses exactly these paths):\n${indentDiff(c.diff)}`,
         details: { policy: c.policy, paths: c.paths, diff: c.diff },
         destructive: true,
       })),
