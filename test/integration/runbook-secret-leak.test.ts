@@ -211,6 +211,7 @@ describe('runbook secret-leak against a real 3-node OpenBao', () => {
         rule_path: 'secret/*',
         capabilities: expect.arrayContaining(['read']),
         readers: [support.accessor],
+        policy_text: expect.stringContaining('path "secret/*"'),
       },
     ]);
     const single = diagnosis.findings.find((f) => f.id === 'single-audit-device')!;

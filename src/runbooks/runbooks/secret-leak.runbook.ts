@@ -284,6 +284,7 @@ function findingsOf(f: LeakFacts, deps: RunbookDeps, options: LeakOptions): Find
         rule_path: g.rule.path,
         capabilities: g.rule.capabilities,
         readers: g.readers,
+        policy_text: g.text,
       },
       suggested_step: `deny ${g.path} in policy ${g.policy}: sealwatch runbook run secret-leak (shows the diff for approval)`,
     });

@@ -97,6 +97,8 @@ export interface PolicyGrant {
   policy: string;
   path: string;
   rule: PolicyRule;
+  /** The policy's text as the server holds it now. */
+  text: string;
   readers: string[];
 }
 
@@ -386,7 +388,7 @@ async function findGrants(vault: VaultClient, readers: readonly Reader[]): Promi
         const rule = decidingRule(rules, path);
         if (!grantsCapability(rule, operation)) continue;
         const key = `${policy}\0${path}`;
-        const grant = grants.get(key) ?? { policy, path, rule: rule!, readers: [] };
+        const grant = grants.get(key) ?? { policy, path, rule: rule!, text, readers: [] };
         if (reader.accessor && !grant.readers.includes(reader.accessor)) grant.readers.push(reader.accessor);
         grants.set(key, grant);
       }

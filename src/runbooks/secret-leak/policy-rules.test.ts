@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   decidingRule,
   denyPaths,
+  grantsCapability,
   grantsRead,
   patternMatches,
   policyDiff,
@@ -66,6 +67,9 @@ describe('policy rules', () => {
     const diff = policyDiff('operator', OPERATOR, tightened);
     expect(diff).toContain(`+path "${path}" {`);
     expect(diff).toContain('+  capabilities = ["deny"]');
+    // A rule already written for exactly that path (pki/issue/web: update) is merged with the deny.
+    const issuer = denyPaths('path "pki/issue/web" { capabilities = ["update"] }', ['pki/issue/web'], 'x');
+    expect(grantsCapability(decidingRule(policyRules(issuer), 'pki/issue/web'), 'update')).toBe(false);
     const json = denyPaths('{"path": {"secret/*": {"capabilities": ["read"]}}}', [path], 'x');
     expect(decidingRule(policyRules(json), path)?.capabilities).toEqual(['deny']);
   });
