@@ -14,11 +14,12 @@ import { playbookHooks } from '../approval.js';
 import { playbookRuntime } from '../runtime.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
-import { PLAYBOOKS } from '../playbooks.js';
 import type { CommandRunner } from '../runner.js';
 
-async function incidents(ctx: CliContext, playbooks: PlaybookRegistry, runtime?: PlaybookRuntime) {
+async function incidents(ctx: CliContext, given: PlaybookRegistry | undefined, runtime?: PlaybookRuntime) {
   const store = await ctx.store();
+  // Every playbook pulls in the breach response and its clients; listing or showing needs none.
+  const playbooks = given ?? (await import('../playbooks.js')).PLAYBOOKS;
   return createIncidents({
     store,
     logger: ctx.logger,
@@ -64,7 +65,7 @@ export async function renderRunResult(
   return result.state === 'completed' ? EXIT.ok : EXIT.failure;
 }
 
-export function incidentCommand(run: CommandRunner, playbooks: PlaybookRegistry = PLAYBOOKS): Command {
+export function incidentCommand(run: CommandRunner, playbooks?: PlaybookRegistry): Command {
   const incident = new Command('incident').description(
     'incidents and their playbooks: list, show the journal, resume after a crash or refusal, report',
   );

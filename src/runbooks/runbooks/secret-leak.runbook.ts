@@ -4,9 +4,8 @@ import { z } from 'zod';
 import { SealwatchError, UsageError } from '../../errors.js';
 import { readLabFile } from '../../lab/lab-file.js';
 import type { Step, StepContext } from '../../playbook/step.js';
-import { createRotation, type RotationPlan } from '../../rotate/rotation.service.js';
+import type { createRotation, RotationPlan } from '../../rotate/rotation.service.js';
 import type { RotatorKind } from '../../rotate/rotator.js';
-import { createRotators } from '../../rotate/rotators/index.js';
 import { waitFor } from '../../util/wait.js';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../../vault/errors.js';
 import type { Finding } from '../finding.js';
@@ -420,13 +419,21 @@ function revokeLeasesStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<LeakOpt
 }
 
 function rotateStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<LeakOptions> {
-  const rotation = createRotation({
-    vault: deps.vault,
-    store: deps.store,
-    config: deps.config,
-    rotators: createRotators(deps.config.rotation, { vault: deps.vault, logger: deps.logger }),
-    logger: deps.logger,
-  });
+  // The rotators load SSH, SMTP, DNS and PostgreSQL clients: only a run that rotates pays for them.
+  let rotationService: Promise<ReturnType<typeof createRotation>> | undefined;
+  const rotation = () =>
+    (rotationService ??= Promise.all([
+      import('../../rotate/rotation.service.js'),
+      import('../../rotate/rotators/index.js'),
+    ]).then(([{ createRotation }, { createRotators }]) =>
+      createRotation({
+        vault: deps.vault,
+        store: deps.store,
+        config: deps.config,
+        rotators: createRotators(deps.config.rotation, { vault: deps.vault, logger: deps.logger }),
+        logger: deps.logger,
+      }),
+    ));
   const targets = async (ctx: StepContext<LeakOptions>) => {
     const current = of(await diagnosis(ctx), 'leaked-value-current');
     const rotatable = current.filter((f) => f.evidence['rotatable'] === true);
@@ -446,7 +453,9 @@ function rotateStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<LeakOptions> 
   const planFor = async (ctx: StepContext<LeakOptions>): Promise<RotationPlan> => {
     planned ??= (async () => {
       const { rotatable } = await targets(ctx);
-      const plan = await rotation.plan({
+      const plan = await (
+        await rotation()
+      ).plan({
         tenants: [...new Set(rotatable.map((t) => t.tenant))],
         kinds: [...new Set(rotatable.map((t) => t.kind))],
         incidentId: ctx.incidentId,
@@ -489,12 +498,10 @@ function rotateStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<LeakOptions> 
       };
       const plan = existing ? undefined : await planFor(ctx);
       const summary = existing
-        ? await rotation.resume(existing, hooks)
-        : await rotation.start(
-            { tenants: plan!.tenants, kinds: plan!.kinds, incidentId: ctx.incidentId },
-            plan!,
-            hooks,
-          );
+        ? await (await rotation()).resume(existing, hooks)
+        : await (
+            await rotation()
+          ).start({ tenants: plan!.tenants, kinds: plan!.kinds, incidentId: ctx.incidentId }, plan!, hooks);
       if (summary.pending > 0 || summary.failed > 0)
         throw new SealwatchError(
           'rotation_unfinished',
