@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -235,5 +235,29 @@ describe('runbook cluster-failure against a real 3-node OpenBao', () => {
     expect((await vault.kv('secret').read('cluster-failure/known', 2))?.data).toEqual({ value: 'second' });
     expect(await until('raft healthy', () => raftIsHealthy(lab, vault), 30_000)).toBe(true);
     expect((await nodeStates()).every((s) => s.initialized && !s.sealed)).toBe(true);
+  }, 300_000);
+  it('a temporary 1-of-1 initialisation left by a cut-off run is restarted, moved aside and restored afresh', async () => {
+    await destroyCluster(true);
+    // What a run cut off between the temporary init and the restore leaves: the key died with it.
+    const first = lab.lab().nodes[0]!;
+    const init = await vault.init(first.address, { secret_shares: 1, secret_threshold: 1 });
+    await vault.unseal(first.address, init.keys[0]!);
+    const { diagnosis } = await timedDiagnosis(lab, clusterFailureRunbook);
+    const temporary = diagnosis.findings.find((f) => f.id === 'temporary-initialisation');
+    expect(temporary).toMatchObject({ severity: 'high', node: first.address });
+
+    const res = await cli(['runbook', 'run', 'cluster-failure', '--yes', '--incident', 'inc-cf-temporary']);
+    expect(res.code, res.stderr).toBe(0);
+    const shown = await cli(['incident', 'show', 'inc-cf-temporary', '--json']);
+    const restore = shown
+      .json<{ steps: { step_id: string; evidence?: { done?: string[] } }[] }>()
+      .steps.find((s) => s.step_id === 'restore-snapshot')!;
+    const moved = restore.evidence!.done!.find((d) => d.startsWith('temporary data moved to '));
+    expect(moved).toBeDefined();
+    expect(existsSync(moved!.slice('temporary data moved to '.length))).toBe(true);
+    expect(await until('raft healthy', () => raftIsHealthy(lab, vault), 30_000)).toBe(true);
+    expect((await nodeStates()).every((s) => s.t === 3 && s.n === 5 && !s.sealed)).toBe(true);
+    expect((await vault.kv('secret').read('cluster-failure/known'))?.data).toEqual({ value: 'second' });
+    expect(await vault.readPolicy('cluster-failure-reader')).toBe(POLICY);
   }, 300_000);
 });

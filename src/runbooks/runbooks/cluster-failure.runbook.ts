@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { newestVerifiedSnapshot } from '../../backup/newest-verified.js';
 import { SealwatchError, UsageError } from '../../errors.js';
 import type { StepContext } from '../../playbook/step.js';
+import type { BackupRecord } from '../../store/repositories/backup.repository.js';
 import { parseDuration } from '../../util/duration.js';
 import { waitFor } from '../../util/wait.js';
 import { REINITIALISE_ADVICE, chooseSnapshot } from '../cluster-failure/snapshot-choice.js';
@@ -32,7 +33,12 @@ type ClusterFailureOptions = z.infer<typeof optionsSchema>;
 
 const NAME = 'cluster-failure';
 /** What only a restore (or a start of the processes) fixes; the steps skip when none of it was seen. */
-const RESTORE_FINDINGS = new Set(['cluster-down', 'cluster-uninitialized', 'data-missing']);
+const RESTORE_FINDINGS = new Set([
+  'cluster-down',
+  'cluster-uninitialized',
+  'data-missing',
+  'temporary-initialisation',
+]);
 /** What the join step brings back: every node answering, initialised, unsealed, a voter. */
 const JOIN_FINDINGS = new Set([
   ...RESTORE_FINDINGS,
@@ -123,8 +129,11 @@ async function snapshotFindings(
 }
 
 /** Counts below the newest recorded snapshot's baseline, or sampled versions that no longer read back. */
-async function dataFindings(deps: RunbookDeps, active: string): Promise<Finding[]> {
-  const [latest] = await deps.store.backups.list(1);
+async function dataFindings(
+  deps: RunbookDeps,
+  active: string,
+  latest: BackupRecord | undefined,
+): Promise<Finding[]> {
   if (!latest) return [];
   const checks = await baselineChecks(deps, latest);
   const failed = checks.filter((c) => !c.ok);
@@ -230,12 +239,21 @@ async function diagnoseClusterFailure(deps: RunbookDeps, options: ClusterFailure
           node: p.node,
           suggested_step: 'sealwatch runbook run sealed',
         });
+    const [latest] = await deps.store.backups.list(1);
+    const temporary = initialised.filter((p) => isTemporarySeal(p.seal!, latest));
+    for (const p of temporary)
+      findings.push({
+        id: 'temporary-initialisation',
+        severity: 'high',
+        symptom: `${p.node} is initialised with a single 1-of-1 key share, not the cluster's ${latest?.key_threshold ?? '?'} of ${latest?.key_shares ?? '?'}: an interrupted restore, or initialised by hand`,
+        evidence: { shares: p.seal!.n, threshold: p.seal!.t, sealed: p.seal!.sealed },
+        node: p.node,
+        suggested_step: `sealwatch runbook run ${NAME} (restarts it; a temporary initialisation without the snapshot is moved aside and restored afresh)`,
+      });
     const active = answering.find((p) => p.health?.httpStatus === 200);
-    if (active) findings.push(...(await dataFindings(deps, active.node)));
+    if (active && temporary.length === 0) findings.push(...(await dataFindings(deps, active.node, latest)));
   }
-  const dataGone = findings.some(
-    (f) => f.id === 'cluster-down' || f.id === 'cluster-uninitialized' || f.id === 'data-missing',
-  );
+  const dataGone = findings.some((f) => RESTORE_FINDINGS.has(f.id));
   findings.push(...(await snapshotFindings(deps, options, dataGone)));
   return findings;
 }
@@ -530,11 +548,21 @@ export const clusterFailureRunbook: Runbook<ClusterFailureOptions> = {
         run: async (ctx) => {
           const leader = (ctx.outputs['unseal-restored'] as { node?: string } | undefined)?.node;
           const results: Record<string, unknown>[] = [];
+          const active = (await probeNodes(deps.vault)).find((p) => p.health?.httpStatus === 200);
+          const clusterSeal = active?.seal;
           for (const node of deps.vault.addresses) {
-            if (node === leader) continue;
-            const status = await deps.vault.health(node).catch(() => undefined);
-            if (status && !status.initialized && host.canStart(node)) {
-              ctx.progress(`${node}: empty; restarting it before it joins`);
+            if (node === leader || node === active?.node) continue;
+            const seal = await deps.vault.sealStatus(node).catch(() => undefined);
+            // An empty node that retry_joined while the restored node held the temporary key waits
+            // with that key's 1-of-1 seal and would refuse the original shares: restart it clean.
+            const stale =
+              seal?.sealed &&
+              (!seal.initialized ||
+                (clusterSeal !== undefined && (seal.n !== clusterSeal.n || seal.t !== clusterSeal.t)));
+            if (stale && host.canStart(node)) {
+              ctx.progress(
+                `${node}: empty or mid-join against the temporary key; restarting it before it joins`,
+              );
               await restartNode(deps, host, node, options.restartCommand, 'drop a stale join attempt');
             }
             results.push(await bringIntoRaft(deps, host, node, ctx, options.waitMs));
