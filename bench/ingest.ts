@@ -14,7 +14,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -113,6 +113,8 @@ async function main(): Promise<void> {
       `tenancy:\n  paths:\n${LAB_TENANT_TEMPLATES.map((t) => `    - ${t}`).join('\n')}\nstore:\n  url: ${store}\n`,
     );
 
+    // Every arm is stretched by whatever else runs on the machine: say how busy it was.
+    const loadBefore = loadavg()[0]!;
     const ceiling = await parseCeiling(file);
     const jq = await timed('jq', ['-c', 'select(.type=="response")', file], '/dev/null');
     for (const f of [store, `${store}-wal`, `${store}-shm`]) rmSync(f, { force: true });
@@ -142,6 +144,7 @@ async function main(): Promise<void> {
       '--json',
     ]).catch((error: unknown) => ({ error: error as Error }));
 
+    const loadAfter = loadavg()[0]!;
     const rate = (seconds: number) => Math.round(LINES / seconds);
     const rows = [
       {
@@ -169,7 +172,7 @@ async function main(): Promise<void> {
           ]),
     ];
     console.log(
-      `\n${LINES.toLocaleString('en')} lines, ${mb.toFixed(0)} MiB, ${TENANTS} tenants (generated in ${genSeconds.toFixed(1)} s)\n`,
+      `\n${LINES.toLocaleString('en')} lines, ${mb.toFixed(0)} MiB, ${TENANTS} tenants (generated in ${genSeconds.toFixed(1)} s); load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after, on ${availableParallelism()} CPUs\n`,
     );
     console.log(
       'ARM'.padEnd(42) +
@@ -198,6 +201,9 @@ async function main(): Promise<void> {
           file_mb: Math.round(mb),
           errors_in_log: generated.errors,
           store: 'sqlite',
+          cpus: availableParallelism(),
+          load_average_before: round(loadBefore),
+          load_average_after: round(loadAfter),
         },
         metrics: {
           parse_ceiling_seconds: round(ceiling.seconds),

@@ -40,10 +40,10 @@ export interface IngestResult {
 }
 
 /**
- * Events per transaction for files: the bigger the transaction, the fewer times the pages of the
- * unique event_key index (hit at random) are written out; still a few tens of MiB of rows.
+ * Events stored at a time. Parsed in a worker thread (large inputs), batches share longer
+ * transactions (see beginBulkLoad), so this bounds memory only.
  */
-const INGEST_BATCH_SIZE = 8_000;
+const INGEST_BATCH_SIZE = 4_000;
 
 /** Rows per message from the parse worker, and messages it may be ahead of the storing thread. */
 const ROWS_PER_MESSAGE = 2_000;
@@ -74,7 +74,7 @@ export async function ingestAuditFiles(
         maxInFlight: MESSAGES_IN_FLIGHT,
       })
     : undefined;
-  const endBulkLoad = await deps.store.auditEvents.beginBulkLoad();
+  const endBulkLoad = await deps.store.auditEvents.beginBulkLoad({ longTransactions: parser !== undefined });
   try {
     for (const file of files) {
       try {

@@ -54,6 +54,17 @@ const COLUMNS = AUDIT_ROW_COLUMNS satisfies readonly (keyof Row)[];
 
 const DEFERRED_INDEXES_KEY = 'audit_events.deferred_indexes';
 
+/** Events per transaction during a bulk load (see beginBulkLoad). */
+const BULK_ROWS_PER_TRANSACTION = 64_000;
+
+/** Page cache during a bulk load: the index pages a transaction dirties, and the index sorts. */
+const BULK_CACHE_KIB = 40 * 1024;
+
+/** The first column of a CREATE INDEX statement, unquoted. */
+function leadingColumn(definition: string): string | undefined {
+  return /\(\s*"?([^",)\s]+)"?/.exec(definition)?.[1];
+}
+
 /** PostgreSQL takes at most 65535 parameters per statement. */
 const PG_ROWS_PER_STATEMENT = Math.floor(60_000 / COLUMNS.length);
 
@@ -102,6 +113,8 @@ function fromRow(r: Selectable<AuditEventTable>): StoredAuditEvent {
 export class AuditEventRepository {
   private sqliteInsert: SQLite.Statement | undefined;
   private sqliteCheckpoint: SQLite.Statement | undefined;
+  /** Set during a bulk load on SQLite: events written since its open transaction began. */
+  private bulk: { uncommitted: number } | undefined;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -154,6 +167,8 @@ export class AuditEventRepository {
     );
     const insert = this.sqliteInsert;
     const saveCheckpoint = this.sqliteCheckpoint;
+    if (this.bulk && !checkpoint) return this.insertRowsBulk(handle, insert, this.bulk, rows);
+    if (this.bulk && handle.inTransaction) this.commitBulk(handle, this.bulk);
     const run = handle.transaction(() => {
       let inserted = 0;
       // Spread, not an array argument: better-sqlite3 binds positional arguments fastest.
@@ -170,6 +185,35 @@ export class AuditEventRepository {
     });
     const inserted = run.immediate();
     return { inserted, duplicates: rows.length - inserted };
+  }
+
+  /**
+   * Inserts into the bulk load's open transaction, committing it every BULK_ROWS_PER_TRANSACTION
+   * events. A failure rolls back what the open transaction held and ends the load with it.
+   */
+  private insertRowsBulk(
+    handle: SQLite.Database,
+    insert: SQLite.Statement,
+    bulk: { uncommitted: number },
+    rows: readonly AuditRowValues[],
+  ): InsertBatchResult {
+    if (!handle.inTransaction) handle.exec('BEGIN IMMEDIATE');
+    let inserted = 0;
+    try {
+      for (const row of rows) inserted += insert.run(...row).changes;
+    } catch (error) {
+      if (handle.inTransaction) handle.exec('ROLLBACK');
+      bulk.uncommitted = 0;
+      throw error;
+    }
+    bulk.uncommitted += rows.length;
+    if (bulk.uncommitted >= BULK_ROWS_PER_TRANSACTION) this.commitBulk(handle, bulk);
+    return { inserted, duplicates: rows.length - inserted };
+  }
+
+  private commitBulk(handle: SQLite.Database, bulk: { uncommitted: number }): void {
+    if (handle.inTransaction) handle.exec('COMMIT');
+    bulk.uncommitted = 0;
   }
 
   async query(filter: AuditEventFilter = {}): Promise<StoredAuditEvent[]> {
@@ -233,15 +277,23 @@ export class AuditEventRepository {
 
   /**
    * Prepares SQLite for a bulk load and returns the function that ends it (a no-op on PostgreSQL).
-   * Durability is untouched (WAL, synchronous=NORMAL): only connection-level knobs move. A bigger
-   * page cache keeps the event_key index in memory; rarer WAL checkpoints mean fewer fsyncs; the
-   * sorter may use a second thread to build indexes. Into an empty table, the secondary indexes
-   * are dropped and rebuilt at the end: building an index over a finished table is one sort, while
-   * keeping each of them up to date row by row is millions of random B-tree writes. Their
-   * definitions are read from the schema (whatever migrations created) and parked in
-   * sealwatch_meta first, so a crash before the rebuild is repaired when the store next opens.
+   * Durability is untouched (WAL, synchronous=NORMAL): only connection-level knobs move.
+   * - With `longTransactions` (large inputs, a caller that is the store's only user meanwhile:
+   *   the transaction stays open across awaits), events go into one open transaction committed
+   *   every BULK_ROWS_PER_TRANSACTION events, not one per batch: the unique event_key index is hit
+   *   at random, and each commit writes every index page touched since the last one to the WAL
+   *   again. A crash loses at most that transaction, which a re-run stores (duplicates are found
+   *   by event_key).
+   * - A bigger page cache holds those pages (and the event_key index) between commits; rarer WAL
+   *   checkpoints mean fewer fsyncs; the sorter may use a second thread to build indexes.
+   * - Into an empty table, the secondary indexes are dropped and rebuilt at the end: building an
+   *   index over a finished table is one sort, while keeping it up to date row by row is millions
+   *   of random B-tree writes. Indexes led by `time` stay: audit logs arrive in time order, so
+   *   they only ever grow at their right edge, and each rebuilt index costs a scan of the table.
+   *   The definitions are read from the schema (whatever migrations created) and parked in
+   *   sealwatch_meta first, so a crash before the rebuild is repaired when the store next opens.
    */
-  async beginBulkLoad(): Promise<() => Promise<void>> {
+  async beginBulkLoad(options: { longTransactions?: boolean } = {}): Promise<() => Promise<void>> {
     const handle = this.sqlite;
     if (!handle) return async () => undefined;
     const saved = {
@@ -249,12 +301,16 @@ export class AuditEventRepository {
       wal_autocheckpoint: handle.pragma('wal_autocheckpoint', { simple: true }) as number,
       threads: handle.pragma('threads', { simple: true }) as number,
     };
-    handle.pragma('cache_size = -16384');
+    handle.pragma(`cache_size = -${BULK_CACHE_KIB}`);
     handle.pragma('wal_autocheckpoint = 16384');
     handle.pragma('threads = 2');
     const deferred = this.deferIndexes(handle);
+    const bulk = { uncommitted: 0 };
+    if (options.longTransactions) this.bulk = bulk;
     return async () => {
       try {
+        this.bulk = undefined;
+        this.commitBulk(handle, bulk);
         if (deferred) await this.restoreDeferredIndexes();
         handle.pragma('wal_checkpoint(TRUNCATE)');
       } finally {
@@ -265,12 +321,14 @@ export class AuditEventRepository {
 
   private deferIndexes(handle: SQLite.Database): boolean {
     if (handle.prepare('SELECT 1 FROM audit_events LIMIT 1').get() !== undefined) return false;
-    const indexes = handle
-      .prepare(
-        // The unique event_key index stays: dedupe needs it. Its autoindex has no sql.
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' AND sql IS NOT NULL",
-      )
-      .all() as { name: string; sql: string }[];
+    const indexes = (
+      handle
+        .prepare(
+          // The unique event_key index stays: dedupe needs it. Its autoindex has no sql.
+          "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' AND sql IS NOT NULL",
+        )
+        .all() as { name: string; sql: string }[]
+    ).filter((index) => leadingColumn(index.sql) !== 'time');
     if (indexes.length === 0) return false;
     handle.transaction(() => {
       handle
