@@ -70,7 +70,8 @@ describe('runbook leader-election against a real 3-node OpenBao', () => {
     expect((await timed()).seconds).toBeLessThan(3);
     const ids = diagnosis.findings.filter((f) => f.node === leader.address).map((f) => f.id);
     expect(ids.sort()).toEqual(['node-unreachable', 'peer-unhealthy']);
-    const peer = diagnosis.findings.find((f) => f.id === 'peer-unhealthy')!;
+    // Just after an election a live follower may look unhealthy for a moment too: the dead one is asserted.
+    const peer = diagnosis.findings.find((f) => f.id === 'peer-unhealthy' && f.node === leader.address)!;
     expect(peer.evidence).toMatchObject({ node_id: leader.node_id, node_status: expect.any(String) });
     expect(peer.evidence['last_contact']).toMatch(/s$/);
     expect(diagnosis.findings.find((f) => f.id === 'quorum-at-risk')?.evidence).toMatchObject({
@@ -137,8 +138,11 @@ describe('runbook leader-election against a real 3-node OpenBao', () => {
     expect(removed?.node).toBe(victim.address);
     expect(removed?.evidence).toMatchObject({ node_id: victim.node_id });
     expect(removed?.evidence['raft_configuration']).not.toContain(victim.node_id);
-    // The removed node still answers unsealed, from a raft view that no longer holds itself.
-    expect(removed?.evidence['own_view']).not.toContain(victim.node_id);
+    // The removed node still answers unsealed, from its own stale view (which may or may not still
+    // list itself: the removal is not always replicated to the node being removed).
+    expect(removed?.evidence['own_view']).toEqual(
+      expect.arrayContaining(['node1', 'node2', 'node3'].filter((id) => id !== victim.node_id)),
+    );
 
     const dry = await cli(['runbook', 'run', 'leader-election', '--dry-run', '--json']);
     expect(dry.code, dry.stderr).toBe(0);

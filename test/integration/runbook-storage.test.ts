@@ -102,9 +102,11 @@ describe('runbook storage against a real 3-node OpenBao', () => {
       peer_healthy: false,
     });
     expect(wiped?.evidence['vault_db_allocated_bytes']).toBeLessThanOrEqual(48 * 1024);
-    expect(diagnosis.findings.find((f) => f.id === 'peer-unhealthy')?.evidence['node_id']).toBe(
-      victim.node_id,
-    );
+    expect(
+      diagnosis.findings.find((f) => f.id === 'peer-unhealthy' && f.node === victim.address)?.evidence[
+        'node_id'
+      ],
+    ).toBe(victim.node_id);
 
     // First run: the snapshot cannot be written (a file is in the way). Nothing may be removed.
     const blocker = join(scratch, 'blocker');

@@ -155,6 +155,11 @@ describe('raftFindings', () => {
     expect(rejoinTargets(v).unhealthy).toEqual([{ node: A[2], node_id: 'node3' }]);
   });
 
+  it('an unsealed node whose raft configuration cannot be read is a raft error', () => {
+    const v = view({ nodes: [node(0), node(1, { raftError: 'internal error' }), node(2)] });
+    expect(problems(v)).toEqual([['raft-configuration-error', A[1]]]);
+  });
+
   it('a token that cannot read autopilot is reported, not thrown', () => {
     const v = view({ autopilotError: 'permission denied' });
     delete v.autopilot;

@@ -52,6 +52,16 @@ export function raftFindings(view: RaftView, runbook: string): Finding[] {
       });
       continue;
     }
+    if (n.raftError)
+      findings.push({
+        id: 'raft-configuration-error',
+        severity: 'medium',
+        symptom: `${n.node} is unsealed but its raft configuration cannot be read: ${n.raftError}`,
+        evidence: { error: n.raftError },
+        node: n.node,
+        suggested_step:
+          "read the node's server log for storage.raft errors; a permission error needs a token that may read sys/storage/raft/configuration",
+      });
     const member = view.members.find((m) => m.node === n.node);
     if (view.config && member && !server)
       findings.push({

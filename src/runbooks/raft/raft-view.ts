@@ -7,7 +7,8 @@ export interface NodeView extends NodeProbe {
   leader?: LeaderStatus;
   /**
    * This node's own raft configuration. Each node answers from its local copy, so views can
-   * disagree: a node removed from the cluster still lists the others but no longer itself.
+   * disagree: a node removed from the cluster keeps a stale view (with or without itself: the
+   * removal is not always replicated to the node removed).
    */
   raft?: RaftServer[];
   raftError?: string;

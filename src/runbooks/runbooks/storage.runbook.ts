@@ -142,7 +142,7 @@ async function requireSnapshot(deps: RunbookDeps, ctx: StepContext<unknown>): Pr
 export const storageRunbook: Runbook<StorageOptions> = {
   name: NAME,
   title: 'Storage backend errors',
-  when: 'raft errors in the server log, a node with a wiped or corrupted data directory, a full disk, no recent snapshot',
+  when: 'raft errors (peers autopilot calls unhealthy, a configuration a node cannot read), a wiped or corrupted data directory, a full disk, no recent snapshot',
   flags: [
     {
       flags: '--data-dir <node=path>',
