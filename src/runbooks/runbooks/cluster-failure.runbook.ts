@@ -1,8 +1,10 @@
 import { createReadStream, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { checkAgainstBaseline, takeBaseline } from '../../backup/baseline.js';
 import { newestVerifiedSnapshot } from '../../backup/newest-verified.js';
-import { SealwatchError, UsageError } from '../../errors.js';
+import { missingAgainstBaseline } from '../cluster-failure/data-loss.js';
+import { errorMessage, SealwatchError, UsageError } from '../../errors.js';
 import type { StepContext } from '../../playbook/step.js';
 import type { BackupRecord } from '../../store/repositories/backup.repository.js';
 import { parseDuration } from '../../util/duration.js';
@@ -135,35 +137,40 @@ async function dataFindings(
   latest: BackupRecord | undefined,
 ): Promise<Finding[]> {
   if (!latest) return [];
-  const checks = await baselineChecks(deps, latest);
-  const failed = checks.filter((c) => !c.ok);
-  if (failed.length === 0) return [];
-  if (failed.some((c) => c.id === 'read'))
+  let missing: Record<string, string>;
+  try {
+    const [now, checks] = await Promise.all([
+      takeBaseline(deps.vault, { sampleSize: 0 }),
+      checkAgainstBaseline(deps.vault, latest.baseline),
+    ]);
+    missing = missingAgainstBaseline(
+      latest.baseline,
+      now,
+      checks.find((c) => c.id === 'kv_sample'),
+    );
+  } catch (error) {
+    const detail = errorMessage(error).split('\n')[0]!;
     return [
       {
         id: 'data-unchecked',
         severity: 'low',
-        symptom: `the data could not be compared with snapshot ${latest.id}: ${failed[0]!.detail}`,
-        evidence: { backup_id: latest.id, error: failed[0]!.detail },
+        symptom: `the data could not be compared with snapshot ${latest.id}: ${detail}`,
+        evidence: { backup_id: latest.id, error: detail },
         node: active,
         suggested_step: 'give a token that may read sys/policies, sys/auth, sys/mounts and the KV mounts',
       },
     ];
-  // More than recorded is newer data, not loss: only a shortfall or a lost version counts.
-  const missing = failed.filter((c) => {
-    const m = /^(\d+) .*, (\d+) recorded/.exec(c.detail);
-    return c.id === 'kv_sample' || !m || Number(m[1]) < Number(m[2]);
-  });
-  if (missing.length === 0) return [];
+  }
+  if (Object.keys(missing).length === 0) return [];
   return [
     {
       id: 'data-missing',
       severity: 'high',
-      symptom: `the cluster answers but data recorded in snapshot ${latest.id} is missing: ${missing.map((c) => c.detail).join('; ')}`,
+      symptom: `the cluster answers but data recorded in snapshot ${latest.id} is missing: ${Object.values(missing).join('; ')}`,
       evidence: {
         backup_id: latest.id,
         taken_at: latest.taken_at,
-        checks: Object.fromEntries(missing.map((c) => [c.id, c.detail])),
+        checks: missing,
       },
       node: active,
       suggested_step: `sealwatch runbook run ${NAME} (restores the snapshot; approval needed)`,
