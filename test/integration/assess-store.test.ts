@@ -213,6 +213,23 @@ describe.each(backends.flatMap((b) => tenancies.map((t) => ({ ...b, ...t }))))(
       expect(result.notes).toEqual([]);
     });
 
+    it('assesses a window that is a small part of the store alike (read through the time index)', async () => {
+      // Last: it adds to the store. A month after the window, 400 calls by the attacker's token.
+      await insertRows(
+        store,
+        Array.from({ length: 400 }, (_, i) =>
+          auditCall({ ...ATTACKER, time: at(43_200 + i), path: smtp(`tenant-${1000 + i}`) }),
+        )
+          .flat()
+          .map((row) => ({ ...row, tenant: tenantOf(row.path) })),
+      );
+      const again = await assess(
+        { since: new Date(Date.parse(at(0))), until: new Date(Date.parse(at(60))) },
+        { analysis: store.auditAnalysis, config, logger: silentLogger() },
+      );
+      expect(again).toEqual(result);
+    });
+
     it('says so when there is no history to call an address new', async () => {
       const early = await assess(
         { since: new Date(Date.parse(at(-1000))), until: new Date(Date.parse(at(60))) },

@@ -49,6 +49,8 @@ export interface ReadPath {
   /** False when its reads were stored with different tenants (templates changed between ingests). */
   tenants_agree: boolean;
   reads: number;
+  /** Its reads by a token (an accessor is logged). */
+  reads_by_tokens: number;
 }
 
 /** One accessor's successful reads of some paths, with the tenants stored for them. */
@@ -82,6 +84,9 @@ export const PERMISSION_DENIED = 'permission denied';
 
 /** SQLite caps bound parameters per statement; lists of accessors are looked up in chunks. */
 const IN_CHUNK = 500;
+
+/** Read through the covering read indexes when the window holds at least 1/this of the store. */
+const WINDOW_SHARE_FOR_COVERING = 4;
 
 /** Events read from each end of the window to tell whether accessors are HMAC'd. */
 const ACCESSOR_SAMPLE = 2000;
@@ -140,38 +145,33 @@ export class AuditAnalysisRepository {
 
   /** Failed calls (one response event per call), from the partial index over errors. */
   async failedResponses(window: AnalysisWindow): Promise<AnalysisEvent[]> {
-    const rows = await this.events(window)
-      .where('error', 'is not', null)
-      .where('type', '=', 'response')
-      .execute();
-    return rows.map(toEvent);
+    return this.eventsOf(this.events(window).where('error', 'is not', null).where('type', '=', 'response'));
   }
 
   /** Calls made with a token holding the root policy (request events, one per call). */
   async rootTokenRequests(window: AnalysisWindow): Promise<AnalysisEvent[]> {
     // The partial index audit_events_root's own condition, so the planner uses it.
-    const rows = await this.events(window).where(ROOT_POLICY).where('type', '=', 'request').execute();
-    return rows.map(toEvent);
+    return this.eventsOf(this.events(window).where(ROOT_POLICY).where('type', '=', 'request'));
   }
 
   /** Calls that change state under a path prefix (response events, so the outcome is known). */
   async writesUnder(window: AnalysisWindow, prefix: string): Promise<AnalysisEvent[]> {
-    const rows = await this.events(window)
-      .where((eb) => underPrefix(eb, prefix))
-      .where('type', '=', 'response')
-      .where('operation', 'in', ['create', 'update', 'delete'])
-      .execute();
-    return rows.map(toEvent);
+    return this.eventsOf(
+      this.events(window)
+        .where((eb) => underPrefix(eb, prefix))
+        .where('type', '=', 'response')
+        .where('operation', 'in', ['create', 'update', 'delete']),
+    );
   }
 
   /** Successful responses under a path prefix (e.g. token creations under auth/token/create). */
   async successesUnder(window: AnalysisWindow, prefix: string): Promise<AnalysisEvent[]> {
-    const rows = await this.events(window)
-      .where((eb) => underPrefix(eb, prefix))
-      .where('type', '=', 'response')
-      .where('error', 'is', null)
-      .execute();
-    return rows.map(toEvent);
+    return this.eventsOf(
+      this.events(window)
+        .where((eb) => underPrefix(eb, prefix))
+        .where('type', '=', 'response')
+        .where('error', 'is', null),
+    );
   }
 
   /**
@@ -227,14 +227,16 @@ export class AuditAnalysisRepository {
       high: string | null;
       tenanted: number | string;
       reads: number | string;
+      by_tokens: number | string;
     }>(
       sql`
         SELECT path, max(mount_point) AS mount_point, max(mount_type) AS mount_type,
-               min(tenant) AS low, max(tenant) AS high, count(tenant) AS tenanted, count(*) AS reads
-        FROM audit_events ${this.indexedBy('audit_events_path_reads')}
+               min(tenant) AS low, max(tenant) AS high, count(tenant) AS tenanted, count(*) AS reads,
+               count(accessor) AS by_tokens
+        FROM audit_events ${await this.readsIndex(window, 'audit_events_path_reads')}
         WHERE ${SUCCESSFUL_READ} AND time >= ${window.since} AND time <= ${window.until} AND path IS NOT NULL
         GROUP BY path`,
-      ['path', 'mount_point', 'mount_type', 'low', 'high', 'tenanted', 'reads'],
+      ['path', 'mount_point', 'mount_type', 'low', 'high', 'tenanted', 'reads', 'by_tokens'],
     );
     return rows.map((r) => {
       const reads = Number(r.reads);
@@ -246,6 +248,7 @@ export class AuditAnalysisRepository {
         tenant: r.low,
         tenants_agree: tenanted === 0 || (tenanted === reads && r.low === r.high),
         reads,
+        reads_by_tokens: Number(r.by_tokens),
       };
     });
   }
@@ -265,7 +268,7 @@ export class AuditAnalysisRepository {
       SELECT accessor, sum(n) AS reads, ${joined} AS tenants
       FROM (
         SELECT accessor, tenant, count(*) AS n
-        FROM audit_events ${this.indexedBy('audit_events_accessor_reads')}
+        FROM audit_events ${await this.readsIndex(window, 'audit_events_accessor_reads')}
         WHERE ${SUCCESSFUL_READ} AND time >= ${window.since} AND time <= ${window.until}
           AND accessor IS NOT NULL AND path IS NOT NULL AND ${this.notIn('path', skipPaths)}
         GROUP BY accessor, tenant
@@ -299,7 +302,10 @@ export class AuditAnalysisRepository {
     return rows.map((r) => ({ tenant: r.tenant, path: r.path, first_read: String(r.first_read) }));
   }
 
-  /** Successful reads per path in the window by the given accessors. */
+  /**
+   * Successful reads per path in the window by the given accessors (usually a few implicated
+   * tokens: their reads are found through audit_events_accessor_reads, one range each).
+   */
   async readsOfPathsBy(
     window: AnalysisWindow,
     accessors: readonly string[],
@@ -308,7 +314,7 @@ export class AuditAnalysisRepository {
     const rows = await this.packed<{ path: string; reads: number | string }>(
       sql`
         SELECT path, count(*) AS reads
-        FROM audit_events ${this.indexedBy('audit_events_path_reads')}
+        FROM audit_events ${this.indexedBy('audit_events_accessor_reads')}
         WHERE ${SUCCESSFUL_READ} AND time >= ${window.since} AND time <= ${window.until}
           AND path IS NOT NULL AND ${this.in('accessor', accessors)}
         GROUP BY path`,
@@ -363,7 +369,7 @@ export class AuditAnalysisRepository {
       FROM (
         SELECT accessor, path, max(mount_point) AS mount_point, max(mount_type) AS mount_type,
                count(*) AS reads, min(time) AS first_read
-        FROM audit_events INDEXED BY audit_events_path_reads
+        FROM audit_events ${await this.readsIndex(window, 'audit_events_path_reads')}
         WHERE ${SUCCESSFUL_READ} AND time >= ${window.since} AND time <= ${window.until}
         GROUP BY path, accessor
       )
@@ -526,6 +532,33 @@ export class AuditAnalysisRepository {
     }));
   }
 
+  /**
+   * Which index SQLite reads a window's successful reads through. The covering read indexes are
+   * in group order but not in time order, so through them a query reads every read ever stored:
+   * right when the window holds most of the store (an assessment after an ingest), wasteful when
+   * it is a day of a month. Then the time index reads just the window, table rows included. The
+   * share is estimated from ids at the window's edges (four index seeks; ingestion stores in time
+   * order), which can only make a query slower, never change what it returns.
+   */
+  private async readsIndex(window: AnalysisWindow, covering: string) {
+    if (!this.sqlite) return sql``;
+    const { rows } = await sql<{
+      first: number | null;
+      last: number | null;
+      low: number | null;
+      high: number | null;
+    }>`
+      SELECT (SELECT id FROM audit_events WHERE time >= ${window.since} ORDER BY time LIMIT 1) AS first,
+             (SELECT id FROM audit_events WHERE time <= ${window.until} ORDER BY time DESC LIMIT 1) AS last,
+             (SELECT min(id) FROM audit_events) AS low, (SELECT max(id) FROM audit_events) AS high`.execute(
+      this.db,
+    );
+    const { first, last, low, high } = rows[0] ?? { first: null, last: null, low: null, high: null };
+    const inWindow = first === null || last === null ? 0 : Math.abs(last - first) + 1;
+    const stored = low === null || high === null ? 0 : high - low + 1;
+    return this.indexedBy(inWindow * WINDOW_SHARE_FOR_COVERING >= stored ? covering : 'audit_events_time');
+  }
+
   /** SQLite's index hint (nothing on PostgreSQL, whose planner has statistics to go by). */
   private indexedBy(index: string) {
     return this.sqlite ? sql.raw(`INDEXED BY ${index}`) : sql``;
@@ -575,6 +608,16 @@ export class AuditAnalysisRepository {
   }
 
   /**
+   * The events a query selects, oldest first. On SQLite they come back packed as JSON (see
+   * `packed`): a busy day has tens of thousands of root-token calls or failures.
+   */
+  private async eventsOf(query: ReturnType<AuditAnalysisRepository['events']>): Promise<AnalysisEvent[]> {
+    if (!this.sqlite) return (await query.execute()).map(toEvent);
+    const rows = await this.packed<EventRow>(sql`${query}`, EVENT_COLUMNS);
+    return rows.map(toEvent).sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id - b.id));
+  }
+
+  /**
    * Events of the window that the caller narrows further (errors, root policy, a path prefix). On
    * SQLite the window is kept off the time index (`+time`): with bound times and no statistics the
    * planner would walk every event of the day through it, where the partial index or the path range
@@ -608,7 +651,7 @@ async function chunked<T, R>(items: readonly T[], run: (subset: readonly T[]) =>
   return results;
 }
 
-function toEvent(row: {
+interface EventRow extends Record<string, unknown> {
   id: number;
   time: string;
   type: string;
@@ -623,7 +666,9 @@ function toEvent(row: {
   error: string | null;
   policies: string;
   issued_token_ttl: number | string | null;
-}): AnalysisEvent {
+}
+
+function toEvent(row: EventRow): AnalysisEvent {
   return {
     ...row,
     id: Number(row.id),
