@@ -90,6 +90,21 @@ describe('runbook cluster-failure against a real 3-node OpenBao', () => {
     expect(cliRun.json<Diagnosis>().findings[0]!.id).toBe('cluster-down');
   });
 
+  it('every process killed with the data intact: the run starts the nodes and unseals them, restoring nothing', async () => {
+    const res = await cli(['runbook', 'run', 'cluster-failure', '--yes', '--incident', 'inc-cf-outage']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(await until('raft healthy', () => raftIsHealthy(lab, vault), 30_000)).toBe(true);
+    const shown = await cli(['incident', 'show', 'inc-cf-outage', '--json']);
+    const steps = shown.json<{ steps: { step_id: string; status: string }[] }>().steps;
+    expect(Object.fromEntries(steps.map((s) => [s.step_id, s.status]))).toMatchObject({
+      'start-nodes': 'done',
+      'restore-snapshot': 'skipped',
+      'join-nodes': 'done',
+      'verify-healthy': 'done',
+    });
+    expect((await vault.kv('secret').read('cluster-failure/known'))?.data).toEqual({ value: 'second' });
+  }, 300_000);
+
   it('data dirs wiped and the processes restarted empty: cluster-uninitialized with the snapshot to restore', async () => {
     await destroyCluster(true);
     expect((await nodeStates()).every((s) => !s.initialized)).toBe(true);
@@ -107,6 +122,17 @@ describe('runbook cluster-failure against a real 3-node OpenBao', () => {
     expect(evidence).toMatchObject({ file: snapshotFile, last_drill: { ok: true } });
     expect(evidence['taken_at']).toEqual(expect.any(String));
     expect(evidence['age_seconds']).toEqual(expect.any(Number));
+
+    // The plan is data: the restore is the destructive step that needs approval; nothing is done.
+    const dry = await cli(['runbook', 'run', 'cluster-failure', '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const plan = dry.json<{
+      steps: { id: string; needs_approval: boolean; actions: { action: string; destructive?: boolean }[] }[];
+    }>();
+    const restore = plan.steps.find((s) => s.id === 'restore-snapshot')!;
+    expect(restore.needs_approval).toBe(true);
+    expect(restore.actions.some((a) => a.destructive && a.action.includes('force-restore'))).toBe(true);
+    expect((await nodeStates()).every((s) => !s.initialized)).toBe(true);
   }, 300_000);
 
   it('refuses a truncated or non-snapshot --snapshot in one line before initialising anything; the incident stays resumable', async () => {
