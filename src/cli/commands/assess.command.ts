@@ -5,7 +5,7 @@ import { parseDuration } from '../../util/duration.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
-import { positiveInt } from './lab.command.js';
+import { positiveInt } from '../arguments.js';
 
 interface AssessOptions {
   since?: Date;

@@ -10,7 +10,7 @@ import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
 import { pointInTime } from './assess.command.js';
-import { positiveInt } from './lab.command.js';
+import { positiveInt } from '../arguments.js';
 
 const seconds = (value: string): number => {
   const n = Number(value);

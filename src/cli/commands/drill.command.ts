@@ -11,7 +11,7 @@ import { breachPlaybook } from '../../respond/breach.playbook.js';
 import { CliContext } from '../context.js';
 import { PLAYBOOKS } from '../playbooks.js';
 import type { CommandRunner } from '../runner.js';
-import { positiveInt } from './lab.command.js';
+import { positiveInt } from '../arguments.js';
 import { playbookRuntime } from '../runtime.js';
 import { breachOptions } from './respond.command.js';
 import { renderRunResult } from './incident.command.js';

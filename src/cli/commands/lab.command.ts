@@ -1,16 +1,11 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { readInbox } from '../../lab/mail-catcher.js';
 import { labInboxPath } from '../../lab/mail.js';
 import { labDown, labEnv, labStatus, labUp, DEFAULT_LAB_DIR } from '../../lab/lab.service.js';
 import type { CliContext } from '../context.js';
+import { positiveInt } from '../arguments.js';
 import type { CommandRunner } from '../runner.js';
-
-export function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number');
-  return n;
-}
 
 export function labCommand(run: CommandRunner): Command {
   const lab = new Command('lab').description(
