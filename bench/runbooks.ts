@@ -105,7 +105,7 @@ async function backupVerify(): Promise<BenchPart> {
               .join(', '),
           },
         ],
-        params: { secrets: SECRETS, snapshot_bytes: record.bytes, nodes: 1 },
+        params: { secrets: SECRETS, snapshot_bytes: record.bytes, backup_nodes: 1 },
         metrics: {
           backup_verify_seconds: round(seconds),
           backup_verify_phase_seconds: report.seconds,
@@ -174,7 +174,7 @@ async function diagnoseAll(): Promise<BenchPart> {
     const max = Math.max(...Object.values(medians));
     return {
       rows,
-      params: { nodes: 3, runbooks: RUNBOOK_NAMES.length },
+      params: { diagnose_nodes: 3, runbooks: RUNBOOK_NAMES.length },
       metrics: {
         diagnose_seconds_max: round(max),
         diagnose_seconds: medians,
