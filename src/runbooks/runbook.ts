@@ -1,7 +1,8 @@
 import type { z } from 'zod';
-import { SealwatchError } from '../errors.js';
+import { SealwatchError, UsageError } from '../errors.js';
 import type { PlaybookDeps, PlaybookFactory } from '../playbook/registry.js';
 import type { Step, StepContext } from '../playbook/step.js';
+import { parseDuration } from '../util/duration.js';
 import { findingSchema, isHealthy, sortFindings, type Finding } from './finding.js';
 
 /**
@@ -15,6 +16,29 @@ export interface RunbookFlag {
   /** For diagnose as well as run (default: run only). */
   diagnose?: boolean;
   parse?: (value: string, previous: unknown) => unknown;
+  /** The option the parsed value is stored under, when not commander's attribute name (`--wait` → `waitMs`). */
+  key?: string;
+}
+
+/** A flag taking a duration (`90s`, `5m`, `24h`), stored in milliseconds under `key`. */
+export function durationFlag(
+  flags: string,
+  key: string,
+  description: string,
+  more: Pick<RunbookFlag, 'diagnose'> = {},
+): RunbookFlag {
+  return {
+    flags,
+    key,
+    description,
+    ...more,
+    parse: (value) => {
+      const ms = parseDuration(value);
+      if (ms === undefined)
+        throw new UsageError(`${flags.split(' ')[0]} ${value}: give a duration such as 90s, 5m or 24h`);
+      return ms;
+    },
+  };
 }
 
 /**

@@ -61,7 +61,8 @@ function addRunbookFlags(command: Command, forDiagnose: boolean): Command {
 function resolveRunbook(command: Command, name: string, flags: CommonFlags) {
   const runbook = runbookNamed(name);
   if (!runbook) throw new UsageError(`unknown runbook ${name} (runbooks: ${RUNBOOK_NAMES.join(', ')})`);
-  const own = new Set(runbook.flags.map((f) => new Option(f.flags, '').attributeName()));
+  // commander's attribute name → the option key the runbook parses (`wait` → `waitMs`).
+  const own = new Map(runbook.flags.map((f) => [new Option(f.flags, '').attributeName(), f.key]));
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(flags)) {
     if (COMMON.has(key) || value === undefined) continue;
@@ -69,7 +70,7 @@ function resolveRunbook(command: Command, name: string, flags: CommonFlags) {
       const option = command.options.find((o) => o.attributeName() === key);
       throw new UsageError(`runbook ${name} does not take ${option?.long ?? key}`);
     }
-    raw[key] = value;
+    raw[own.get(key) ?? key] = value;
   }
   const parsed = runbook.options.safeParse(raw);
   if (!parsed.success)

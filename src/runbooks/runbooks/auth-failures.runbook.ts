@@ -5,7 +5,6 @@ import { z } from 'zod';
 import { SealwatchError, UsageError } from '../../errors.js';
 import { readLabFile } from '../../lab/lab-file.js';
 import { PathTemplateMatcher } from '../../tenants/path-template.js';
-import { parseDuration } from '../../util/duration.js';
 import type { VaultClient } from '../../vault/client.js';
 import type { AuditDevice } from '../../vault/types.js';
 import {
@@ -31,7 +30,7 @@ import {
 import type { Finding } from '../finding.js';
 import { gauge, parsePrometheus } from '../memory/prometheus.js';
 import { shortError } from '../nodes.js';
-import type { Runbook, RunbookDeps } from '../runbook.js';
+import { durationFlag, type Runbook, type RunbookDeps } from '../runbook.js';
 
 /** How long a diagnosis may spend bringing the audit store up to date (the rest waits for the next one). */
 const INGEST_BUDGET_MS = 1_500;
@@ -355,16 +354,9 @@ export const authFailuresRunbook: Runbook<AuthFailuresOptions> = {
       diagnose: true,
       parse: (value, previous) => [...(Array.isArray(previous) ? (previous as string[]) : []), value],
     },
-    {
-      flags: '--window <duration>',
-      description: 'count failures this far back (default 24h)',
+    durationFlag('--window <duration>', 'windowMs', 'count failures this far back (default 24h)', {
       diagnose: true,
-      parse: (value) => {
-        const ms = parseDuration(value);
-        if (ms === undefined) throw new UsageError(`--window ${value}: give a duration such as 30m or 24h`);
-        return ms;
-      },
-    },
+    }),
     {
       flags: '--role <mount/role>',
       description: 'the AppRole role to check and fix, e.g. approle/mailer',
@@ -387,10 +379,7 @@ export const authFailuresRunbook: Runbook<AuthFailuresOptions> = {
       },
     },
   ],
-  options: z.preprocess((raw) => {
-    const r = (raw ?? {}) as Record<string, unknown>;
-    return r['window'] !== undefined && r['windowMs'] === undefined ? { ...r, windowMs: r['window'] } : r;
-  }, optionsSchema),
+  options: optionsSchema,
   diagnose: diagnoseAuthFailures,
   healthy: authHealthy,
   remediation: (deps, options) => {

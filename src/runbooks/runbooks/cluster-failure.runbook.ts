@@ -4,10 +4,9 @@ import { z } from 'zod';
 import { checkAgainstBaseline, takeBaseline } from '../../backup/baseline.js';
 import { newestVerifiedSnapshot } from '../../backup/newest-verified.js';
 import { missingAgainstBaseline } from '../cluster-failure/data-loss.js';
-import { errorMessage, SealwatchError, UsageError } from '../../errors.js';
+import { errorMessage, SealwatchError } from '../../errors.js';
 import type { StepContext } from '../../playbook/step.js';
 import type { BackupRecord } from '../../store/repositories/backup.repository.js';
-import { parseDuration } from '../../util/duration.js';
 import { waitFor } from '../../util/wait.js';
 import { REINITIALISE_ADVICE, chooseSnapshot } from '../cluster-failure/snapshot-choice.js';
 import {
@@ -21,7 +20,7 @@ import type { Finding } from '../finding.js';
 import { probeNodes, type NodeProbe } from '../nodes.js';
 import { nodeHost } from '../raft/node-host.js';
 import { bringIntoRaft, currentShares, waitRaftHealthy } from '../raft/rejoin.js';
-import type { Diagnosis, Runbook, RunbookDeps } from '../runbook.js';
+import { durationFlag, type Diagnosis, type Runbook, type RunbookDeps } from '../runbook.js';
 
 const optionsSchema = z.object({
   /** The snapshot file to restore (default: the newest verified one). */
@@ -297,29 +296,20 @@ export const clusterFailureRunbook: Runbook<ClusterFailureOptions> = {
       flags: '--snapshot <file>',
       description: 'the raft snapshot to restore (default: the newest verified one)',
       diagnose: true,
+      // Journalled and parsed again on resume: the absolute path, whatever the working directory then.
+      parse: (value) => resolve(value),
     },
     {
       flags: '--restart-command <cmd>',
       description: 'command that restarts a node ({node} = its address)',
     },
-    {
-      flags: '--wait <duration>',
-      description: 'how long to wait for the cluster to be unsealed and active (default 2m)',
-      parse: (value) => {
-        const ms = parseDuration(value);
-        if (ms === undefined) throw new UsageError(`--wait ${value}: give a duration such as 90s or 5m`);
-        return ms;
-      },
-    },
+    durationFlag(
+      '--wait <duration>',
+      'waitMs',
+      'how long to wait for the cluster to be unsealed and active (default 2m)',
+    ),
   ],
-  options: z.preprocess((raw) => {
-    const r = { ...((raw ?? {}) as Record<string, unknown>) };
-    if (r['wait'] !== undefined && r['waitMs'] === undefined) r['waitMs'] = r['wait'];
-    delete r['wait'];
-    // Journalled and parsed again on resume: the absolute path, whatever the working directory then.
-    if (typeof r['snapshot'] === 'string') r['snapshot'] = resolve(r['snapshot']);
-    return r;
-  }, optionsSchema),
+  options: optionsSchema,
   diagnose: diagnoseClusterFailure,
   remediation: (deps, options, diagnosis) => {
     const host = nodeHost(deps, { restartCommand: options.restartCommand });

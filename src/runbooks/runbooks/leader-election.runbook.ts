@@ -1,14 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { UsageError } from '../../errors.js';
 import type { Step } from '../../playbook/step.js';
-import { parseDuration } from '../../util/duration.js';
 import { nodeHost } from '../raft/node-host.js';
 import { raftFindings } from '../raft/raft-findings.js';
 import { recoverNodesStep, rejoinStep, waitHealthyStep } from '../raft/raft-steps.js';
 import { apiAddressOf, diagnosisView } from '../raft/raft-view.js';
 import { freshView } from '../raft/rejoin.js';
-import type { Diagnosis, Runbook, RunbookDeps } from '../runbook.js';
+import { durationFlag, type Diagnosis, type Runbook, type RunbookDeps } from '../runbook.js';
 
 const NAME = 'leader-election';
 
@@ -19,12 +17,6 @@ const optionsSchema = z.object({
   waitMs: z.int().min(1_000).default(120_000),
 });
 type LeaderElectionOptions = z.infer<typeof optionsSchema>;
-
-export const parseWait = (value: string): number => {
-  const ms = parseDuration(value);
-  if (ms === undefined) throw new UsageError(`--wait ${value}: give a duration such as 90s or 5m`);
-  return ms;
-};
 
 /** Several nodes claim leadership: every claimant that is not the raft leader steps down. */
 function stepDownStep(
@@ -76,16 +68,13 @@ export const leaderElectionRunbook: Runbook<LeaderElectionOptions> = {
       flags: '--restart-command <cmd>',
       description: 'command that starts a stopped node outside a lab ({node} = its address)',
     },
-    {
-      flags: '--wait <duration>',
-      description: 'how long to wait for the cluster to be unsealed and active (default 2m)',
-      parse: parseWait,
-    },
+    durationFlag(
+      '--wait <duration>',
+      'waitMs',
+      'how long to wait for the cluster to be unsealed and active (default 2m)',
+    ),
   ],
-  options: z.preprocess((raw) => {
-    const r = (raw ?? {}) as Record<string, unknown>;
-    return r['wait'] !== undefined && r['waitMs'] === undefined ? { ...r, waitMs: r['wait'] } : r;
-  }, optionsSchema),
+  options: optionsSchema,
   diagnose: async (deps, options) =>
     raftFindings(await diagnosisView(deps.vault, nodeHost(deps, options).members()), NAME),
   remediation: (deps, options, diagnosis) => {

@@ -3,12 +3,11 @@ import { z } from 'zod';
 import { SealwatchError, UsageError } from '../../errors.js';
 import { labShares } from '../../lab/lab-file.js';
 import { waitForUnseal } from '../../respond/unseal.js';
-import { parseDuration } from '../../util/duration.js';
 import type { VaultClient } from '../../vault/client.js';
 import { BadRequestError } from '../../vault/errors.js';
 import type { Finding } from '../finding.js';
 import { probeNodes, shortError } from '../nodes.js';
-import type { Runbook, RunbookDeps } from '../runbook.js';
+import { durationFlag, type Runbook, type RunbookDeps } from '../runbook.js';
 
 const optionsSchema = z.object({
   /** For auto-unseal: the seal's backend (transit server, KMS endpoint) to check. */
@@ -210,24 +209,17 @@ export const sealedRunbook: Runbook<SealedOptions> = {
       flags: '--restart-command <cmd>',
       description: 'auto-unseal: command that restarts a node ({node} = its address)',
     },
-    {
-      flags: '--wait <duration>',
-      description: 'how long to wait for the cluster to be unsealed and active (default 2m)',
-      parse: (value) => {
-        const ms = parseDuration(value);
-        if (ms === undefined) throw new UsageError(`--wait ${value}: give a duration such as 90s or 5m`);
-        return ms;
-      },
-    },
+    durationFlag(
+      '--wait <duration>',
+      'waitMs',
+      'how long to wait for the cluster to be unsealed and active (default 2m)',
+    ),
     {
       flags: '--verify-path <path>',
       description: 'a KV secret to read once unsealed (default: the first one found)',
     },
   ],
-  options: z.preprocess((raw) => {
-    const r = (raw ?? {}) as Record<string, unknown>;
-    return r['wait'] !== undefined && r['waitMs'] === undefined ? { ...r, waitMs: r['wait'] } : r;
-  }, optionsSchema),
+  options: optionsSchema,
   diagnose: diagnoseSealed,
   remediation: (deps, options, diagnosis) => [
     {

@@ -5,15 +5,13 @@ import { createBackups } from '../../backup/backup.service.js';
 import { SealwatchError, UsageError } from '../../errors.js';
 import type { Step, StepContext } from '../../playbook/step.js';
 import { isPostgresUrl } from '../../store/store.js';
-import { parseDuration } from '../../util/duration.js';
 import type { Finding } from '../finding.js';
 import { nodeHost } from '../raft/node-host.js';
 import { raftFindings } from '../raft/raft-findings.js';
 import { recoverNodesStep, rejoinStep, waitHealthyStep } from '../raft/raft-steps.js';
 import { diagnosisView, serverOf } from '../raft/raft-view.js';
-import type { Diagnosis, Runbook, RunbookDeps } from '../runbook.js';
+import { durationFlag, type Diagnosis, type Runbook, type RunbookDeps } from '../runbook.js';
 import { dataDirFindings, inspectDataDir, snapshotFindings } from '../storage/data-dir.js';
-import { parseWait } from './leader-election.runbook.js';
 
 const NAME = 'storage';
 
@@ -151,17 +149,12 @@ export const storageRunbook: Runbook<StorageOptions> = {
       diagnose: true,
       parse: parseDataDir,
     },
-    {
-      flags: '--max-snapshot-age <duration>',
-      description: 'a newest snapshot older than this is a finding (default 24h)',
-      diagnose: true,
-      parse: (value) => {
-        const ms = parseDuration(value);
-        if (ms === undefined)
-          throw new UsageError(`--max-snapshot-age ${value}: give a duration such as 12h`);
-        return ms;
-      },
-    },
+    durationFlag(
+      '--max-snapshot-age <duration>',
+      'maxSnapshotAgeMs',
+      'a newest snapshot older than this is a finding (default 24h)',
+      { diagnose: true },
+    ),
     {
       flags: '--snapshot-dir <dir>',
       description: 'where the safety snapshot goes (default: backups/ beside the store)',
@@ -170,21 +163,13 @@ export const storageRunbook: Runbook<StorageOptions> = {
       flags: '--restart-command <cmd>',
       description: 'command that starts a stopped node outside a lab ({node} = its address)',
     },
-    {
-      flags: '--wait <duration>',
-      description: 'how long to wait for the cluster to be unsealed and active (default 2m)',
-      parse: parseWait,
-    },
+    durationFlag(
+      '--wait <duration>',
+      'waitMs',
+      'how long to wait for the cluster to be unsealed and active (default 2m)',
+    ),
   ],
-  options: z.preprocess((raw) => {
-    const r = { ...((raw ?? {}) as Record<string, unknown>) };
-    if (r['wait'] !== undefined && r['waitMs'] === undefined) r['waitMs'] = r['wait'];
-    if (r['maxSnapshotAge'] !== undefined && r['maxSnapshotAgeMs'] === undefined)
-      r['maxSnapshotAgeMs'] = r['maxSnapshotAge'];
-    delete r['wait'];
-    delete r['maxSnapshotAge'];
-    return r;
-  }, optionsSchema),
+  options: optionsSchema,
   diagnose: diagnoseStorage,
   remediation: (deps, options, diagnosis) => {
     const host = hostOf(deps, options);
