@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,32 +6,12 @@ import type { Finding } from '../../src/runbooks/finding.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
 import { runCli } from '../harness/cli.js';
+import { badNode } from '../harness/raft-faults.js';
 
 interface Diagnosis {
   runbook: string;
   healthy: boolean;
   findings: Finding[];
-}
-
-/** A TCP server on 127.0.0.1 that accepts and then either never answers or answers garbage. */
-async function badNode(kind: 'hang' | 'garbage'): Promise<{ address: string; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    if (kind === 'garbage') socket.end('\u0000\u0001 not http at all\r\n\r\n');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    address: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        sockets.forEach((s) => s.destroy());
-        server.close(() => resolve());
-      }),
-  };
 }
 
 describe('runbook sealed against a real 3-node OpenBao', () => {

@@ -51,7 +51,8 @@ function labOf(deps: RunbookDeps): { dir: string; lab: LabFile } | undefined {
   }
 }
 
-function runCommand(command: string, node: string): Promise<void> {
+/** Runs an operator's node command (`{node}` = the node's address); fails with the last line it printed. */
+export function runNodeCommand(command: string, node: string): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command.replaceAll('{node}', node), {
       shell: true,
@@ -100,7 +101,7 @@ export function nodeHost(
         await startLabNode(found.dir, n.node_id, { logger: deps.logger });
         return;
       }
-      if (options.restartCommand) return runCommand(options.restartCommand, node);
+      if (options.restartCommand) return runNodeCommand(options.restartCommand, node);
       throw new ManualHostStepError(
         node,
         'start the OpenBao process on that host (or give --restart-command)',

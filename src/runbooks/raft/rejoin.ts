@@ -1,32 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SealwatchError, UsageError } from '../../errors.js';
-import { labShares } from '../../lab/lab-file.js';
+import { SealwatchError } from '../../errors.js';
 import type { StepContext } from '../../playbook/step.js';
 import { waitFor } from '../../util/wait.js';
 import { isHealthy, type Finding } from '../finding.js';
 import type { RunbookDeps } from '../runbook.js';
+import { currentShares } from '../key-shares.js';
 import type { NodeHost } from './node-host.js';
 import { raftFindings } from './raft-findings.js';
 import { diagnosisView, serverOf, type RaftView } from './raft-view.js';
-
-/** The current key shares: given on the command line, the lab's key holders, or typed at a prompt. */
-export async function currentShares(deps: RunbookDeps, threshold: number): Promise<readonly string[]> {
-  const shares =
-    (await deps.runtime?.currentShares?.()) ??
-    labShares(deps.config.lab?.file) ??
-    (await deps.runtime?.promptShares?.(threshold));
-  if (!shares || shares.length === 0)
-    throw new UsageError(
-      'no unseal key shares for the re-joined node: give --unseal-keys-file F (one share per line), --unseal-keys-stdin, or run on a terminal to type them',
-    );
-  if (shares.length < threshold)
-    throw new SealwatchError(
-      'unseal_shares_insufficient',
-      `${shares.length} key share(s) given, the threshold is ${threshold}: nothing was submitted; give at least ${threshold}`,
-      { details: { given: shares.length, threshold } },
-    );
-  return shares;
-}
 
 export const freshView = (deps: RunbookDeps, host: NodeHost): Promise<RaftView> =>
   diagnosisView(deps.vault, host.members());

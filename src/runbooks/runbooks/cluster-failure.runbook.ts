@@ -19,8 +19,10 @@ import {
 import type { Finding } from '../finding.js';
 import { probeNodes, type NodeProbe } from '../nodes.js';
 import { nodeHost } from '../raft/node-host.js';
-import { bringIntoRaft, currentShares, waitRaftHealthy } from '../raft/rejoin.js';
-import { durationFlag, type Diagnosis, type Runbook, type RunbookDeps } from '../runbook.js';
+import { currentShares } from '../key-shares.js';
+import { bringIntoRaft, waitRaftHealthy } from '../raft/rejoin.js';
+import { type Diagnosis, type Runbook, type RunbookDeps } from '../runbook.js';
+import { RESTART_COMMAND_FLAG, WAIT_FLAG } from '../flags.js';
 
 const optionsSchema = z.object({
   /** The snapshot file to restore (default: the newest verified one). */
@@ -299,15 +301,8 @@ export const clusterFailureRunbook: Runbook<ClusterFailureOptions> = {
       // Journalled and parsed again on resume: the absolute path, whatever the working directory then.
       parse: (value) => resolve(value),
     },
-    {
-      flags: '--restart-command <cmd>',
-      description: 'command that restarts a node ({node} = its address)',
-    },
-    durationFlag(
-      '--wait <duration>',
-      'waitMs',
-      'how long to wait for the cluster to be unsealed and active (default 2m)',
-    ),
+    RESTART_COMMAND_FLAG,
+    WAIT_FLAG,
   ],
   options: optionsSchema,
   diagnose: diagnoseClusterFailure,

@@ -6,7 +6,8 @@ import { raftFindings } from '../raft/raft-findings.js';
 import { recoverNodesStep, rejoinStep, waitHealthyStep } from '../raft/raft-steps.js';
 import { apiAddressOf, diagnosisView } from '../raft/raft-view.js';
 import { freshView } from '../raft/rejoin.js';
-import { durationFlag, type Diagnosis, type Runbook, type RunbookDeps } from '../runbook.js';
+import { type Diagnosis, type Runbook, type RunbookDeps } from '../runbook.js';
+import { RESTART_COMMAND_FLAG, WAIT_FLAG } from '../flags.js';
 
 const NAME = 'leader-election';
 
@@ -63,17 +64,7 @@ export const leaderElectionRunbook: Runbook<LeaderElectionOptions> = {
   name: NAME,
   title: 'Raft leader election failure',
   when: 'no leader or several; a node down, removed from raft or never joined; autopilot unhealthy; "local node not active"',
-  flags: [
-    {
-      flags: '--restart-command <cmd>',
-      description: 'command that starts a stopped node outside a lab ({node} = its address)',
-    },
-    durationFlag(
-      '--wait <duration>',
-      'waitMs',
-      'how long to wait for the cluster to be unsealed and active (default 2m)',
-    ),
-  ],
+  flags: [RESTART_COMMAND_FLAG, WAIT_FLAG],
   options: optionsSchema,
   diagnose: async (deps, options) =>
     raftFindings(await diagnosisView(deps.vault, nodeHost(deps, options).members()), NAME),

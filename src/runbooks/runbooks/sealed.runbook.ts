@@ -1,13 +1,14 @@
-import { spawn } from 'node:child_process';
 import { z } from 'zod';
-import { SealwatchError, UsageError } from '../../errors.js';
-import { labShares } from '../../lab/lab-file.js';
+import { SealwatchError } from '../../errors.js';
 import { waitForUnseal } from '../../respond/unseal.js';
 import type { VaultClient } from '../../vault/client.js';
 import { BadRequestError } from '../../vault/errors.js';
 import type { Finding } from '../finding.js';
 import { probeNodes, shortError } from '../nodes.js';
-import { durationFlag, type Runbook, type RunbookDeps } from '../runbook.js';
+import { type Runbook, type RunbookDeps } from '../runbook.js';
+import { currentShares } from '../key-shares.js';
+import { runNodeCommand } from '../raft/node-host.js';
+import { RESTART_COMMAND_FLAG, WAIT_FLAG } from '../flags.js';
 
 const optionsSchema = z.object({
   /** For auto-unseal: the seal's backend (transit server, KMS endpoint) to check. */
@@ -121,47 +122,6 @@ async function diagnoseSealed(deps: RunbookDeps, options: SealedOptions): Promis
   return findings;
 }
 
-/** The current key shares: given on the command line, the lab's key holders, or typed at a prompt. */
-async function currentShares(deps: RunbookDeps, threshold: number): Promise<readonly string[]> {
-  const shares =
-    (await deps.runtime?.currentShares?.()) ??
-    labShares(deps.config.lab?.file) ??
-    (await deps.runtime?.promptShares?.(threshold));
-  if (!shares || shares.length === 0)
-    throw new UsageError(
-      'no unseal key shares: give --unseal-keys-file F (one share per line), --unseal-keys-stdin, or run on a terminal to type them',
-    );
-  if (shares.length < threshold)
-    throw new SealwatchError(
-      'unseal_shares_insufficient',
-      `${shares.length} key share(s) given, the threshold is ${threshold}: nothing was submitted; give at least ${threshold}`,
-      { details: { given: shares.length, threshold } },
-    );
-  return shares;
-}
-
-function runRestart(command: string, node: string): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command.replaceAll('{node}', node), {
-      shell: true,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()).slice(-2000));
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0
-        ? resolvePromise()
-        : reject(
-            new SealwatchError(
-              'restart_failed',
-              `restart command for ${node} exited ${code}: ${stderr.trim().split('\n').pop() ?? ''}`,
-            ),
-          ),
-    );
-  });
-}
-
 /** Reads one KV v2 secret to prove the unsealed cluster serves data: the path given, or the first found. */
 async function readSample(
   vault: VaultClient,
@@ -205,15 +165,8 @@ export const sealedRunbook: Runbook<SealedOptions> = {
       description: 'auto-unseal: the transit server / KMS endpoint to check',
       diagnose: true,
     },
-    {
-      flags: '--restart-command <cmd>',
-      description: 'auto-unseal: command that restarts a node ({node} = its address)',
-    },
-    durationFlag(
-      '--wait <duration>',
-      'waitMs',
-      'how long to wait for the cluster to be unsealed and active (default 2m)',
-    ),
+    RESTART_COMMAND_FLAG,
+    WAIT_FLAG,
     {
       flags: '--verify-path <path>',
       description: 'a KV secret to read once unsealed (default: the first one found)',
@@ -251,7 +204,7 @@ export const sealedRunbook: Runbook<SealedOptions> = {
         if (options.restartCommand)
           for (const p of auto) {
             ctx.progress(`restarting ${p.node}`);
-            await runRestart(options.restartCommand, p.node);
+            await runNodeCommand(options.restartCommand, p.node);
           }
         else if (auto.length > 0)
           ctx.progress(

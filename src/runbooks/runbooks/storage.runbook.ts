@@ -11,6 +11,7 @@ import { raftFindings } from '../raft/raft-findings.js';
 import { recoverNodesStep, rejoinStep, waitHealthyStep } from '../raft/raft-steps.js';
 import { diagnosisView, serverOf } from '../raft/raft-view.js';
 import { durationFlag, type Diagnosis, type Runbook, type RunbookDeps } from '../runbook.js';
+import { RESTART_COMMAND_FLAG, WAIT_FLAG } from '../flags.js';
 import { dataDirFindings, inspectDataDir, snapshotFindings } from '../storage/data-dir.js';
 
 const NAME = 'storage';
@@ -159,15 +160,8 @@ export const storageRunbook: Runbook<StorageOptions> = {
       flags: '--snapshot-dir <dir>',
       description: 'where the safety snapshot goes (default: backups/ beside the store)',
     },
-    {
-      flags: '--restart-command <cmd>',
-      description: 'command that starts a stopped node outside a lab ({node} = its address)',
-    },
-    durationFlag(
-      '--wait <duration>',
-      'waitMs',
-      'how long to wait for the cluster to be unsealed and active (default 2m)',
-    ),
+    RESTART_COMMAND_FLAG,
+    WAIT_FLAG,
   ],
   options: optionsSchema,
   diagnose: diagnoseStorage,

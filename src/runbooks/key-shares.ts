@@ -1,0 +1,22 @@
+import { SealwatchError, UsageError } from '../errors.js';
+import { labShares } from '../lab/lab-file.js';
+import type { RunbookDeps } from './runbook.js';
+
+/** The current key shares: given on the command line, the lab's key holders, or typed at a prompt. */
+export async function currentShares(deps: RunbookDeps, threshold: number): Promise<readonly string[]> {
+  const shares =
+    (await deps.runtime?.currentShares?.()) ??
+    labShares(deps.config.lab?.file) ??
+    (await deps.runtime?.promptShares?.(threshold));
+  if (!shares || shares.length === 0)
+    throw new UsageError(
+      'no unseal key shares: give --unseal-keys-file F (one share per line), --unseal-keys-stdin, or run on a terminal to type them',
+    );
+  if (shares.length < threshold)
+    throw new SealwatchError(
+      'unseal_shares_insufficient',
+      `${shares.length} key share(s) given, the threshold is ${threshold}: nothing was submitted; give at least ${threshold}`,
+      { details: { given: shares.length, threshold } },
+    );
+  return shares;
+}
