@@ -34,7 +34,10 @@ export interface AuditEvent {
   wrap_info: Record<string, unknown> | null;
   /** Tenant the path belongs to by the configured templates (exclusions are applied when reading). */
   tenant: string | null;
-  /** Every `hmac-sha256:` value the entry carries (request/response data, client tokens), space-separated. */
+  /**
+   * The keys (hmac-key.ts) of every `hmac-sha256:` value the entry carries (request/response data,
+   * client tokens), space-separated; stores written before keys hold the full strings.
+   */
   hmac_values: string;
   /**
    * response.auth.token_ttl in seconds when the response issued a token (login, auth/token/create*);

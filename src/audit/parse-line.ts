@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { PathTemplateMatcher } from '../tenants/path-template.js';
 import { toSortableUtc } from '../util/time.js';
 import type { AuditEvent } from './audit-event.js';
+import { HMAC_KEY_LENGTH, HMAC_PREFIX } from './hmac-key.js';
 
 export type ParseResult = { ok: true; event: AuditEvent } | { ok: false; reason: string };
 
@@ -19,7 +20,7 @@ export interface ParseContext {
  */
 const SUPPORTED_FORMAT_VERSIONS: ReadonlySet<unknown> = new Set(['1', 1, 'v1']);
 
-const HMAC_PREFIX = '"hmac-sha256:';
+const QUOTED_HMAC_PREFIX = `"${HMAC_PREFIX}`;
 const BACKSLASH = 0x5c;
 /** A real HMAC is 64 hex digits; anything much longer is not one. */
 const MAX_HMAC_LENGTH = 160;
@@ -119,25 +120,27 @@ export function parseAuditLine(line: string, context: ParseContext): ParseResult
 export const normaliseTime = toSortableUtc;
 
 /**
- * HMAC'd values as the device writes them: a whole JSON string `hmac-sha256:<hex>`. Scanning the
- * raw line finds them wherever they sit (request/response data, arrays, client tokens, wrap info)
- * without walking the parsed object; indexOf is a third faster than a regex here. A match preceded
- * by a backslash is an escaped quote inside some other string, not a value of its own.
+ * HMAC'd values as the device writes them: a whole JSON string `hmac-sha256:<hex>`, kept by their
+ * keys (see hmac-key.ts). Scanning the raw line finds them wherever they sit (request/response
+ * data, arrays, client tokens, wrap info) without walking the parsed object; indexOf is a third
+ * faster than a regex here. A match preceded by a backslash is an escaped quote inside some other
+ * string, not a value of its own.
  */
 function hmacValues(line: string): string {
-  let at = line.indexOf(HMAC_PREFIX);
+  let at = line.indexOf(QUOTED_HMAC_PREFIX);
   if (at === -1) return '';
   const seen = new Set<string>();
   while (at !== -1) {
-    const end = line.indexOf('"', at + HMAC_PREFIX.length);
+    const start = at + QUOTED_HMAC_PREFIX.length;
+    const end = line.indexOf('"', start);
     if (end === -1) break;
     if (
       line.charCodeAt(at - 1) !== BACKSLASH &&
       end - at <= MAX_HMAC_LENGTH &&
       line.charCodeAt(end - 1) !== BACKSLASH
     )
-      seen.add(line.slice(at + 1, end));
-    at = line.indexOf(HMAC_PREFIX, end + 1);
+      seen.add(line.slice(start, Math.min(end, start + HMAC_KEY_LENGTH)));
+    at = line.indexOf(QUOTED_HMAC_PREFIX, end + 1);
   }
   return [...seen].join(' ');
 }

@@ -1,3 +1,4 @@
+import { hmacKey } from '../../audit/hmac-key.js';
 import type { FailedLogin, LoginSuccesses } from '../../store/repositories/audit-logins.repository.js';
 
 /**
@@ -73,10 +74,18 @@ interface Classified {
   reason: FailureReason;
 }
 
-export function classifyFailure(failure: FailedLogin, errors: ErrorHashes, roles: RoleIdHashes): Classified {
+/**
+ * The failure's reason, mount and principal. `errors` and `roles` are keyed by hmacKey (see
+ * groupFailures), as the stored hmac_values are.
+ */
+function classifyFailure(failure: FailedLogin, errors: ErrorHashes, roles: RoleIdHashes): Classified {
   const match = LOGIN_PATH.exec(failure.path);
   const mount = match ? `auth/${match[1]}/` : (failure.mount_point ?? failure.path);
-  const hashes = failure.hmac_values.split(' ').filter((h) => h !== '');
+  // hmacKey again: stores written before keys hold the full strings.
+  const hashes = failure.hmac_values
+    .split(' ')
+    .filter((h) => h !== '')
+    .map(hmacKey);
   let role: { mount: string; role: string } | undefined;
   let reason: FailureReason | undefined;
   for (const h of hashes) {
@@ -100,8 +109,10 @@ export function groupFailures(
   successes: readonly LoginSuccesses[] = [],
 ): FailureGroup[] {
   const groups = new Map<string, FailureGroup & { addresses: Set<string> }>();
+  const errorKeys = byHmacKey(errors);
+  const roleKeys = byHmacKey(roles);
   for (const failure of failures) {
-    const c = classifyFailure(failure, errors, roles);
+    const c = classifyFailure(failure, errorKeys, roleKeys);
     const key = JSON.stringify([c.mount, c.principal ?? null, c.reason]);
     let group = groups.get(key);
     if (!group) {
@@ -148,4 +159,9 @@ function lastSuccess(
     if (!last || s.last > last) last = s.last;
   }
   return last;
+}
+
+/** A map keyed by full HMACs (as sys/audit-hash answers), keyed by hmacKey instead. */
+function byHmacKey<V>(map: ReadonlyMap<string, V>): ReadonlyMap<string, V> {
+  return new Map([...map].map(([hmac, value]) => [hmacKey(hmac), value]));
 }

@@ -1,4 +1,5 @@
 import { SqliteAdapter, sql, type ExpressionBuilder, type Kysely, type RawBuilder } from 'kysely';
+import { hmacKey } from '../../audit/hmac-key.js';
 import { ROOT_POLICY, SUCCESSFUL_READ } from '../migrations/0003-audit-analysis.migration.js';
 import type { Database } from '../schema.js';
 
@@ -591,16 +592,17 @@ export class AuditAnalysisRepository {
   }
 
   /**
-   * Every event that carried one of the given audit HMACs (`hmac-sha256:<hex>`), oldest first. The
-   * hashes are hex, so they hold no LIKE wildcards; a full scan, as a leak can be anywhere in time.
+   * Every event that carried one of the given audit HMACs (`hmac-sha256:<hex>`), oldest first,
+   * found by their keys (hmac-key.ts), which full strings stored before keys contain too. The keys
+   * are hex, so they hold no LIKE wildcards; a full scan, as a leak can be anywhere in time.
    */
   async eventsCarryingHashes(hashes: readonly string[]): Promise<AnalysisEvent[]> {
-    const wanted = [...new Set(hashes)].filter((h) => /^hmac-sha256:[0-9a-f]+$/.test(h));
+    const wanted = [...new Set(hashes.filter((h) => /^hmac-sha256:[0-9a-f]+$/.test(h)).map(hmacKey))];
     if (wanted.length === 0) return [];
     const rows = await this.db
       .selectFrom('audit_events')
       .select(EVENT_COLUMNS)
-      .where((eb) => eb.or(wanted.map((hash) => eb('hmac_values', 'like', `%${hash}%`))))
+      .where((eb) => eb.or(wanted.map((key) => eb('hmac_values', 'like', `%${key}%`))))
       .orderBy('time')
       .orderBy('id')
       .execute();

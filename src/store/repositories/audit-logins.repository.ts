@@ -11,7 +11,7 @@ export interface FailedLogin {
   remote_address: string | null;
   /** The top-level error, when the device wrote one ("invalid credentials", "permission denied"). */
   error: string | null;
-  /** Every HMAC the entry carries: the request's role_id/secret_id and the response's error message. */
+  /** Every HMAC the entry carries (by key, see hmac-key.ts): the request's role_id/secret_id, the response's error. */
   hmac_values: string;
 }
 
