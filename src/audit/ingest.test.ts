@@ -79,6 +79,8 @@ describe('audit ingest, parsed in a worker thread or in the calling one', () => 
     expect(threaded.first.failures[0]!.error.message).toMatch(/ENOENT/);
     expect(threaded.second.counts).toMatchObject({ events: 0, duplicates: 2 * good, malformed: 3 });
     expect(threaded.events).toHaveLength(good);
+    // The first copy of each event is the one kept (the .gz repeats them all).
+    expect(new Set(threaded.events.map((e) => e.source))).toEqual(new Set([files[0]]));
   });
 
   it('keeps at most maxErrors descriptions, counting every malformed line', async () => {

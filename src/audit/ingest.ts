@@ -94,7 +94,10 @@ export async function ingestAuditFiles(
     await sink.flush();
   } finally {
     await parser?.close();
-    await endBulkLoad();
+    // Events stored twice while the load had no unique index, removed now (see beginBulkLoad).
+    const { duplicates } = await endBulkLoad();
+    sink.counts.events -= duplicates;
+    sink.counts.duplicates += duplicates;
   }
   return { counts: sink.counts, failures };
 }

@@ -7,6 +7,7 @@ import { incidentsMigration } from './0020-incidents.migration.js';
 import { notificationsMigration } from './0030-notifications.migration.js';
 import { auditActorsMigration } from './0040-audit-actors.migration.js';
 import { backupsMigration } from './0050-backups.migration.js';
+import { auditEventKeyIndexMigration } from './0060-audit-event-key-index.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -37,5 +38,6 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
     '0030-notifications': notificationsMigration(context),
     '0040-audit-actors': auditActorsMigration(context),
     '0050-backups': backupsMigration(context),
+    '0060-audit-event-key-index': auditEventKeyIndexMigration(context),
   };
 }
