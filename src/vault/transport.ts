@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Logger } from '../logging/logger.js';
 import {
   BadRequestError,
@@ -67,6 +67,15 @@ export interface VaultResponse<T> {
 
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
+/** undici's codes for a response that did not come in time (its HeadersTimeoutError, BodyTimeoutError). */
+const UNDICI_TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/**
+ * undici, loaded with the first request: a tenth of a second of start-up that commands which never
+ * call Vault (assess, audit, incident show) do not pay, as every command's context can make a client.
+ */
+let undici: Promise<typeof import('undici')> | undefined;
+
 /**
  * The HTTP layer: one keep-alive agent with a connection limit per node, failover across nodes,
  * retries with backoff for idempotent calls, and errors mapped to typed classes.
@@ -76,7 +85,8 @@ export class VaultTransport {
   private preferred = 0;
   /** Set once sys/leader has said which configured node is active; cleared when a node fails. */
   private activeDiscovery: Promise<void> | undefined;
-  private readonly agent: Dispatcher;
+  private agent: Promise<{ agent: Dispatcher; request: (typeof import('undici'))['request'] }> | undefined;
+  private readonly connect: { ca?: Buffer; rejectUnauthorized: boolean };
   private token: string | undefined;
   private readonly logger: Logger;
   private sent = 0;
@@ -86,15 +96,25 @@ export class VaultTransport {
     this.addresses = options.addresses.map((a) => a.replace(/\/+$/, ''));
     this.token = options.token;
     this.logger = options.logger;
-    this.agent = new Agent({
-      connections: options.maxConnections,
-      keepAliveTimeout: 10_000,
-      pipelining: 1,
-      connect: {
-        ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}),
-        rejectUnauthorized: !options.insecureSkipVerify,
-      },
-    });
+    // Read now: a CA file that cannot be read fails the command before anything is sent.
+    this.connect = {
+      ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}),
+      rejectUnauthorized: !options.insecureSkipVerify,
+    };
+  }
+
+  /** The keep-alive agent, made with the first request. */
+  private dispatcher() {
+    this.agent ??= (undici ??= import('undici')).then(({ Agent, request }) => ({
+      request,
+      agent: new Agent({
+        connections: this.options.maxConnections,
+        keepAliveTimeout: 10_000,
+        pipelining: 1,
+        connect: this.connect,
+      }),
+    }));
+    return this.agent;
   }
 
   /** Replaces the token (after a root-token rotation, a login). */
@@ -130,7 +150,7 @@ export class VaultTransport {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    if (this.agent) await (await this.agent).agent.close();
   }
 
   async send<T>(req: VaultRequest): Promise<VaultResponse<T>> {
@@ -250,13 +270,14 @@ export class VaultTransport {
     const timeoutMs = req.timeoutMs ?? this.options.timeoutMs;
 
     let response: Dispatcher.ResponseData;
+    const { agent, request } = await this.dispatcher();
     this.sent++;
     try {
       response = await request(url, {
         method,
         headers,
         body,
-        dispatcher: this.agent,
+        dispatcher: agent,
         signal: AbortSignal.timeout(timeoutMs),
         headersTimeout: timeoutMs,
         bodyTimeout: req.responseType === 'stream' ? 0 : timeoutMs,
@@ -325,8 +346,7 @@ export class VaultTransport {
     if (
       err.name === 'TimeoutError' ||
       err.name === 'AbortError' ||
-      error instanceof undiciErrors.HeadersTimeoutError ||
-      error instanceof undiciErrors.BodyTimeoutError
+      (code !== undefined && UNDICI_TIMEOUT_CODES.has(code))
     )
       return new VaultTimeoutError({ ...context, timeoutMs });
     const reason = scrub(code ?? err.message ?? 'network error', token);
