@@ -53,7 +53,7 @@ export class Store {
     this.observations = new NodeObservationRepository(db);
     this.rotations = new RotationRepository(db);
     this.auditEvents = new AuditEventRepository(db, sqlite);
-    this.auditAnalysis = new AuditAnalysisRepository(db);
+    this.auditAnalysis = new AuditAnalysisRepository(db, sqlite);
     this.auditLogins = new AuditLoginRepository(db);
     this.incidents = new IncidentRepository(db);
     this.notifications = new NotificationRepository(db);

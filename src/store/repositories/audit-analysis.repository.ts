@@ -1,7 +1,9 @@
 import { SqliteAdapter, sql, type ExpressionBuilder, type Kysely, type RawBuilder } from 'kysely';
+import type SQLite from 'better-sqlite3';
 import { hmacKey } from '../../audit/hmac-key.js';
 import { ROOT_POLICY, SUCCESSFUL_READ } from '../migrations/0003-audit-analysis.migration.js';
 import type { Database } from '../schema.js';
+import { actorGroupsSqlite } from './actor-groups.sqlite.js';
 
 /**
  * A time window over audit events, as audit times: ISO-8601 UTC with nine fraction digits, the form
@@ -118,7 +120,11 @@ export class AuditAnalysisRepository {
   /** SQLite gets hand-written SQL on the hot aggregates: index hints and results packed as JSON. */
   private readonly sqlite: boolean;
 
-  constructor(private readonly db: Kysely<Database>) {
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** The raw SQLite handle, for the actor summary's thousands of index seeks (SQLite only). */
+    private readonly handle?: SQLite.Database,
+  ) {
     this.sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
   }
 
@@ -440,12 +446,26 @@ export class AuditAnalysisRepository {
   }
 
   /**
-   * Who each accessor is (display name and policies, from its first stored event): one index seek
-   * per accessor, so it is cheap for the few hundred tokens an aggregate rule singles out.
+   * Who each accessor is (display name and policies). A token's name and policies are fixed when
+   * it is made, so any event that carries its auth block says it: on SQLite one seek of
+   * audit_events_actor per accessor finds one (an event without auth, a refused call, only when
+   * there is nothing else), not a walk over every event of a busy token. PostgreSQL takes the
+   * first stored event.
    */
   async accessorIdentities(
     accessors: readonly string[],
   ): Promise<{ accessor: string; display_name: string | null; policies: string[] }[]> {
+    if (this.sqlite) {
+      const one = (condition: RawBuilder<unknown>) => sql`
+        (SELECT id FROM audit_events INDEXED BY audit_events_actor WHERE accessor = a.value AND ${condition} LIMIT 1)`;
+      const { rows } = await sql<{ accessor: string; display_name: string | null; policies: string }>`
+        SELECT e.accessor, e.display_name, e.policies
+        FROM json_each(${JSON.stringify(accessors)}) a
+        JOIN audit_events e ON e.id = coalesce(${one(sql`display_name IS NOT NULL`)}, ${one(sql`1`)})`.execute(
+        this.db,
+      );
+      return rows.map((r) => ({ ...r, policies: parsePolicies(r.policies) }));
+    }
     const rows = await chunked(accessors, (subset) =>
       this.db
         .selectFrom('audit_events')
@@ -469,11 +489,14 @@ export class AuditAnalysisRepository {
   /**
    * What each accessor did in the window: name, when, from where, how often it was refused. One
    * group per (accessor, address, name) from the covering index audit_events_actor, which is
-   * already in that order, so SQLite never reads the table; refusals come from the partial index
-   * over errors, which holds only failed calls.
+   * already in that order, so the table is never read: on SQLite by seeking from group to group
+   * (actorGroupsSqlite), elsewhere by grouping. Refusals come from the partial index over errors,
+   * which holds only failed calls.
    */
   async accessorActivity(window: AnalysisWindow, accessors: readonly string[]): Promise<AccessorActivity[]> {
+    const handle = this.handle;
     const groups = await chunked(accessors, async (subset) => {
+      if (handle) return actorGroupsSqlite(handle, window, subset);
       const { rows } = await sql<{
         accessor: string;
         remote_address: string | null;
