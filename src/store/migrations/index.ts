@@ -8,6 +8,7 @@ import { notificationsMigration } from './0030-notifications.migration.js';
 import { auditActorsMigration } from './0040-audit-actors.migration.js';
 import { backupsMigration } from './0050-backups.migration.js';
 import { auditEventKeyIndexMigration } from './0060-audit-event-key-index.migration.js';
+import { auditPathKindMigration } from './0070-audit-path-kind.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -39,5 +40,6 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
     '0040-audit-actors': auditActorsMigration(context),
     '0050-backups': backupsMigration(context),
     '0060-audit-event-key-index': auditEventKeyIndexMigration(context),
+    '0070-audit-path-kind': auditPathKindMigration(context),
   };
 }
