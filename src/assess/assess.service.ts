@@ -1,7 +1,11 @@
 import type { Config } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { AnalysisEvent, AnalysisWindow } from '../store/repositories/audit-analysis.repository.js';
+import {
+  countRefusals,
+  type AnalysisEvent,
+  type AnalysisWindow,
+} from '../store/repositories/audit-analysis.repository.js';
 import {
   IMPLICATING_SEVERITY,
   SEVERITY_RANK,
@@ -185,7 +189,12 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
   const [eventsExamined, accessorsHmac, activity, reads, secretPaths] = await Promise.all([
     analysis.countEvents(window),
     analysis.accessorHashing(window),
-    implicatedAccessors.length ? analysis.accessorActivity(window, implicatedAccessors) : Promise.resolve([]),
+    implicatedAccessors.length
+      ? // The rules loaded every failed response already: refusals are counted from those.
+        data
+          .failedResponses()
+          .then((failed) => analysis.accessorActivity(window, implicatedAccessors, countRefusals(failed)))
+      : Promise.resolve([]),
     data.secretReads(),
     data.secretReads().then((r) => r.pathsReadBy(implicatedAccessorSet)),
   ]);

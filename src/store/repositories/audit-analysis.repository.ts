@@ -85,6 +85,18 @@ export interface AccessorActivity {
 /** The substring OpenBao puts in every ACL refusal ("1 error occurred:\n\t* permission denied"). */
 export const PERMISSION_DENIED = 'permission denied';
 
+/**
+ * Calls refused by policy per accessor, from failed responses already loaded: what
+ * accessorActivity would count in SQL (whose LIKE ignores ASCII case, hence toLowerCase).
+ */
+export function countRefusals(failed: readonly AnalysisEvent[]): Map<string, number> {
+  const refused = new Map<string, number>();
+  for (const event of failed)
+    if (event.accessor !== null && event.error?.toLowerCase().includes(PERMISSION_DENIED))
+      refused.set(event.accessor, (refused.get(event.accessor) ?? 0) + 1);
+  return refused;
+}
+
 /** SQLite caps bound parameters per statement; lists of accessors are looked up in chunks. */
 const IN_CHUNK = 500;
 
@@ -491,9 +503,14 @@ export class AuditAnalysisRepository {
    * group per (accessor, address, name) from the covering index audit_events_actor, which is
    * already in that order, so the table is never read: on SQLite by seeking from group to group
    * (actorGroupsSqlite), elsewhere by grouping. Refusals come from the partial index over errors,
-   * which holds only failed calls.
+   * which holds only failed calls, unless the caller counted them already (`refused`: calls
+   * refused by policy per accessor in the window, see countRefusals).
    */
-  async accessorActivity(window: AnalysisWindow, accessors: readonly string[]): Promise<AccessorActivity[]> {
+  async accessorActivity(
+    window: AnalysisWindow,
+    accessors: readonly string[],
+    refused?: ReadonlyMap<string, number>,
+  ): Promise<AccessorActivity[]> {
     const handle = this.handle;
     const groups = await chunked(accessors, async (subset) => {
       if (handle) return actorGroupsSqlite(handle, window, subset);
@@ -510,17 +527,19 @@ export class AuditAnalysisRepository {
         GROUP BY accessor, remote_address`.execute(this.db);
       return rows;
     });
-    const refusals = await chunked(accessors, async (subset) => {
-      const { rows } = await sql<{ accessor: string; denied: number | string }>`
+    const refusals = refused
+      ? []
+      : await chunked(accessors, async (subset) => {
+          const { rows } = await sql<{ accessor: string; denied: number | string }>`
         SELECT accessor, count(*) AS denied
         FROM audit_events ${this.indexedBy('audit_events_errors')}
         WHERE error IS NOT NULL AND accessor IN (${sql.join(subset)})
           AND time >= ${window.since} AND time <= ${window.until}
           AND type = 'response' AND error LIKE ${`%${PERMISSION_DENIED}%`}
         GROUP BY accessor`.execute(this.db);
-      return rows;
-    });
-    const denied = new Map(refusals.flat().map((r) => [r.accessor, Number(r.denied)]));
+          return rows;
+        });
+    const denied = refused ?? new Map(refusals.flat().map((r) => [r.accessor, Number(r.denied)]));
     const byAccessor = new Map<string, AccessorActivity & { firstAddressAt: string | null }>();
     for (const g of groups.flat()) {
       const first = String(g.first);
