@@ -5,7 +5,8 @@ import { SMTPServer } from 'smtp-server';
 /**
  * The lab's mail catcher: a small SMTP server on loopback that accepts every message (AUTH is
  * optional) and appends it to an inbox as one JSON line, once per Message-ID. `sealwatch lab up`
- * runs it detached (`node dist/lab/mail-catcher.js --port P --inbox FILE`); `lab mail` reads it.
+ * runs it detached (`node dist/cli/mail-catcher.js --port P --inbox FILE`, beside the bundled CLI);
+ * `lab mail` reads it.
  */
 export interface CaughtMail {
   received_at: string;

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 
-/** The shipped templates: <package>/templates (from src/notify or dist/notify alike). */
+/** The shipped templates: <package>/templates (from src/notify, dist/notify or the bundle in dist/cli alike). */
 export const DEFAULT_TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'templates');
 
 export const TEMPLATE_FILES = {
