@@ -37,6 +37,9 @@ await build({
     'smtp-server',
     'tar',
     'sshpk',
+    // Imported on the first request to Vault: esbuild would give that dynamic import of a CommonJS
+    // package only a default export, Node gives it its named ones.
+    'undici',
   ],
   // CommonJS packages in an ES module bundle still call require() for Node's built-ins.
   banner: {
