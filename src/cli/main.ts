@@ -102,5 +102,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `sealwatch assess --json | head`: once the reader has gone, the rest of the output has nowhere to
+// go. Stop quietly with the command's own exit code, as Unix tools do, not with a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+});
+
 const code = await main(process.argv);
 process.exitCode = code;
