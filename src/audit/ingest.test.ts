@@ -86,11 +86,14 @@ describe('audit ingest, parsed in a worker thread or in the calling one', () => 
   it('keeps at most maxErrors descriptions, counting every malformed line', async () => {
     const store = await Store.open(join(dir, 'errors.db'));
     try {
+      const finishing: number[] = [];
       const result = await ingestAuditFiles(
         [files[0]!],
         { store, matcher, logger: silentLogger() },
-        { parseThread: true, maxErrors: 2 },
+        { parseThread: true, maxErrors: 2, onFinishing: (c) => finishing.push(c.lines) },
       );
+      // Said once, when every line is in.
+      expect(finishing).toEqual([result.counts.lines]);
       expect(result.counts.malformed).toBe(3);
       expect(result.counts.errors.map((e) => e.line)).toEqual([7, 8]);
     } finally {

@@ -26,6 +26,11 @@ export interface IngestOptions extends AuditSinkOptions, Pick<LineReaderOptions,
   /** Called after each stored batch (progress on long files). */
   onBatch?: (counts: IngestCounts) => void;
   /**
+   * Called once every line is stored, before the store builds the indexes a bulk load deferred and
+   * checkpoints (seconds on a million events, with nothing else to report meanwhile).
+   */
+  onFinishing?: (counts: IngestCounts) => void;
+  /**
    * Parse in a worker thread while this one stores: `auto` (the default) does when the named files
    * add up to PARSE_THREAD_MIN_BYTES, where the thread's start-up is worth it. Standard input is
    * always parsed here.
@@ -94,6 +99,7 @@ export async function ingestAuditFiles(
     await sink.flush();
   } finally {
     await parser?.close();
+    options.onFinishing?.(sink.counts);
     // Events stored twice while the load had no unique index, removed now (see beginBulkLoad).
     const { duplicates } = await endBulkLoad();
     sink.counts.events -= duplicates;

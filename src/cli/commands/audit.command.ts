@@ -81,6 +81,10 @@ export function auditCommand(run: CommandRunner): Command {
             onBatch: (c) => {
               if (!ctx.json && c.lines % 100_000 < 5_000) ctx.progress(`… ${c.lines} lines`);
             },
+            onFinishing: (c) => {
+              if (!ctx.json && c.lines >= 100_000)
+                ctx.progress(`… ${c.lines} lines read; building indexes and checkpointing the store`);
+            },
           },
         );
         if (ctx.json) ctx.out.json(countsJson(counts));
