@@ -11,9 +11,9 @@ import { waitFor } from '../util/wait.js';
 import type { VaultClient } from '../vault/client.js';
 import { VaultError } from '../vault/errors.js';
 import { decodeRootToken } from '../vault/server-info.js';
-import { BackupError, SnapshotFileError, SnapshotKeySharesError } from './backup.errors.js';
+import { BackupError, SnapshotKeySharesError } from './backup.errors.js';
 import { checkAgainstBaseline, takeBaseline } from './baseline.js';
-import { inspectSnapshotFile } from './snapshot-archive.js';
+import { inspectRecordedSnapshot } from './recorded-snapshot.js';
 import { startThrowawayServer, type ThrowawayServer } from './throwaway-server.js';
 
 export type BackupVault = Pick<
@@ -127,16 +127,7 @@ export function createBackups(deps: BackupDeps) {
     const file = resolve(fileArg);
     const startedAt = new Date();
     const clock = phaseClock();
-    const archive = await inspectSnapshotFile(file);
-    const record = await deps.store.backups.findBySha256(archive.sha256);
-    if (!record) {
-      const atPath = await deps.store.backups.findByFile(file);
-      if (atPath)
-        throw new SnapshotFileError(
-          file,
-          `sha256 ${archive.sha256} does not match the ${atPath.sha256} recorded for backup ${atPath.id}: the file changed since it was taken`,
-        );
-    }
+    const { archive, record } = await inspectRecordedSnapshot(deps.store.backups, file);
     const checks: VerificationCheck[] = [
       {
         id: 'archive',

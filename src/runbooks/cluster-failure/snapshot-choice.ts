@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
-import { SnapshotFileError } from '../../backup/backup.errors.js';
 import { newestVerifiedSnapshot } from '../../backup/newest-verified.js';
-import { inspectSnapshotFile } from '../../backup/snapshot-archive.js';
+import { inspectRecordedSnapshot } from '../../backup/recorded-snapshot.js';
 import { SealwatchError } from '../../errors.js';
 import type { BackupRecord } from '../../store/repositories/backup.repository.js';
 import type { Store } from '../../store/store.js';
@@ -37,16 +36,7 @@ export async function chooseSnapshot(
 ): Promise<ChosenSnapshot> {
   if (given) {
     const file = resolve(given);
-    const archive = await inspectSnapshotFile(file);
-    const record = await deps.store.backups.findBySha256(archive.sha256);
-    if (!record) {
-      const atPath = await deps.store.backups.findByFile(file);
-      if (atPath)
-        throw new SnapshotFileError(
-          file,
-          `sha256 ${archive.sha256} does not match the ${atPath.sha256} recorded for backup ${atPath.id}: the file changed since it was taken`,
-        );
-    }
+    const { archive, record } = await inspectRecordedSnapshot(deps.store.backups, file);
     const drills = await deps.store.backups.verificationsOf(archive.sha256);
     return {
       file,
