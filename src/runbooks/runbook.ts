@@ -88,12 +88,19 @@ export class RunbookUnhealthyError extends SealwatchError {
   }
 }
 
+/** What `runbook diagnose --json` prints. */
+export interface RunbookDiagnosis {
+  runbook: string;
+  healthy: boolean;
+  findings: Finding[];
+}
+
 /** Runs the diagnosis and puts the findings in a stable order. */
 export async function diagnose<O extends Record<string, unknown>>(
   runbook: Runbook<O>,
   deps: RunbookDeps,
   options: O,
-): Promise<{ runbook: string; healthy: boolean; findings: Finding[] }> {
+): Promise<RunbookDiagnosis> {
   const findings = sortFindings(await runbook.diagnose(deps, options));
   return { runbook: runbook.name, healthy: (runbook.healthy ?? isHealthy)(findings), findings };
 }

@@ -5,19 +5,15 @@ import { silentLogger } from '../../src/logging/logger.js';
 import type { LabNode } from '../../src/lab/lab-file.js';
 import { startLabNode } from '../../src/lab/lab.service.js';
 import { isAlive } from '../../src/lab/processes.js';
-import type { Finding } from '../../src/runbooks/finding.js';
 import { diagnose, type Runbook } from '../../src/runbooks/runbook.js';
 import { Store } from '../../src/store/store.js';
 import { VaultClient } from '../../src/vault/client.js';
+import type { RunbookDiagnosis } from '../../src/runbooks/runbook.js';
 import type { TestLab } from './bao-lab.js';
 
 /** Faults for the raft runbooks (leader-election, storage), made for real on a test lab. */
 
-export interface Diagnosis {
-  runbook: string;
-  healthy: boolean;
-  findings: Finding[];
-}
+export type Diagnosis = RunbookDiagnosis;
 
 export async function until<T>(
   what: string,

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/logging/logger.js';
-import type { Finding } from '../../src/runbooks/finding.js';
+import type { RunbookDiagnosis as Diagnosis } from '../../src/runbooks/runbook.js';
+import type { IncidentReport as Report } from '../../src/playbook/report.js';
 import {
   authFailuresRunbook,
   diagnoseAuthFailures,
@@ -13,17 +14,6 @@ import { Store } from '../../src/store/store.js';
 import { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
 import { runCli } from '../harness/cli.js';
-
-interface Diagnosis {
-  runbook: string;
-  healthy: boolean;
-  findings: Finding[];
-}
-
-interface Report {
-  state: string;
-  steps: { id: string; status: string; evidence: Record<string, unknown> | null }[];
-}
 
 /** A real AppRole login as an application makes it (no token); the token, or the server's refusal. */
 async function login(

@@ -8,7 +8,7 @@ import { parse, stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { startLabNode } from '../../src/lab/lab.service.js';
 import { silentLogger } from '../../src/logging/logger.js';
-import type { Finding } from '../../src/runbooks/finding.js';
+import type { RunbookDiagnosis as Diagnosis } from '../../src/runbooks/runbook.js';
 import { diagnose } from '../../src/runbooks/runbook.js';
 import { certExpiryRunbook } from '../../src/runbooks/runbooks/cert-expiry.runbook.js';
 import { Store } from '../../src/store/store.js';
@@ -16,12 +16,6 @@ import { waitFor } from '../../src/util/wait.js';
 import { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
 import { runCli } from '../harness/cli.js';
-
-interface Diagnosis {
-  runbook: string;
-  healthy: boolean;
-  findings: Finding[];
-}
 
 /** A TCP server on 127.0.0.1 that accepts and then never answers, or answers bytes that are not TLS. */
 async function badListener(kind: 'hang' | 'garbage'): Promise<{ listener: string; close(): Promise<void> }> {

@@ -4,24 +4,14 @@ import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import type { Finding } from '../../src/runbooks/finding.js';
+import type { RunbookDiagnosis as Diagnosis } from '../../src/runbooks/runbook.js';
+import type { IncidentReport as Report } from '../../src/playbook/report.js';
 import { countLeases } from '../../src/runbooks/memory/leases.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import { diagnoseMemory, memoryRunbook } from '../../src/runbooks/runbooks/memory.runbook.js';
 import { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
 import { runCli } from '../harness/cli.js';
-
-interface Diagnosis {
-  runbook: string;
-  healthy: boolean;
-  findings: Finding[];
-}
-
-interface Report {
-  state: string;
-  steps: { id: string; status: string; evidence: Record<string, unknown> | null }[];
-}
 
 /** The fault: a client creating tokens in a loop, each with a lease under the token role's prefix. */
 const RUNAWAY_ROLE = 'runaway';

@@ -2,17 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Finding } from '../../src/runbooks/finding.js';
+import type { RunbookDiagnosis as Diagnosis } from '../../src/runbooks/runbook.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
 import { runCli } from '../harness/cli.js';
 import { badNode } from '../harness/raft-faults.js';
-
-interface Diagnosis {
-  runbook: string;
-  healthy: boolean;
-  findings: Finding[];
-}
 
 describe('runbook sealed against a real 3-node OpenBao', () => {
   let lab: TestLab;

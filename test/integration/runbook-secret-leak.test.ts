@@ -6,19 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import type { IncidentReport } from '../../src/playbook/report.js';
-import type { Finding } from '../../src/runbooks/finding.js';
+import type { RunbookDiagnosis as Diagnosis } from '../../src/runbooks/runbook.js';
 import { diagnose } from '../../src/runbooks/runbook.js';
 import { secretLeakRunbook } from '../../src/runbooks/runbooks/secret-leak.runbook.js';
 import { Store } from '../../src/store/store.js';
 import { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
 import { runCli } from '../harness/cli.js';
-
-interface Diagnosis {
-  runbook: string;
-  healthy: boolean;
-  findings: Finding[];
-}
 
 const TENANT = 'tenant-0003';
 const SMTP = `secret/tenants/${TENANT}/smtp`;
