@@ -1,9 +1,9 @@
-import { SqliteAdapter, sql, type ExpressionBuilder, type Kysely, type RawBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type RawBuilder } from 'kysely';
 import type SQLite from 'better-sqlite3';
 import { hmacKey } from '../../audit/hmac-key.js';
 import { ROOT_POLICY, SUCCESSFUL_READ } from '../migrations/0003-audit-analysis.migration.js';
 import type { Database } from '../schema.js';
-import { actorGroupsSqlite } from './actor-groups.sqlite.js';
+import { actorGroupsSqlite, type ActorGroup } from './actor-groups.sqlite.js';
 
 /**
  * A time window over audit events, as audit times: ISO-8601 UTC with nine fraction digits, the form
@@ -134,10 +134,13 @@ export class AuditAnalysisRepository {
 
   constructor(
     private readonly db: Kysely<Database>,
-    /** The raw SQLite handle, for the actor summary's thousands of index seeks (SQLite only). */
+    /**
+     * The raw handle of a SQLite store (`db` runs over it), for the actor summary's thousands of
+     * index seeks; absent on PostgreSQL.
+     */
     private readonly handle?: SQLite.Database,
   ) {
-    this.sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
+    this.sqlite = handle !== undefined;
   }
 
   /** Number of events in the window. */
@@ -499,49 +502,31 @@ export class AuditAnalysisRepository {
   }
 
   /**
-   * What each accessor did in the window: name, when, from where, how often it was refused. One
-   * group per (accessor, address, name) from the covering index audit_events_actor, which is
-   * already in that order, so the table is never read: on SQLite by seeking from group to group
-   * (actorGroupsSqlite), elsewhere by grouping. Refusals come from the partial index over errors,
-   * which holds only failed calls, unless the caller counted them already (`refused`: calls
-   * refused by policy per accessor in the window, see countRefusals).
+   * What each accessor did in the window: name, when, from where, how often it was refused
+   * (`refused`: calls refused by policy per accessor in the window, counted by the caller from the
+   * failed calls it loaded, see countRefusals). One group per (accessor, address, name) from the
+   * covering index audit_events_actor, which is already in that order, so the table is never read:
+   * on SQLite by seeking from group to group (actorGroupsSqlite), elsewhere by grouping.
    */
   async accessorActivity(
     window: AnalysisWindow,
     accessors: readonly string[],
-    refused?: ReadonlyMap<string, number>,
+    refused: ReadonlyMap<string, number>,
   ): Promise<AccessorActivity[]> {
-    const handle = this.handle;
-    const groups = await chunked(accessors, async (subset) => {
-      if (handle) return actorGroupsSqlite(handle, window, subset);
-      const { rows } = await sql<{
-        accessor: string;
-        remote_address: string | null;
-        display_name: string | null;
-        first: string;
-        last: string;
-      }>`
-        SELECT accessor, remote_address, max(display_name) AS display_name, min(time) AS first, max(time) AS last
-        FROM audit_events ${this.indexedBy('audit_events_actor')}
-        WHERE accessor IN (${sql.join(subset)}) AND time >= ${window.since} AND time <= ${window.until}
-        GROUP BY accessor, remote_address`.execute(this.db);
-      return rows;
-    });
-    const refusals = refused
-      ? []
-      : await chunked(accessors, async (subset) => {
-          const { rows } = await sql<{ accessor: string; denied: number | string }>`
-        SELECT accessor, count(*) AS denied
-        FROM audit_events ${this.indexedBy('audit_events_errors')}
-        WHERE error IS NOT NULL AND accessor IN (${sql.join(subset)})
-          AND time >= ${window.since} AND time <= ${window.until}
-          AND type = 'response' AND error LIKE ${`%${PERMISSION_DENIED}%`}
-        GROUP BY accessor`.execute(this.db);
-          return rows;
-        });
-    const denied = refused ?? new Map(refusals.flat().map((r) => [r.accessor, Number(r.denied)]));
+    const groups = this.handle
+      ? actorGroupsSqlite(this.handle, window, accessors)
+      : (
+          await chunked(accessors, async (subset) => {
+            const { rows } = await sql<ActorGroup>`
+              SELECT accessor, remote_address, max(display_name) AS display_name, min(time) AS first, max(time) AS last
+              FROM audit_events
+              WHERE accessor IN (${sql.join(subset)}) AND time >= ${window.since} AND time <= ${window.until}
+              GROUP BY accessor, remote_address`.execute(this.db);
+            return rows;
+          })
+        ).flat();
     const byAccessor = new Map<string, AccessorActivity & { firstAddressAt: string | null }>();
-    for (const g of groups.flat()) {
+    for (const g of groups) {
       const first = String(g.first);
       const last = String(g.last);
       let a = byAccessor.get(g.accessor);
@@ -551,7 +536,7 @@ export class AuditAnalysisRepository {
           display_name: null,
           first_seen: first,
           last_seen: last,
-          denied: denied.get(g.accessor) ?? 0,
+          denied: refused.get(g.accessor) ?? 0,
           remote_addresses: [],
           first_address: null,
           firstAddressAt: null,

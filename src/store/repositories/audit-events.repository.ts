@@ -62,6 +62,8 @@ type Row = Omit<AuditEventTable, 'id'>;
 
 const COLUMNS = AUDIT_ROW_COLUMNS satisfies readonly (keyof Row)[];
 
+const INSERT_SQL = `INSERT INTO audit_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`;
+
 const DEFERRED_INDEXES_KEY = 'audit_events.deferred_indexes';
 
 /** Every event whose event_key an event stored before it has: what ON CONFLICT DO NOTHING skips. */
@@ -189,10 +191,9 @@ export class AuditEventRepository {
     rows: readonly AuditRowValues[],
     checkpoint: AuditCheckpoint | undefined,
   ): InsertBatchResult {
-    const insertSql = `INSERT INTO audit_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`;
     const insert = this.uniqueDeferred
-      ? (this.sqliteAppend ??= handle.prepare(insertSql))
-      : (this.sqliteInsert ??= handle.prepare(`${insertSql} ON CONFLICT (event_key) DO NOTHING`));
+      ? (this.sqliteAppend ??= handle.prepare(INSERT_SQL))
+      : (this.sqliteInsert ??= handle.prepare(`${INSERT_SQL} ON CONFLICT (event_key) DO NOTHING`));
     this.sqliteCheckpoint ??= handle.prepare(
       `INSERT INTO audit_checkpoints (source, inode, "offset", line, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (source) DO UPDATE SET inode = excluded.inode, "offset" = excluded."offset", line = excluded.line, updated_at = excluded.updated_at`,
