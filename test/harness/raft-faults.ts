@@ -10,10 +10,25 @@ import { Store } from '../../src/store/store.js';
 import { VaultClient } from '../../src/vault/client.js';
 import type { RunbookDiagnosis } from '../../src/runbooks/runbook.js';
 import type { TestLab } from './bao-lab.js';
+import type { CliResult } from './cli.js';
 
 /** Faults for the raft runbooks (leader-election, storage), made for real on a test lab. */
 
 export type Diagnosis = RunbookDiagnosis;
+
+/** `runbook diagnose NAME --json [--fail-on S]` through a test's `cli`, with the parsed diagnosis. */
+export function diagnoser(cli: (args: string[]) => Promise<CliResult>, name: string) {
+  return async (failOn?: string) => {
+    const result = await cli([
+      'runbook',
+      'diagnose',
+      name,
+      '--json',
+      ...(failOn ? ['--fail-on', failOn] : []),
+    ]);
+    return { result, diagnosis: result.json<Diagnosis>() };
+  };
+}
 
 export async function until<T>(
   what: string,

@@ -14,6 +14,7 @@ import {
   until,
   timedDiagnosis,
   type Diagnosis,
+  diagnoser,
 } from '../harness/raft-faults.js';
 
 describe('runbook leader-election against a real 3-node OpenBao', () => {
@@ -21,16 +22,7 @@ describe('runbook leader-election against a real 3-node OpenBao', () => {
   let vault: VaultClient;
   const cli = (args: string[], timeoutMs = 240_000) =>
     runCli([...args, '--config', lab.configFile], { cwd: lab.dir, timeoutMs });
-  const diagnose = async (failOn?: string) => {
-    const result = await cli([
-      'runbook',
-      'diagnose',
-      'leader-election',
-      '--json',
-      ...(failOn ? ['--fail-on', failOn] : []),
-    ]);
-    return { result, diagnosis: result.json<Diagnosis>() };
-  };
+  const diagnose = diagnoser(cli, 'leader-election');
   /** The diagnosis itself, timed in this process (the CLI's start-up is not part of the budget). */
   const timed = (extra: string[] = []) => timedDiagnosis(lab, leaderElectionRunbook, {}, extra);
   const nodeAt = (nodeId: string) => lab.lab().nodes.find((n) => n.node_id === nodeId)!;

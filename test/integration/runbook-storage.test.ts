@@ -16,6 +16,7 @@ import {
   timedDiagnosis,
   until,
   type Diagnosis,
+  diagnoser,
 } from '../harness/raft-faults.js';
 
 interface Step {
@@ -32,16 +33,7 @@ describe('runbook storage against a real 3-node OpenBao', () => {
   let scratch: string;
   const cli = (args: string[], timeoutMs = 240_000) =>
     runCli([...args, '--config', lab.configFile], { cwd: lab.dir, timeoutMs });
-  const diagnose = async (failOn?: string) => {
-    const result = await cli([
-      'runbook',
-      'diagnose',
-      'storage',
-      '--json',
-      ...(failOn ? ['--fail-on', failOn] : []),
-    ]);
-    return { result, diagnosis: result.json<Diagnosis>() };
-  };
+  const diagnose = diagnoser(cli, 'storage');
   const steps = async (incident: string) =>
     (await cli(['incident', 'show', incident, '--json'])).json<{ steps: Step[] }>().steps;
 
