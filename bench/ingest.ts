@@ -8,7 +8,10 @@
  *  (b) jq -c 'select(.type=="response")' FILE > /dev/null, the usual command-line filter;
  *  (c) sealwatch audit ingest into a fresh SQLite store (parse, normalise, insert, index), run as
  *      the built CLI in a child process under /usr/bin/time, which gives (d) its peak RSS;
- *  then sealwatch assess over the store just built.
+ *  (e) the store floor: the rows of the same file stored and indexed through the same bulk-load
+ *      path as (c), in this process, with only the storing timed (parsing runs between the timed
+ *      sections). Its ratio to (a) is the most vs_parse_ceiling could be if parsing cost nothing;
+ *  then sealwatch assess over the store (c) built.
  * Wall-clock seconds are the headline; CPU seconds are printed too, because a busy machine
  * stretches wall time for every arm alike but says little about cost.
  */
@@ -18,8 +21,11 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { emptyParsedLines, parseLines } from '../src/audit/audit-sink.js';
 import { readLines } from '../src/audit/line-reader.js';
 import { LAB_TENANT_TEMPLATES } from '../src/lab/layout.js';
+import { Store } from '../src/store/store.js';
+import { mustParsePathTemplate, PathTemplateMatcher } from '../src/tenants/path-template.js';
 import { generateAuditLog } from './generate-audit-log.js';
 
 const { values } = parseArgs({
@@ -85,6 +91,49 @@ async function parseCeiling(file: string): Promise<{ seconds: number; cpuSeconds
   return { seconds: (performance.now() - started) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, lines };
 }
 
+/**
+ * Arm (e): stores and indexes every row of `file` as `audit ingest` does (same batch size, the
+ * bulk load's long transactions and deferred indexes), timing only the store's work.
+ */
+async function storeFloor(file: string, storeFile: string): Promise<{ seconds: number; cpuSeconds: number }> {
+  const store = await Store.open(storeFile);
+  const context = { matcher: new PathTemplateMatcher(LAB_TENANT_TEMPLATES.map(mustParsePathTemplate)), source: file };
+  let seconds = 0;
+  let cpuSeconds = 0;
+  async function timedPart<T>(work: () => Promise<T>): Promise<T> {
+    const cpu0 = process.cpuUsage();
+    const started = performance.now();
+    const result = await work();
+    seconds += (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    cpuSeconds += (cpu.user + cpu.system) / 1e6;
+    return result;
+  }
+  try {
+    const endBulkLoad = await timedPart(() => store.auditEvents.beginBulkLoad({ longTransactions: true }));
+    let parsed = emptyParsedLines();
+    const flush = () => {
+      const rows = parsed.rows;
+      parsed = emptyParsedLines();
+      return timedPart(() => store.auditEvents.insertRows(rows));
+    };
+    for await (const batch of readLines(createReadStream(file, { highWaterMark: 1024 * 1024 }), {
+      flushPartial: true,
+    })) {
+      parseLines(batch, context, parsed, 0);
+      if (parsed.rows.length >= FLOOR_BATCH_ROWS) await flush();
+    }
+    await flush();
+    await timedPart(endBulkLoad);
+  } finally {
+    await store.close();
+  }
+  return { seconds, cpuSeconds };
+}
+
+/** Rows per insert, as `audit ingest` batches them (INGEST_BATCH_SIZE in src/audit/ingest.ts). */
+const FLOOR_BATCH_ROWS = 4_000;
+
 function ensureJq(): void {
   if (spawnSync('jq', ['--version']).status !== 0)
     throw new Error('jq is not installed: apt-get install -y jq (the ingest bench compares against it)');
@@ -144,6 +193,10 @@ async function main(): Promise<void> {
       '--json',
     ]).catch((error: unknown) => ({ error: error as Error }));
 
+    const floorStore = join(dir, 'floor.db');
+    const floor = await storeFloor(file, floorStore);
+    for (const f of [floorStore, `${floorStore}-wal`, `${floorStore}-shm`]) rmSync(f, { force: true });
+
     const loadAfter = loadavg()[0]!;
     const rate = (seconds: number) => Math.round(LINES / seconds);
     const rows = [
@@ -159,6 +212,12 @@ async function main(): Promise<void> {
         seconds: ingest.seconds,
         cpu: ingest.cpuSeconds,
         rss: ingest.maxRssMb,
+      },
+      {
+        arm: '(e) store floor: storing only, as in (c)',
+        seconds: floor.seconds,
+        cpu: floor.cpuSeconds,
+        rss: undefined,
       },
       ...('error' in assess
         ? []
@@ -215,12 +274,16 @@ async function main(): Promise<void> {
           ingest_cpu_seconds: round(ingest.cpuSeconds),
           parse_ceiling_cpu_seconds: round(ceiling.cpuSeconds),
           jq_cpu_seconds: round(jq.cpuSeconds),
+          store_floor_seconds: round(floor.seconds),
+          store_floor_cpu_seconds: round(floor.cpuSeconds),
           peak_rss_mb: Math.round(ingest.maxRssMb ?? 0),
           ...('error' in assess ? {} : { assess_seconds: round(assess.seconds) }),
         },
         ratios: {
           vs_parse_ceiling: round(ceiling.seconds / ingest.seconds),
           vs_jq: round(jq.seconds / ingest.seconds),
+          // The most vs_parse_ceiling could be with parsing free: storing and indexing alone.
+          store_floor_vs_parse_ceiling: round(ceiling.seconds / floor.seconds),
         },
       }),
     );
