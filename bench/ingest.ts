@@ -17,6 +17,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import SQLite from 'better-sqlite3';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,7 +96,13 @@ async function parseCeiling(file: string): Promise<{ seconds: number; cpuSeconds
  * Arm (e): stores and indexes every row of `file` as `audit ingest` does (same batch size, the
  * bulk load's long transactions and deferred indexes), timing only the store's work.
  */
-async function storeFloor(file: string, storeFile: string): Promise<{ seconds: number; cpuSeconds: number }> {
+async function storeFloor(
+  file: string,
+  storeFile: string,
+  indexes: 'sealwatch' | 'named',
+): Promise<{ seconds: number; cpuSeconds: number }> {
+  for (const f of [storeFile, `${storeFile}-wal`, `${storeFile}-shm`]) rmSync(f, { force: true });
+  if (indexes === 'named') await keepNamedIndexesOnly(storeFile);
   const store = await Store.open(storeFile);
   const context = { matcher: new PathTemplateMatcher(LAB_TENANT_TEMPLATES.map(mustParsePathTemplate)), source: file };
   let seconds = 0;
@@ -129,6 +136,24 @@ async function storeFloor(file: string, storeFile: string): Promise<{ seconds: n
     await store.close();
   }
   return { seconds, cpuSeconds };
+}
+
+/** Arm (f)'s schema: a migrated store whose event indexes are only the ones issue 3 names. */
+async function keepNamedIndexesOnly(storeFile: string): Promise<void> {
+  await (await Store.open(storeFile)).close();
+  const handle = new SQLite(storeFile);
+  try {
+    const keep = new Set(['audit_events_time', 'audit_events_event_key']);
+    const existing = handle
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' AND sql IS NOT NULL")
+      .pluck()
+      .all() as string[];
+    for (const name of existing) if (!keep.has(name)) handle.exec(`DROP INDEX "${name}"`);
+    for (const column of ['path', 'accessor', 'remote_address', 'tenant'])
+      handle.exec(`CREATE INDEX "floor_${column}" ON audit_events ("${column}")`);
+  } finally {
+    handle.close();
+  }
 }
 
 /** Rows per insert, as `audit ingest` batches them (INGEST_BATCH_SIZE in src/audit/ingest.ts). */
@@ -194,7 +219,8 @@ async function main(): Promise<void> {
     ]).catch((error: unknown) => ({ error: error as Error }));
 
     const floorStore = join(dir, 'floor.db');
-    const floor = await storeFloor(file, floorStore);
+    const floor = await storeFloor(file, floorStore, 'sealwatch');
+    const namedFloor = await storeFloor(file, floorStore, 'named');
     for (const f of [floorStore, `${floorStore}-wal`, `${floorStore}-shm`]) rmSync(f, { force: true });
 
     const loadAfter = loadavg()[0]!;
@@ -217,6 +243,12 @@ async function main(): Promise<void> {
         arm: '(e) store floor: storing only, as in (c)',
         seconds: floor.seconds,
         cpu: floor.cpuSeconds,
+        rss: undefined,
+      },
+      {
+        arm: '(f) store floor, only the named indexes',
+        seconds: namedFloor.seconds,
+        cpu: namedFloor.cpuSeconds,
         rss: undefined,
       },
       ...('error' in assess
@@ -276,6 +308,7 @@ async function main(): Promise<void> {
           jq_cpu_seconds: round(jq.cpuSeconds),
           store_floor_seconds: round(floor.seconds),
           store_floor_cpu_seconds: round(floor.cpuSeconds),
+          named_indexes_store_floor_seconds: round(namedFloor.seconds),
           peak_rss_mb: Math.round(ingest.maxRssMb ?? 0),
           ...('error' in assess ? {} : { assess_seconds: round(assess.seconds) }),
         },
@@ -284,6 +317,7 @@ async function main(): Promise<void> {
           vs_jq: round(jq.seconds / ingest.seconds),
           // The most vs_parse_ceiling could be with parsing free: storing and indexing alone.
           store_floor_vs_parse_ceiling: round(ceiling.seconds / floor.seconds),
+          named_indexes_store_floor_vs_parse_ceiling: round(ceiling.seconds / namedFloor.seconds),
         },
       }),
     );
