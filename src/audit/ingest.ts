@@ -48,7 +48,7 @@ export interface IngestResult {
  * Events stored at a time. Parsed in a worker thread (large inputs), batches share longer
  * transactions (see beginBulkLoad), so this bounds memory only.
  */
-const INGEST_BATCH_SIZE = 4_000;
+export const INGEST_BATCH_SIZE = 4_000;
 
 /** Rows per message from the parse worker, and messages it may be ahead of the storing thread. */
 const ROWS_PER_MESSAGE = 2_000;
