@@ -15,7 +15,8 @@ await build({
   entryPoints: {
     main: 'src/cli/main.ts',
     'parse-thread.worker': 'src/audit/parse-thread.worker.ts',
-    'mail-catcher': 'src/lab/mail-catcher.ts',
+    // A program of its own: see the note at the top of that file.
+    'mail-catcher.main': 'src/lab/mail-catcher.main.ts',
   },
   outdir: 'dist/cli',
   chunkNames: 'chunk-[hash]',

@@ -1,12 +1,10 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { SMTPServer } from 'smtp-server';
 
 /**
  * The lab's mail catcher: a small SMTP server on loopback that accepts every message (AUTH is
  * optional) and appends it to an inbox as one JSON line, once per Message-ID. `sealwatch lab up`
- * runs it detached (`node dist/cli/mail-catcher.js --port P --inbox FILE`, beside the bundled CLI);
- * `lab mail` reads it.
+ * runs it detached (mail-catcher.main.ts is the program); `lab mail` reads it.
  */
 export interface CaughtMail {
   received_at: string;
@@ -88,21 +86,4 @@ export function runMailCatcher(port: number, inbox: string): Promise<SMTPServer>
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve(server));
   });
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(name);
-    return i === -1 ? undefined : process.argv[i + 1];
-  };
-  const port = Number(arg('--port'));
-  const inbox = arg('--inbox');
-  if (!Number.isInteger(port) || !inbox) {
-    process.stderr.write('usage: mail-catcher --port PORT --inbox FILE\n');
-    process.exit(2);
-  }
-  const server = await runMailCatcher(port, inbox);
-  process.stderr.write(`mail catcher listening on 127.0.0.1:${port}, inbox ${inbox}\n`);
-  for (const signal of ['SIGTERM', 'SIGINT'] as const)
-    process.once(signal, () => server.close(() => process.exit(0)));
 }

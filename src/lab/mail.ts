@@ -10,12 +10,15 @@ export const LAB_MAIL_FROM = 'sealwatch lab <security@lab.sealwatch.invalid>';
 
 export const labInboxPath = (dir: string) => join(dir, 'mail', 'inbox.jsonl');
 
-/** node + the catcher script: the built .js, or the .ts through tsx when running from source. */
+/**
+ * node + the catcher program beside this code: the built .js (dist/cli/mail-catcher.main.js beside
+ * the bundled CLI), or the .ts through tsx when running from source.
+ */
 function catcherCommand(): string[] {
   const here = fileURLToPath(import.meta.url);
   return here.endsWith('.ts')
-    ? ['--import', 'tsx', join(dirname(here), 'mail-catcher.ts')]
-    : [join(dirname(here), 'mail-catcher.js')];
+    ? ['--import', 'tsx', join(dirname(here), 'mail-catcher.main.ts')]
+    : [join(dirname(here), 'mail-catcher.main.js')];
 }
 
 /**

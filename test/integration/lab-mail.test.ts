@@ -1,24 +1,42 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
+import { labFilePath, readLabFile, type LabFile } from '../../src/lab/lab-file.js';
+import { labDown } from '../../src/lab/lab.service.js';
 import { isAlive } from '../../src/lab/processes.js';
-import { startTestLab, type TestLab } from '../harness/bao-lab.js';
+import { trackPid, untrackPid } from '../harness/cleanup.js';
 import { runCli } from '../harness/cli.js';
 
-/** `lab up` starts an SMTP catcher the lab's config routes notices to; `lab mail` lists its inbox. */
+/**
+ * `lab up` starts an SMTP catcher the lab's config routes notices to; `lab mail` lists its inbox.
+ * The lab is started by the built CLI, as `scripts/drill` starts it: the catcher is a program of
+ * its own beside the bundle, and only the built CLI starts that one.
+ */
 describe('lab mail catcher', () => {
-  let lab: TestLab;
+  let dir: string;
+  const pids = (lab: LabFile) => [...lab.nodes.map((n) => n.pid), ...(lab.mail ? [lab.mail.pid] : [])];
   beforeAll(async () => {
-    lab = await startTestLab({ nodes: 1, tenants: 1 });
+    dir = mkdtempSync(join(tmpdir(), 'sealwatch-lab-'));
+    const up = await runCli(['lab', 'up', '--dir', dir, '--nodes', '1', '--tenants', '1', '--json']);
+    if (existsSync(labFilePath(dir))) pids(readLabFile(dir)).forEach(trackPid);
+    expect(up.code, up.stderr).toBe(0);
   });
   afterAll(async () => {
-    await lab?.stop();
+    if (existsSync(labFilePath(dir))) {
+      const lab = readLabFile(dir);
+      await labDown(dir, { purge: true });
+      pids(lab).forEach(untrackPid);
+    }
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('catches mail (once per Message-ID), lists it, and stops with lab down', async () => {
-    const mail = lab.lab().mail!;
+    const mail = readLabFile(dir).mail!;
     expect(isAlive(mail.pid)).toBe(true);
-    const config = loadConfig({ config: lab.configFile }, {});
+    const config = loadConfig({ config: join(dir, 'sealwatch.yaml') }, {});
     expect(config.notify?.smtp).toMatchObject({ host: '127.0.0.1', port: mail.port, starttls: 'none' });
 
     const transport = createTransport({ host: '127.0.0.1', port: mail.port, ignoreTLS: true, logger: false });
@@ -33,7 +51,7 @@ describe('lab mail catcher', () => {
     await transport.sendMail(message); // a resend after a crash: the catcher keeps one
     transport.close();
 
-    const listed = await runCli(['lab', 'mail', '--dir', lab.dir, '--json']);
+    const listed = await runCli(['lab', 'mail', '--dir', dir, '--json']);
     expect(listed.code).toBe(0);
     const { messages } = listed.json<{ messages: Array<Record<string, string>> }>();
     expect(messages).toHaveLength(1);
@@ -45,7 +63,7 @@ describe('lab mail catcher', () => {
     });
     expect(messages[0]!['date']).toBeTruthy();
 
-    const down = await runCli(['lab', 'down', '--dir', lab.dir, '--json']);
+    const down = await runCli(['lab', 'down', '--dir', dir, '--json']);
     expect(down.code).toBe(0);
     expect(isAlive(mail.pid)).toBe(false);
   });
