@@ -6,6 +6,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   truncateSync,
   writeFileSync,
 } from 'node:fs';
@@ -13,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateAuditLog } from '../../bench/generate-audit-log.js';
+import { PARSE_THREAD_MIN_BYTES } from '../../src/audit/ingest.js';
 import type { StoredAuditEvent } from '../../src/store/repositories/audit-events.repository.js';
 import { Store } from '../../src/store/store.js';
 import { freePort } from '../../src/lab/ports.js';
@@ -373,6 +376,33 @@ describe('audit ingest, listen and follow on a real OpenBao', () => {
         .filter((l) => l.startsWith('sealwatch:')),
     ).toEqual([`sealwatch: audit log ${missing} cannot be read: ENOENT`]);
     expect((await storedEvents(join(dir, 'garbage2.db'))).length).toBe(30);
+  });
+
+  it('parses a file of 8 MiB or more in the worker thread of the built CLI and stores every event', async () => {
+    // The worker is a script of its own beside the bundled CLI: this is the path only the built CLI takes.
+    const file = join(dir, 'large.log');
+    await generateAuditLog({ file, lines: 8_000, tenants: 50 });
+    expect(statSync(file).size).toBeGreaterThanOrEqual(PARSE_THREAD_MIN_BYTES);
+    const store = join(dir, 'large.db');
+    const result = await runCli([
+      '--config',
+      lab.configFile,
+      '--store',
+      store,
+      'audit',
+      'ingest',
+      file,
+      '--json',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.json<Counts>()).toEqual({
+      lines: 8_000,
+      events: 8_000,
+      duplicates: 0,
+      malformed: 0,
+      errors: [],
+    });
+    expect((await storedEvents(store)).length).toBe(8_000);
   });
 
   it('follows a live file through rotation, truncation and a killed follower without duplicates or gaps', async () => {
