@@ -93,6 +93,11 @@ async function parseCeiling(file: string): Promise<{ seconds: number; cpuSeconds
   return { seconds: (performance.now() - started) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, lines };
 }
 
+/** A SQLite store file and its WAL companions. */
+function removeSqliteStore(file: string): void {
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+}
+
 /**
  * Arms (e) and (f): stores and indexes every row of `file` as `audit ingest` does (same batch
  * size, the bulk load's long transactions and deferred indexes), timing only the store's work.
@@ -103,7 +108,7 @@ async function storeFloor(
   storeFile: string,
   indexes: 'sealwatch' | 'named',
 ): Promise<{ seconds: number; cpuSeconds: number }> {
-  for (const f of [storeFile, `${storeFile}-wal`, `${storeFile}-shm`]) rmSync(f, { force: true });
+  removeSqliteStore(storeFile);
   if (indexes === 'named') await keepNamedIndexesOnly(storeFile);
   const store = await Store.open(storeFile);
   const context = {
@@ -198,7 +203,7 @@ async function main(): Promise<void> {
     const loadBefore = loadavg()[0]!;
     const ceiling = await parseCeiling(file);
     const jq = await timed('jq', ['-c', 'select(.type=="response")', file], '/dev/null');
-    for (const f of [store, `${store}-wal`, `${store}-shm`]) rmSync(f, { force: true });
+    removeSqliteStore(store);
     const ingest = await timed(process.execPath, [
       CLI,
       '--config',
@@ -228,7 +233,7 @@ async function main(): Promise<void> {
     const floorStore = join(dir, 'floor.db');
     const floor = await storeFloor(file, floorStore, 'sealwatch');
     const namedFloor = await storeFloor(file, floorStore, 'named');
-    for (const f of [floorStore, `${floorStore}-wal`, `${floorStore}-shm`]) rmSync(f, { force: true });
+    removeSqliteStore(floorStore);
 
     const loadAfter = loadavg()[0]!;
     const rate = (seconds: number) => Math.round(LINES / seconds);

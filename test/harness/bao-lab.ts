@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/logging/logger.js';
 import { labClient, labDown, labUp } from '../../src/lab/lab.service.js';
 import type { LabFile } from '../../src/lab/lab-file.js';
-import { readLabFile } from '../../src/lab/lab-file.js';
+import { labFilePath, readLabFile } from '../../src/lab/lab-file.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { trackPid, untrackPid } from './cleanup.js';
 
@@ -32,16 +32,14 @@ export async function startTestLab(
       { dir, nodes: options.nodes ?? 1, tenants: options.tenants ?? 5, auditSocket: options.auditSocket },
       { logger },
     );
-    up.lab.nodes.forEach((n) => trackPid(n.pid));
-    if (up.lab.mail) trackPid(up.lab.mail.pid);
+    labPids(up.lab).forEach(trackPid);
   } catch (error) {
     await labDown(dir, { purge: true }).catch(() => rmSync(dir, { recursive: true, force: true }));
     throw error;
   }
   const lab = () => {
     const current = readLabFile(dir);
-    current.nodes.forEach((n) => trackPid(n.pid));
-    if (current.mail) trackPid(current.mail.pid);
+    labPids(current).forEach(trackPid);
     return current;
   };
   return {
@@ -58,8 +56,25 @@ export async function startTestLab(
       await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
       const current = readLabFile(dir);
       await labDown(dir, { purge: true });
-      current.nodes.forEach((n) => untrackPid(n.pid));
-      if (current.mail) untrackPid(current.mail.pid);
+      labPids(current).forEach(untrackPid);
     },
   };
+}
+
+/** The processes of a lab: its nodes and its mail catcher. */
+const labPids = (lab: LabFile) => [...lab.nodes.map((n) => n.pid), ...(lab.mail ? [lab.mail.pid] : [])];
+
+/** Tracks for cleanup the processes of a lab the built CLI started in `dir` (lab up, drill), if it got that far. */
+export function trackCliLab(dir: string): void {
+  if (existsSync(labFilePath(dir))) labPids(readLabFile(dir)).forEach(trackPid);
+}
+
+/** Stops the lab the built CLI started in `dir`, whatever state it is in, and removes the directory. */
+export async function removeCliLab(dir: string): Promise<void> {
+  if (existsSync(labFilePath(dir))) {
+    const lab = readLabFile(dir);
+    await labDown(dir, { purge: true });
+    labPids(lab).forEach(untrackPid);
+  }
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -1,10 +1,8 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { labFilePath, readLabFile, type LabFile } from '../../src/lab/lab-file.js';
-import { labDown } from '../../src/lab/lab.service.js';
-import { trackPid, untrackPid } from '../harness/cleanup.js';
+import { removeCliLab, trackCliLab } from '../harness/bao-lab.js';
 import { runCli } from '../harness/cli.js';
 
 interface DrillResult {
@@ -24,22 +22,14 @@ interface DrillResult {
  */
 describe('sealwatch drill', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sealwatch-drill-'));
-  const pids = (lab: LabFile) => [...lab.nodes.map((n) => n.pid), ...(lab.mail ? [lab.mail.pid] : [])];
-  afterAll(async () => {
-    if (existsSync(labFilePath(dir))) {
-      const lab = readLabFile(dir);
-      await labDown(dir, { purge: true });
-      pids(lab).forEach(untrackPid);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => removeCliLab(dir));
 
   it('answers a simulated breach end to end and notifies exactly the tenants read', async () => {
     const drill = await runCli(
       ['drill', '--nodes', '1', '--tenants', '8', '--attacked', '3', '--dir', dir, '--json'],
       { timeoutMs: 180_000 },
     );
-    if (existsSync(labFilePath(dir))) pids(readLabFile(dir)).forEach(trackPid);
+    trackCliLab(dir);
     expect(drill.code, drill.stderr).toBe(0);
 
     const result = drill.json<DrillResult>();

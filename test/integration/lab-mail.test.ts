@@ -1,13 +1,12 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { labFilePath, readLabFile, type LabFile } from '../../src/lab/lab-file.js';
-import { labDown } from '../../src/lab/lab.service.js';
+import { readLabFile } from '../../src/lab/lab-file.js';
 import { isAlive } from '../../src/lab/processes.js';
-import { trackPid, untrackPid } from '../harness/cleanup.js';
+import { removeCliLab, trackCliLab } from '../harness/bao-lab.js';
 import { runCli } from '../harness/cli.js';
 
 /**
@@ -17,21 +16,13 @@ import { runCli } from '../harness/cli.js';
  */
 describe('lab mail catcher', () => {
   let dir: string;
-  const pids = (lab: LabFile) => [...lab.nodes.map((n) => n.pid), ...(lab.mail ? [lab.mail.pid] : [])];
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sealwatch-lab-'));
     const up = await runCli(['lab', 'up', '--dir', dir, '--nodes', '1', '--tenants', '1', '--json']);
-    if (existsSync(labFilePath(dir))) pids(readLabFile(dir)).forEach(trackPid);
+    trackCliLab(dir);
     expect(up.code, up.stderr).toBe(0);
   });
-  afterAll(async () => {
-    if (existsSync(labFilePath(dir))) {
-      const lab = readLabFile(dir);
-      await labDown(dir, { purge: true });
-      pids(lab).forEach(untrackPid);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => removeCliLab(dir));
 
   it('catches mail (once per Message-ID), lists it, and stops with lab down', async () => {
     const mail = readLabFile(dir).mail!;
