@@ -33,6 +33,7 @@ await build({
     'ssh2',
     'cpu-features',
     'pino',
+    'pino-pretty',
     'openpgp',
     'nodemailer',
     'smtp-server',

@@ -1,5 +1,5 @@
 /** Global options that take a value: the word after them is not the command. */
-const VALUED_GLOBALS = new Set(['--config', '--store', '--addr', '--token', '--log-level']);
+const VALUED_GLOBALS = new Set(['--config', '--store', '--addr', '--token', '--log-level', '--log-format']);
 
 /** The command named on the line (`sealwatch --json runbook diagnose …` → runbook), if any. */
 export function commandNamed(args: readonly string[]): string | undefined {

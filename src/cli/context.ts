@@ -6,6 +6,7 @@ import {
   type GlobalFlags,
 } from '../config/load.js';
 import { UsageError } from '../errors.js';
+import { LOG_FORMATS, type LogFormat } from '../logging/log-format.js';
 import { createLogger, type Logger, type LogLevel } from '../logging/logger.js';
 import { Store } from '../store/store.js';
 import { VaultClient } from '../vault/client.js';
@@ -14,9 +15,13 @@ import { terminalOutput, type Output } from './output.js';
 export interface GlobalOptions extends GlobalFlags {
   json?: boolean;
   logLevel?: string;
+  logFormat?: string;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const isLogLevel = (value: string): value is LogLevel => LOG_LEVELS.some((level) => level === value);
+const isLogFormat = (value: string): value is LogFormat => LOG_FORMATS.some((format) => format === value);
 
 /**
  * What a command needs, built lazily from the global options: a command that never talks to Vault
@@ -30,6 +35,8 @@ export class CliContext {
   private cachedVault: VaultClient | undefined;
   private cachedStore: Promise<Store> | undefined;
   private cachedCredentials: Credentials | undefined;
+  private readonly logLevel: LogLevel | undefined;
+  private readonly logFormat: LogFormat | undefined;
 
   constructor(
     readonly options: GlobalOptions,
@@ -38,8 +45,15 @@ export class CliContext {
   ) {
     this.json = options.json ?? false;
     this.out = out;
-    if (options.logLevel && !LOG_LEVELS.includes(options.logLevel as LogLevel))
+    if (options.logLevel !== undefined && !isLogLevel(options.logLevel))
       throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+    this.logLevel = options.logLevel;
+    const format = options.logFormat ?? env['SEALWATCH_LOG_FORMAT'];
+    if (format !== undefined && !isLogFormat(format))
+      throw new UsageError(
+        `${options.logFormat ? '--log-format' : 'SEALWATCH_LOG_FORMAT'} must be one of ${LOG_FORMATS.join(', ')}`,
+      );
+    this.logFormat = format;
   }
 
   config(): Config {
@@ -49,7 +63,8 @@ export class CliContext {
 
   get logger(): Logger {
     this.cachedLogger ??= createLogger({
-      level: (this.options.logLevel as LogLevel | undefined) ?? this.safeConfigLevel(),
+      level: this.logLevel ?? this.safeConfigLevel(),
+      ...(this.logFormat && { format: this.logFormat }),
     });
     return this.cachedLogger;
   }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, SealwatchError, UsageError } from '../errors.js';
+import { LOG_FORMATS } from '../logging/log-format.js';
 import { EXIT } from './exit-codes.js';
 import { commandNamed } from './command-line.js';
 import { createRunner, type CommandRunner } from './runner.js';
@@ -65,6 +66,12 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
         'trace',
         'silent',
       ]),
+    )
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'log lines on stderr: pretty (for people) or json (env SEALWATCH_LOG_FORMAT; default pretty on a terminal, json otherwise)',
+      ).choices(LOG_FORMATS),
     )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
