@@ -96,7 +96,7 @@ export async function generateAuditLog(options: GenerateOptions): Promise<Genera
   let buffer = '';
 
   const authBlock = (a: ReturnType<typeof actor>, allowed: boolean) =>
-    `"auth":{"client_token":"${a.token}","accessor":"${a.accessor}","display_name":"${a.display}","policies":${a.policies},"token_policies":${a.policies},"policy_results":{"allowed":${allowed}${allowed ? `,"granting_policies":[{"name":${JSON.stringify(JSON.parse(a.policies).at(-1))},"namespace_id":"root","type":"acl"}]` : ''}},${a.meta ? `"metadata":${a.meta},` : ''}${a.entity ? `"entity_id":"${a.entity}",` : ''}"token_type":"service","token_ttl":3600,"token_issue_time":"2026-03-01T00:00:00Z"}`;
+    `"auth":{"client_token":"${a.token}","accessor":"${a.accessor}","display_name":"${a.display}","policies":${a.policies},"token_policies":${a.policies},"policy_results":{"allowed":${allowed}${allowed ? `,"granting_policies":[{"name":${JSON.stringify((JSON.parse(a.policies) as string[]).at(-1))},"namespace_id":"root","type":"acl"}]` : ''}},${a.meta ? `"metadata":${a.meta},` : ''}${a.entity ? `"entity_id":"${a.entity}",` : ''}"token_type":"service","token_ttl":3600,"token_issue_time":"2026-03-01T00:00:00Z"}`;
 
   while (written < options.lines) {
     const roll = random();

@@ -48,3 +48,13 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** The system error code of a failed file, process or socket call (ENOENT, EACCES, EPERM, …), if it is one. */
+export function systemErrorCode(error: unknown): string | undefined {
+  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+}
+
+/** A failed system call in a few words: its code (ENOENT) when it has one, else its message. */
+export function describeSystemError(error: unknown): string {
+  return systemErrorCode(error) ?? errorMessage(error);
+}

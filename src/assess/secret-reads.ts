@@ -103,7 +103,7 @@ export function secretReadsFromPairs(
     if (secret.tenant === null) continue;
     own.tenants.add(secret.tenant);
     let tenants = firsts.get(pair.accessor);
-    if (!tenants) firsts.set(pair.accessor, (tenants = new Map()));
+    if (!tenants) firsts.set(pair.accessor, (tenants = new Map<string, TenantFirstRead>()));
     const earlier = tenants.get(secret.tenant);
     if (!earlier || pair.first_read < earlier.first_read)
       tenants.set(secret.tenant, { tenant: secret.tenant, path: pair.path, first_read: pair.first_read });

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditCheckpoint } from '../store/repositories/audit-events.repository.js';
 import { AuditSink, type AuditPipelineDeps, type AuditSinkOptions, type IngestCounts } from './audit-sink.js';
 import { readLines } from './line-reader.js';
+import { systemErrorCode } from '../errors.js';
 
 export interface FollowOptions extends AuditSinkOptions {
   file: string;
@@ -108,7 +109,7 @@ export async function followAuditFile(
     try {
       handle = await open(file, 'r');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if (systemErrorCode(error) !== 'ENOENT') throw error;
       if (!missingReported) notice(`${file} does not exist (yet); waiting for it`);
       missingReported = true;
       return undefined;

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { SealwatchError } from '../errors.js';
+import { SealwatchError, describeSystemError } from '../errors.js';
 import { openAuditFile } from './audit-file.js';
 import {
   AuditSink,
@@ -88,7 +88,7 @@ export async function ingestAuditFiles(
       } catch (error) {
         // What was read before the failure is kept; the rest of this file is not.
         await sink.flush();
-        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        const reason = describeSystemError(error);
         failures.push({
           file,
           error: new AuditSourceError(`audit log ${file} cannot be read: ${reason}`, { cause: error }),

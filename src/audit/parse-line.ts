@@ -147,7 +147,7 @@ function hmacValues(line: string): string {
 
 function tenantOf(matcher: PathTemplateMatcher, path: string): string | null {
   let cache = tenantCaches.get(matcher);
-  if (!cache) tenantCaches.set(matcher, (cache = new Map()));
+  if (!cache) tenantCaches.set(matcher, (cache = new Map<string, string | null>()));
   let tenant = cache.get(path);
   if (tenant === undefined) {
     tenant = matcher.match(path)?.tenant ?? null;

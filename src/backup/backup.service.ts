@@ -63,7 +63,8 @@ export interface VerifyReport {
   seconds: VerifySeconds;
 }
 
-export interface VerifySeconds {
+// A type, not an interface: Object.entries then knows every value is a number.
+export type VerifySeconds = {
   offline_check: number;
   start: number;
   restore: number;
@@ -72,7 +73,7 @@ export interface VerifySeconds {
   checks: number;
   stop: number;
   total: number;
-}
+};
 
 /** The composition root of `backup`: snapshot a cluster, drill a restore of a snapshot file. */
 export function createBackups(deps: BackupDeps) {
@@ -151,7 +152,7 @@ export function createBackups(deps: BackupDeps) {
     let server: ThrowawayServer | undefined;
     const onAbort = () => server?.disposeSync();
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    let failure: unknown;
+    let failure: Error | undefined;
     try {
       options.signal?.throwIfAborted();
       progress(`starting a throwaway OpenBao server for the restore`);
@@ -187,7 +188,9 @@ export function createBackups(deps: BackupDeps) {
         ? new BackupError(
             `backup verify of ${file} interrupted: the throwaway server was stopped and its directory removed`,
           )
-        : error;
+        : error instanceof Error
+          ? error
+          : new BackupError(`backup verify of ${file} failed: ${errorMessage(error)}`);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
       await server?.stop();

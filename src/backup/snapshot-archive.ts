@@ -4,6 +4,7 @@ import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
 import { SnapshotFileError } from './backup.errors.js';
+import { systemErrorCode } from '../errors.js';
 
 /** What an OpenBao/Vault raft snapshot holds: a gzip'd tar of these, the sums covering the first two. */
 const REQUIRED = ['meta.json', 'state.bin', 'SHA256SUMS'] as const;
@@ -39,7 +40,7 @@ export async function inspectSnapshotFile(file: string): Promise<SnapshotArchive
     bytes = stat.size;
   } catch (error) {
     if (error instanceof SnapshotFileError) throw error;
-    throw new SnapshotFileError(file, `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new SnapshotFileError(file, `cannot be read (${systemErrorCode(error) ?? 'error'})`);
   }
   if (bytes === 0) throw new SnapshotFileError(file, 'empty file, not a raft snapshot');
   if (!isGzip(file))

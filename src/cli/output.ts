@@ -1,3 +1,4 @@
+import { displayText } from '../util/text.js';
 /**
  * Everything the CLI prints: data to stdout, progress and errors to stderr. The one place besides
  * main.ts that writes to the terminal.
@@ -26,12 +27,7 @@ export function terminalOutput(
 export function renderTable(objects: readonly object[], columns?: readonly string[]): string {
   const rows = objects.map((o) => Object.fromEntries(Object.entries(o)));
   const cols = columns ?? [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  const cell = (value: unknown) =>
-    value === undefined || value === null
-      ? '-'
-      : typeof value === 'object'
-        ? JSON.stringify(value)
-        : String(value);
+  const cell = (value: unknown) => displayText(value, '-');
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const fmt = (values: string[]) =>
     values

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../errors.js';
+import { ConfigError, describeSystemError } from '../errors.js';
 import type { CredentialRef } from './rotation.schema.js';
 
 /** Reads a target's credential (TSIG key, admin URL) from the file or environment variable the config names. */
@@ -19,8 +19,6 @@ export function readCredential(
     return value;
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    throw new ConfigError(
-      `${what}: ${ref.file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`,
-    );
+    throw new ConfigError(`${what}: ${ref.file} cannot be read: ${describeSystemError(error)}`);
   }
 }

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError } from '../errors.js';
+import { ConfigError, describeSystemError } from '../errors.js';
 import { mustParsePathTemplate, type PathTemplate } from '../tenants/path-template.js';
 import { parseDuration } from '../util/duration.js';
 import { resolveNotifyPaths, type NotifyConfig } from './notify.schema.js';
@@ -147,9 +147,7 @@ function readConfigFile(file: string): ConfigFile {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(
-      `config file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`,
-    );
+    throw new ConfigError(`config file ${file} cannot be read: ${describeSystemError(error)}`);
   }
   // prettyErrors computes the line and column of each error.
   const doc = parseDocument(text, { prettyErrors: true });
@@ -276,9 +274,7 @@ function readSecretFile(file: string, what: string): string {
     return token;
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    throw new ConfigError(
-      `${what} ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`,
-    );
+    throw new ConfigError(`${what} ${file} cannot be read: ${describeSystemError(error)}`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../errors.js';
+import { ConfigError, describeSystemError } from '../errors.js';
 
 /** The shipped templates: <package>/templates (from src/notify, dist/notify or the bundle in dist/cli alike). */
 export const DEFAULT_TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'templates');
@@ -39,9 +39,7 @@ export function loadTemplates(dir?: string): NoticeTemplates {
     try {
       text = readFileSync(file, 'utf8');
     } catch (error) {
-      throw new ConfigError(
-        `notice template ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`,
-      );
+      throw new ConfigError(`notice template ${file} cannot be read: ${describeSystemError(error)}`);
     }
     for (const [, name2] of text.matchAll(PLACEHOLDER))
       if (!(NOTICE_VARIABLES as readonly string[]).includes(name2!))

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import { SealwatchError, UsageError } from '../errors.js';
+import { SealwatchError, UsageError, systemErrorCode } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { Incident, IncidentEvent, IncidentStep } from '../store/repositories/incident.repository.js';
 import type { Store } from '../store/store.js';
@@ -103,7 +103,7 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (error) {
     // EPERM: it exists and belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return systemErrorCode(error) === 'EPERM';
   }
 }
 

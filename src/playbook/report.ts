@@ -6,6 +6,7 @@ import type {
   StepStatus,
 } from '../store/repositories/incident.repository.js';
 import { SecretScrubber } from './redact.js';
+import { displayText } from '../util/text.js';
 
 /**
  * The incident report, built from the journal alone (so a resumed or finished incident reports the
@@ -119,16 +120,19 @@ export function buildReport(input: {
       if (!isRecord(f)) continue;
       failures.push({
         step: 'rotate',
-        what: [f['tenant'], f['kind'], f['phase']].filter((x) => x !== undefined).join(' '),
-        reason: String(f['reason'] ?? 'failed'),
+        what: [f['tenant'], f['kind'], f['phase']]
+          .filter((x) => x !== undefined)
+          .map((x) => displayText(x))
+          .join(' '),
+        reason: displayText(f['reason'], 'failed'),
       });
     }
   if (notify && Array.isArray(notify['failed']))
     for (const f of notify['failed'])
       failures.push({
         step: 'notify',
-        what: isRecord(f) ? String(f['tenant'] ?? f['channel'] ?? 'notice') : String(f),
-        reason: isRecord(f) ? String(f['reason'] ?? 'not delivered') : 'not delivered',
+        what: isRecord(f) ? displayText(f['tenant'] ?? f['channel'], 'notice') : displayText(f),
+        reason: isRecord(f) ? displayText(f['reason'], 'not delivered') : 'not delivered',
       });
 
   const followUps: string[] = [];
@@ -151,7 +155,7 @@ export function buildReport(input: {
   }
   if (rotation && typeof rotation['pending'] === 'number' && rotation['pending'] > 0)
     followUps.push(
-      `${rotation['pending']} secrets are not rotated yet: sealwatch rotate resume ${String(rotation['run_id'] ?? '')}`.trim(),
+      `${rotation['pending']} secrets are not rotated yet: sealwatch rotate resume ${displayText(rotation['run_id'])}`.trim(),
     );
   if (rotation && typeof rotation['retire_pending'] === 'number' && rotation['retire_pending'] > 0)
     followUps.push(
@@ -223,7 +227,7 @@ function versusTarget(step: ReportStep): string {
 
 /** Text in a Markdown table cell or paragraph: no pipe, newline or HTML gets through as markup. */
 function mdText(value: unknown): string {
-  return String(value ?? '')
+  return displayText(value)
     .replace(/\\/g, '\\\\')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
@@ -322,7 +326,7 @@ export function renderMarkdown(report: IncidentReport): string {
 // ---------------------------------------------------------------- HTML
 
 export function escapeHtml(value: unknown): string {
-  return String(value ?? '')
+  return displayText(value)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')

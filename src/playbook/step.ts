@@ -47,7 +47,7 @@ export interface StepContext<S = Record<string, unknown>> {
   /** Options the incident was declared with (containment mode, window, kinds, …). */
   options: Readonly<S>;
   /** Progress for the operator (stderr); not a log. */
-  progress(message: string): void;
+  progress: (message: string) => void;
   /**
    * Declares a secret value this step holds (a value read or generated): the engine removes it from
    * everything it journals, reports or prints — evidence, outputs, error messages, progress.

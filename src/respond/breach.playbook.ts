@@ -88,9 +88,9 @@ export async function breachPlaybook(
   // Each step reads its options from the context: the journalled breach options (parsed, defaults
   // included, by whoever declares the incident), of which each step's own option shape is a subset.
   return [
-    createPreserveStep({ vault, ...files }) as Step,
-    createContainStep({ vault, ...files, unsealKeys: () => shares }) as Step,
-    createAssessStep({ store, config, logger }) as Step,
+    createPreserveStep({ vault, ...files }),
+    createContainStep({ vault, ...files, unsealKeys: () => shares }),
+    createAssessStep({ store, config, logger }),
     whenUnsealed(
       rekeyStep({
         vault,
@@ -128,7 +128,7 @@ export async function breachPlaybook(
         if (labFile) updateLabApps(labFile, credentials);
         await runtime.onAppCredentials?.(credentials);
       },
-    }) as Step,
+    }),
     reportStep(deps, storeDir),
   ];
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { UsageError } from '../errors.js';
+import { UsageError, systemErrorCode } from '../errors.js';
 
 /**
  * The current unseal (or recovery) key shares the operator hands sealwatch for a rekey: one share
@@ -60,9 +60,7 @@ export function readKeySharesFile(file: string, options: { minimum?: number } = 
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new UsageError(
-      `--unseal-keys-file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
+    throw new UsageError(`--unseal-keys-file ${file} cannot be read: ${systemErrorCode(error) ?? 'error'}`);
   }
   return parseKeyShares(text, file, options);
 }

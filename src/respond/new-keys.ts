@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readFileSync, renameSync, writeSync, chmodSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { UsageError, systemErrorCode } from '../errors.js';
 
 /**
  * The new key material a rekey produces. It lives in memory (KeyCustody) for the steps after the
@@ -84,7 +84,7 @@ export function createNewKeysFile(file: string, material: NewKeyMaterial): void 
   try {
     fd = openSync(file, 'wx', 0o600);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = systemErrorCode(error);
     throw new UsageError(
       code === 'EEXIST'
         ? `--new-keys-out ${file} already exists: sealwatch never overwrites key material`

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readKey, type Key } from 'openpgp';
-import { UsageError } from '../errors.js';
+import { UsageError, systemErrorCode } from '../errors.js';
 
 /** One key holder's PGP public key, as the rekey sends it (`pgp_keys`: base64 of the binary key). */
 export interface HolderKey {
@@ -27,9 +27,7 @@ export async function loadHolderKeys(dir: string): Promise<HolderKey[]> {
       .filter((n) => KEY_FILE.test(n))
       .sort();
   } catch (error) {
-    throw new UsageError(
-      `--pgp-keys ${dir} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
+    throw new UsageError(`--pgp-keys ${dir} cannot be read: ${systemErrorCode(error) ?? 'error'}`);
   }
   if (names.length === 0) throw new UsageError(`--pgp-keys ${dir}: no *.asc or *.gpg public key files`);
   const keys: HolderKey[] = [];
@@ -51,9 +49,7 @@ async function parseKeyFile(file: string): Promise<Key> {
   try {
     data = readFileSync(file);
   } catch (error) {
-    throw new UsageError(
-      `--pgp-keys ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
+    throw new UsageError(`--pgp-keys ${file} cannot be read: ${systemErrorCode(error) ?? 'error'}`);
   }
   try {
     const text = data.toString('utf8');

@@ -75,7 +75,7 @@ export interface Runbook<O extends Record<string, unknown> = Record<string, unkn
    * Whether the cluster counts as healthy again after remediation (default: no finding above
    * `info`). Advisory runbooks narrow it to what they can fix.
    */
-  healthy?(findings: readonly Finding[]): boolean;
+  healthy?: (findings: readonly Finding[]) => boolean;
 }
 
 export class RunbookUnhealthyError extends SealwatchError {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/load.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, describeSystemError } from '../errors.js';
 import type { VaultClient } from '../vault/client.js';
 
 export interface TenantListing {
@@ -41,9 +41,7 @@ function readTenantFile(file: string): string[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(
-      `tenancy.source.file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`,
-    );
+    throw new ConfigError(`tenancy.source.file ${file} cannot be read: ${describeSystemError(error)}`);
   }
   return text
     .split('\n')

@@ -530,7 +530,7 @@ function unwrap<T extends object>(res: { body: T | Envelope<T>; status: number; 
   const body = res.body as Partial<Envelope<T>> & T;
   return {
     ...res,
-    body: (body && typeof body === 'object' && 'data' in body && body.data ? body.data : body) as T,
+    body: body && typeof body === 'object' && 'data' in body && body.data ? body.data : body,
   };
 }
 

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../src/config/load.js';
+import { errorMessage } from '../../src/errors.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import type { LabNode } from '../../src/lab/lab-file.js';
 import { startLabNode } from '../../src/lab/lab.service.js';
@@ -45,7 +46,7 @@ export async function until<T>(
       last = error;
     }
     if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+      throw new Error(`timed out waiting for ${what}${last ? `: ${errorMessage(last)}` : ''}`);
     await sleep(250);
   }
 }

@@ -196,7 +196,7 @@ describe('runbook auth-failures against a real 3-node OpenBao', () => {
     expect(result.code, result.stderr).toBe(0);
     const report = result.json<Report>();
     expect(report.state).toBe('completed');
-    expect(report.steps.find((s) => s.id === 'set-role-field')!.evidence!['changes']).toEqual([
+    expect(report.steps.find((s) => s.id === 'set-role-field')!.evidence['changes']).toEqual([
       { field: 'secret_id_bound_cidrs', before: ['10.0.0.0/8'], after: ['127.0.0.1/32'] },
     ]);
     // In the cluster: the role accepts 127.0.0.1 now, and the application's own secret ID logs in.

@@ -279,10 +279,13 @@ describe('runbook cert-expiry against a real 3-node OpenBao with a TLS listener'
       );
       const seconds = (Date.now() - started) / 1000;
       expect(seconds).toBeLessThan(3);
-      const failed = Object.fromEntries(
+      const failed = Object.fromEntries<Record<string, unknown>>(
         result.findings
           .filter((f) => f.id === 'listener-tls-failed')
-          .map((f) => [f.node, { severity: f.severity, ...f.evidence }]),
+          .map((f): [string, Record<string, unknown>] => [
+            f.node ?? '',
+            { severity: f.severity, ...f.evidence },
+          ]),
       );
       expect(failed[http]).toMatchObject({ severity: 'high', reason: 'not-tls' });
       expect(String(failed[http]!['error'])).toMatch(/not TLS/);

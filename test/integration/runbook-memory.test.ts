@@ -165,7 +165,7 @@ describe('runbook memory against a real 3-node OpenBao', () => {
     expect(report.state).toBe('completed');
     const revoke = report.steps.find((s) => s.id === 'revoke-prefix')!;
     expect(revoke.status).toBe('done');
-    expect(revoke.evidence!['prefixes']).toEqual([
+    expect(revoke.evidence['prefixes']).toEqual([
       { prefix: RUNAWAY_PREFIX, before: RUNAWAY_TOKENS, after: 0 },
     ]);
     expect(report.steps.find((s) => s.id === 'verify-healthy')!.status).toBe('done');

@@ -110,7 +110,8 @@ describe('VaultClient against real OpenBao', () => {
     let result;
     for (const key of current.unseal_keys.slice(0, 3)) result = await vault.rekeyUpdate(key, started.nonce);
     expect(result?.complete).toBe(true);
-    const newKeys = result!.keys!;
+    if (!result?.keys) throw new Error('the rekey completed without new keys');
+    const newKeys = result.keys;
     newShares = newKeys;
     expect(newKeys).toHaveLength(5);
     expect(newKeys.some((k) => current.unseal_keys.includes(k))).toBe(false);

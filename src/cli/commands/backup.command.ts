@@ -158,5 +158,5 @@ function renderReport(ctx: CliContext, report: VerifyReport): void {
     `${report.ok ? 'verified' : 'FAILED'}: ${report.file} (sha256 ${report.sha256}${report.backup_id ? `, backup ${report.backup_id}` : ''})`,
   );
   ctx.out.table(report.checks.map((c) => ({ check: c.id, ok: c.ok ? 'ok' : 'FAIL', detail: c.detail })));
-  ctx.out.table(Object.entries(report.seconds).map(([phase, seconds]) => ({ phase, seconds })));
+  ctx.out.table(Object.entries<number>(report.seconds).map(([phase, seconds]) => ({ phase, seconds })));
 }

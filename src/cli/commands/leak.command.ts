@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { UsageError } from '../../errors.js';
+import { UsageError, systemErrorCode } from '../../errors.js';
 import { traceLeak } from '../../leak/leak-trace.js';
 import type { CliContext } from '../context.js';
 import type { CommandRunner } from '../runner.js';
@@ -40,7 +40,7 @@ export function leakCommand(run: CommandRunner): Command {
             value = trimOneNewline(readFileSync(opts.valueFile, 'utf8'));
           } catch (error) {
             throw new UsageError(
-              `leak trace: --value-file ${opts.valueFile} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+              `leak trace: --value-file ${opts.valueFile} cannot be read: ${systemErrorCode(error) ?? 'error'}`,
             );
           }
         } else value = trimOneNewline(await readStdin());

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chown, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import type { SFTPWrapper, Stats } from 'ssh2';
+import { systemErrorCode } from '../../errors.js';
 
 /**
  * authorized_keys editing: pure line handling (unit-tested), and two stores that replace the file
@@ -105,7 +106,7 @@ export const localKeyFileStore: KeyFileStore = {
       const [content, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
       return { content, mode: info.mode & 0o7777, uid: info.uid, gid: info.gid };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if (systemErrorCode(error) === 'ENOENT') return null;
       throw error;
     }
   },

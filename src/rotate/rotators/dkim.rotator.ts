@@ -14,6 +14,7 @@ import {
   type UpdateChange,
   type UpdatePrerequisite,
 } from './dns-update.js';
+import { describeSystemError, systemErrorCode } from '../../errors.js';
 
 /**
  * DKIM keys (`{domain, selector, private_key, public_key}`): a new RSA-2048 key is published under
@@ -192,7 +193,7 @@ export function createDkimRotator(target: DkimTarget, deps: DkimRotatorDeps = {}
           return kept.length ? kept.join('\n') + '\n' : '';
         });
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
+        const code = systemErrorCode(error);
         throw fail(input.ref, phase, `${target.file} cannot be written: ${code ?? (error as Error).message}`);
       }
     };
@@ -212,11 +213,7 @@ export function createDkimRotator(target: DkimTarget, deps: DkimRotatorDeps = {}
         try {
           content = await localKeyFileStore.read(target.file).then((f) => f?.content ?? '');
         } catch (error) {
-          throw fail(
-            input.ref,
-            'verify',
-            `${target.file} cannot be read: ${(error as NodeJS.ErrnoException).code}`,
-          );
+          throw fail(input.ref, 'verify', `${target.file} cannot be read: ${systemErrorCode(error)}`);
         }
         if (!content.split('\n').includes(zoneFileLine(name, dkimRecord(input.next['public_key']!))))
           throw fail(
@@ -330,12 +327,12 @@ export function createDkimRotator(target: DkimTarget, deps: DkimRotatorDeps = {}
       const records = await resolver.resolveTxt(name);
       return records.map((chunks) => dkimPublicKeyOf(chunks.join('')) ?? '');
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+      const code = systemErrorCode(error);
       if (code === 'ENOTFOUND' || code === 'ENODATA') return [];
       throw fail(
         input.ref,
         phase,
-        `resolving ${name} at ${resolverAt.host}:${resolverAt.port} failed: ${code ?? error}`,
+        `resolving ${name} at ${resolverAt.host}:${resolverAt.port} failed: ${describeSystemError(error)}`,
         {
           retryable: true,
         },

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import sshpk from 'sshpk';
 import type { SshTarget } from '../../config/rotation.schema.js';
+import { describeSystemError } from '../../errors.js';
 import { generateSshKeyPair } from '../../secrets/generators.js';
 import { RotationError, rotationFailure, TargetError } from '../rotation.errors.js';
 import type { RotationInput, Rotator, SecretData, SecretRef } from '../rotator.js';
@@ -104,7 +105,7 @@ export function createSshRotator(target: SshTarget, deps: SshRotatorDeps = {}): 
           throw wrap(
             input,
             phase,
-            new TargetError(`editing ${lockKey}: ${describeFsError(error)}`, { cause: error }),
+            new TargetError(`editing ${lockKey}: ${describeSystemError(error)}`, { cause: error }),
           );
         },
       );
@@ -117,7 +118,7 @@ export function createSshRotator(target: SshTarget, deps: SshRotatorDeps = {}): 
       throw fail(
         input.ref,
         phase,
-        `the via key ${via.private_key_file} cannot be read: ${describeFsError(error)}`,
+        `the via key ${via.private_key_file} cannot be read: ${describeSystemError(error)}`,
       );
     }
     const endpoint = { host: via.host, port: via.port, user: via.user, hostKey: via.host_key };
@@ -221,10 +222,4 @@ export function keyPairProblem(data: SecretData): string | null {
   if (keyIdentity(derived) !== keyIdentity(publicKey))
     return 'public_key is not the public half of private_key';
   return null;
-}
-
-function describeFsError(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code === 'string') return code;
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,7 +1,8 @@
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AuditSink, type AuditPipelineDeps } from '../../audit/audit-sink.js';
 import { readLines } from '../../audit/line-reader.js';
+import { describeSystemError } from '../../errors.js';
 
 export interface CatchUpResult {
   file: string;
@@ -29,7 +30,7 @@ export async function catchUpAuditLog(
 ): Promise<CatchUpResult> {
   const file = resolve(path);
   const started = Date.now();
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(file, 'r');
   } catch (error) {
@@ -38,7 +39,7 @@ export async function catchUpAuditLog(
       events: 0,
       malformed: 0,
       remainingBytes: 0,
-      error: (error as NodeJS.ErrnoException).code ?? (error as Error).message,
+      error: describeSystemError(error),
     };
   }
   const sink = new AuditSink(deps, { batchSize: 2_000 });
@@ -55,7 +56,7 @@ export async function catchUpAuditLog(
       let position = offset;
       while (position < size && Date.now() - started < options.budgetMs) {
         const buffer = Buffer.allocUnsafe(Math.min(CHUNK, size - position));
-        const { bytesRead } = await handle!.read(buffer, 0, buffer.length, position);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
         if (bytesRead === 0) return;
         position += bytesRead;
         yield buffer.subarray(0, bytesRead);

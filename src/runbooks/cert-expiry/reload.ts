@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { SealwatchError } from '../../errors.js';
+import { SealwatchError, systemErrorCode, describeSystemError } from '../../errors.js';
 import { readLabFile } from '../../lab/lab-file.js';
 
 /**
@@ -59,7 +59,7 @@ export function isAlive(pid: number): boolean {
     return true;
   } catch (error) {
     // EPERM: the process exists but belongs to another user; kill would fail the same way later.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return systemErrorCode(error) === 'EPERM';
   }
 }
 
@@ -76,7 +76,7 @@ export async function reload(plan: ReloadPlan): Promise<void> {
         process.kill(pid, 'SIGHUP');
       } catch (error) {
         throw new ReloadError(
-          `could not send SIGHUP to pid ${pid}: ${(error as NodeJS.ErrnoException).code ?? String(error)} (is the server running, as this user?)`,
+          `could not send SIGHUP to pid ${pid}: ${describeSystemError(error)} (is the server running, as this user?)`,
           { cause: error },
         );
       }

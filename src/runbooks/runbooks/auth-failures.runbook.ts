@@ -31,6 +31,7 @@ import type { Finding } from '../finding.js';
 import { gauge, parsePrometheus } from '../memory/prometheus.js';
 import { shortError } from '../nodes.js';
 import { durationFlag, type Runbook, type RunbookDeps } from '../runbook.js';
+import { displayText } from '../../util/text.js';
 
 /** How long a diagnosis may spend bringing the audit store up to date (the rest waits for the next one). */
 const INGEST_BUDGET_MS = 1_500;
@@ -190,7 +191,7 @@ export async function diagnoseAuthFailures(
   const files = auditLogsOf(deps, options);
   const telemetry = loginTelemetry(vault);
   const devices = vault.listAuditDevices().catch(() => [] as AuditDevice[]);
-  const authMounts = vault.listAuthMounts().catch(() => ({}) as Record<string, { type: string }>);
+  const authMounts = vault.listAuthMounts().catch(() => ({}));
   const role = options.role ? parseRoleRef(options.role) : undefined;
   const roleState = role
     ? requireRole(vault, role).then(
@@ -323,7 +324,7 @@ function authHealthy(findings: readonly Finding[]): boolean {
 }
 
 function sameValue(a: unknown, b: string): boolean {
-  const flat = Array.isArray(a) ? a.join(',') : a === null || a === undefined ? '' : String(a);
+  const flat = Array.isArray(a) ? a.map((x) => displayText(x)).join(',') : displayText(a);
   return (
     flat === b ||
     flat.split(',').sort().join(',') ===
@@ -375,7 +376,7 @@ export const authFailuresRunbook: Runbook<AuthFailuresOptions> = {
           throw new UsageError(
             `--set-role-field ${value}: give key=value, e.g. secret_id_bound_cidrs=10.0.0.0/8`,
           );
-        return { ...((previous as Record<string, string> | undefined) ?? {}), [match[1]!]: match[2]! };
+        return { ...(previous ?? {}), [match[1]!]: match[2]! };
       },
     },
   ],

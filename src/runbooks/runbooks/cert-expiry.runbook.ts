@@ -2,7 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { constants, accessSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { SealwatchError, UsageError } from '../../errors.js';
+import { SealwatchError, UsageError, systemErrorCode } from '../../errors.js';
 import type { StepContext } from '../../playbook/step.js';
 import { localKeyFileStore } from '../../rotate/rotators/authorized-keys.js';
 import { waitFor } from '../../util/wait.js';
@@ -82,7 +82,7 @@ async function diagnoseCertExpiry(deps: RunbookDeps, options: CertExpiryOptions)
       findings.push({
         id: 'ca-file-unreadable',
         severity: 'low',
-        symptom: `the configured CA file ${caFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? shortError(error)}); chains are checked against the system roots`,
+        symptom: `the configured CA file ${caFile} cannot be read (${systemErrorCode(error) ?? shortError(error)}); chains are checked against the system roots`,
         evidence: { ca_file: caFile },
         suggested_step: 'fix vault.tls.ca_file in the sealwatch configuration',
       });
@@ -165,7 +165,7 @@ function writable(file: string): string | undefined {
     accessSync(existsSync(file) ? file : dirname(file), constants.W_OK);
     return undefined;
   } catch (error) {
-    return `${file} cannot be written (${(error as NodeJS.ErrnoException).code ?? shortError(error)})`;
+    return `${file} cannot be written (${systemErrorCode(error) ?? shortError(error)})`;
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { SealwatchError, UsageError } from '../../errors.js';
+import { SealwatchError, UsageError, systemErrorCode } from '../../errors.js';
 import { readLabFile } from '../../lab/lab-file.js';
 import type { Step, StepContext } from '../../playbook/step.js';
 import type { createRotation, RotationPlan } from '../../rotate/rotation.service.js';
@@ -68,7 +68,7 @@ async function leakedValue(deps: RunbookDeps, options: LeakOptions): Promise<str
       text = readFileSync(options.valueFile, 'utf8');
     } catch (error) {
       throw new UsageError(
-        `secret-leak: --value-file ${options.valueFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}): give a readable file holding the leaked value`,
+        `secret-leak: --value-file ${options.valueFile} cannot be read (${systemErrorCode(error) ?? 'error'}): give a readable file holding the leaked value`,
       );
     }
   } else {

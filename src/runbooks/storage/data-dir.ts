@@ -1,6 +1,7 @@
 import { existsSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Finding } from '../finding.js';
+import { systemErrorCode } from '../../errors.js';
 
 /** What a node's raft data directory holds and how much room its filesystem has left. */
 export interface DataDirUsage {
@@ -62,7 +63,7 @@ export function inspectDataDir(node: string, dataDir: string): DataDirUsage {
       free_pct: total > 0 ? Math.round((free / total) * 1000) / 10 : null,
     };
   } catch (error) {
-    return { ...base, error: (error as NodeJS.ErrnoException).code ?? String(error) };
+    return { ...base, error: systemErrorCode(error) ?? String(error) };
   }
 }
 

@@ -15,7 +15,7 @@ export type StoreDialect = 'sqlite' | 'postgres';
 export interface MigrationContext {
   dialect: StoreDialect;
   /** Adds an auto-incrementing integer primary key `id`, spelled as each database wants it. */
-  idColumn<T extends string>(table: CreateTableBuilder<T, never>): CreateTableBuilder<T, 'id'>;
+  idColumn: <T extends string>(table: CreateTableBuilder<T, never>) => CreateTableBuilder<T, 'id'>;
 }
 
 /**

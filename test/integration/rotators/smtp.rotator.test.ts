@@ -208,7 +208,7 @@ describe('smtp rotator failures', () => {
     expect(error.message).toContain('credential store refused apply');
     expect(error.message).toContain('[redacted]');
     expect(error.message).not.toContain(next['password']);
-    expect(readCredentialsFile(file)[current['username']!]).toBeUndefined();
+    expect(readCredentialsFile(file)[current['username']]).toBeUndefined();
   });
 
   it('verify and verify-old-refused: an SMTP server that is down is a RotationError naming host:port', async () => {
