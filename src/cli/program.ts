@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { commandNamed } from './command-line.js';
+import { examples } from './help.js';
 import { createRunner, type CommandRunner } from './runner.js';
 
 type CommandFactory = (run: CommandRunner) => Command;
@@ -66,6 +67,15 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
         'trace',
         'silent',
       ]),
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch status',
+        'sealwatch drill --nodes 1',
+        'sealwatch --config sealwatch.yaml assess --since 24h',
+        'sealwatch runbook diagnose sealed --help',
+      ),
     )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

@@ -110,6 +110,7 @@ describe('sealwatch command lines are checked against the commander definitions'
           '    [--fail-on high] | jq -r .affected_tenants',
           'sealwatch rotate --tenant acme globex --kinds ssh,smtp,... --all',
           'echo done && sealwatch --config=x.yaml assess',
+          'sealwatch assess --since 1h < /dev/null > out.json 2>&1',
         ),
       ),
     ).toEqual([]);

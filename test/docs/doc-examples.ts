@@ -270,6 +270,11 @@ export function checkCommandLine(program: Command, command: CommandLine): Proble
     let descended = false;
     for (let i = 0; i < words.length; i++) {
       const word = words[i]!;
+      // A redirection (`< file`, `>out`, `2>&1`) is the shell's, not sealwatch's.
+      if (/^(\d?>>?|<|&>)/.test(word)) {
+        if (/^(\d?>>?|<|&>)$/.test(word)) i++;
+        continue;
+      }
       if (word.startsWith('-') && word !== '-') {
         const flag = word.split('=')[0]!;
         if (flag === '--help' || flag === '-h') continue;
