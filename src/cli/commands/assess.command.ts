@@ -6,6 +6,7 @@ import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
 import { positiveInt } from '../arguments.js';
+import { examples } from '../help.js';
 
 interface AssessOptions {
   since?: Date;
@@ -39,6 +40,13 @@ export function assessCommand(run: CommandRunner): Command {
     .addOption(
       new Option('--fail-on <severity>', 'exit 3 when a finding has at least this severity').choices(
         Object.keys(SEVERITY_RANK),
+      ),
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch assess --since 24h',
+        'sealwatch assess --since 2026-05-01T00:00:00Z --until 2026-05-02T00:00:00Z --fail-on high --json',
       ),
     )
     .action(

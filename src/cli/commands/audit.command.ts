@@ -11,6 +11,7 @@ import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
 import { pointInTime } from './assess.command.js';
 import { positiveInt } from '../arguments.js';
+import { examples } from '../help.js';
 
 const seconds = (value: string): number => {
   const n = Number(value);
@@ -70,6 +71,13 @@ export function auditCommand(run: CommandRunner): Command {
       'store audit log files (file device JSON lines; - is stdin, .gz is read compressed), deduplicated',
     )
     .argument('<files...>', 'audit log files')
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch audit ingest /var/log/openbao/audit.log',
+        'sealwatch audit ingest audit.log.1.gz audit.log --json',
+      ),
+    )
     .action(
       run(async (ctx: CliContext, _opts: unknown, ...files: string[]) => {
         const deps = await pipelineDeps(ctx);
@@ -109,6 +117,7 @@ export function auditCommand(run: CommandRunner): Command {
     .option('--poll-ms <ms>', 'how often to check the file', positiveInt, 250)
     .option('--max-seconds <s>', 'stop after this long', seconds)
     .option('--until-idle <s>', 'stop once nothing new arrived for this long', seconds)
+    .addHelpText('after', examples('sealwatch audit follow /var/log/openbao/audit.log'))
     .action(
       run(
         async (
@@ -156,6 +165,7 @@ export function auditCommand(run: CommandRunner): Command {
     .requiredOption('--bind <host:port>', 'where to listen, e.g. 127.0.0.1:9090')
     .option('--allow-remote', 'allow a non-loopback bind address', false)
     .option('--max-seconds <s>', 'stop after this long', seconds)
+    .addHelpText('after', examples('sealwatch audit listen --bind 127.0.0.1:9090'))
     .action(
       run(async (ctx: CliContext, opts: { bind: string; allowRemote: boolean; maxSeconds?: number }) => {
         const deps = await pipelineDeps(ctx);
@@ -193,6 +203,13 @@ export function auditCommand(run: CommandRunner): Command {
     .option('--tenant <tenant>', 'tenant, by the configured path templates')
     .option('--errors', 'only failed requests', false)
     .option('--limit <n>', 'at most this many events', positiveInt, 100)
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch audit query --since 1h --path-prefix secret/data/tenants/ --errors',
+        'sealwatch audit query --remote-address 203.0.113.7 --limit 50 --json',
+      ),
+    )
     .action(
       run(async (ctx: CliContext, opts: QueryOptions) => {
         const store = await ctx.store();
@@ -230,6 +247,13 @@ export function auditCommand(run: CommandRunner): Command {
         );
       }),
     );
+  audit.addHelpText(
+    'after',
+    examples(
+      'sealwatch audit ingest /var/log/openbao/audit.log',
+      'sealwatch audit query --since 1h --errors',
+    ),
+  );
   return audit;
 }
 

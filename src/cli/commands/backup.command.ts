@@ -8,6 +8,7 @@ import { isPostgresUrl } from '../../store/store.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
+import { examples } from '../help.js';
 
 interface SnapshotFlags {
   out?: string;
@@ -50,6 +51,10 @@ export function backupCommand(run: CommandRunner): Command {
     )
     .option('--out <file>', 'snapshot file (never overwritten); default <dir>/<id>.snap')
     .option('--dir <dir>', 'directory for the default file name (default: backups/ beside the store)')
+    .addHelpText(
+      'after',
+      examples('sealwatch backup snapshot', 'sealwatch backup snapshot --dir /var/backups/openbao --json'),
+    )
     .action(
       run(async (ctx: CliContext, flags: SnapshotFlags) => {
         const store = await ctx.store();
@@ -88,6 +93,10 @@ export function backupCommand(run: CommandRunner): Command {
     )
     .option('--unseal-keys-file <file>', "the original cluster's unseal key shares, one per line")
     .option('--unseal-keys-stdin', 'read the key shares from standard input', false)
+    .addHelpText(
+      'after',
+      examples('sealwatch backup verify /var/backups/openbao/latest.snap --unseal-keys-file keys.txt'),
+    )
     .action(
       run(async (ctx: CliContext, flags: VerifyFlags, file?: string) => {
         const shares = await originalShares(ctx, flags);
@@ -118,6 +127,7 @@ export function backupCommand(run: CommandRunner): Command {
   backup
     .command('list')
     .description('recorded snapshots, newest first, with their latest drill')
+    .addHelpText('after', examples('sealwatch backup list --json'))
     .action(
       run(async (ctx: CliContext) => {
         const store = await ctx.store();
@@ -149,6 +159,10 @@ export function backupCommand(run: CommandRunner): Command {
         );
       }),
     );
+  backup.addHelpText(
+    'after',
+    examples('sealwatch backup snapshot', 'sealwatch backup verify /var/backups/openbao/latest.snap'),
+  );
   return backup;
 }
 

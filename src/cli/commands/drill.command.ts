@@ -15,6 +15,7 @@ import { positiveInt } from '../arguments.js';
 import { playbookRuntime } from '../runtime.js';
 import { breachOptions } from './respond.command.js';
 import { renderRunResult } from './incident.command.js';
+import { examples } from '../help.js';
 
 export const DEFAULT_DRILL_DIR = '.sealwatch/drill';
 
@@ -33,6 +34,10 @@ export function drillCommand(run: CommandRunner): Command {
     .option('--attacked <n>', 'tenants whose secrets the attacker reads', positiveInt, 6)
     .option('--dir <dir>', 'drill lab directory (replaced at every drill)', DEFAULT_DRILL_DIR)
     .option('--down', 'stop the lab when the drill ends', false)
+    .addHelpText(
+      'after',
+      examples('sealwatch drill', 'sealwatch drill --nodes 1 --tenants 200 --attacked 20 --down --json'),
+    )
     .action(
       run(
         async (

@@ -15,6 +15,7 @@ import { playbookRuntime } from '../runtime.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
+import { examples } from '../help.js';
 
 async function incidents(ctx: CliContext, given: PlaybookRegistry | undefined, runtime?: PlaybookRuntime) {
   const store = await ctx.store();
@@ -74,6 +75,7 @@ export function incidentCommand(run: CommandRunner, playbooks?: PlaybookRegistry
     .command('list')
     .description('incidents, newest first')
     .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 50)
+    .addHelpText('after', examples('sealwatch incident list --limit 10'))
     .action(
       run(async (ctx: CliContext, opts: { limit: number }) => {
         const list = await (await incidents(ctx, playbooks)).list(opts.limit);
@@ -100,6 +102,10 @@ export function incidentCommand(run: CommandRunner, playbooks?: PlaybookRegistry
     .command('show [id]')
     .description('an incident: its steps with status, measured and target time, evidence, and its timeline')
     .option('--last', 'the newest unfinished incident', false)
+    .addHelpText(
+      'after',
+      examples('sealwatch incident show --last', 'sealwatch incident show inc-20260501-a1b2 --json'),
+    )
     .action(
       run(async (ctx: CliContext, opts: { last: boolean }, id?: string) => {
         const detail = await (await incidents(ctx, playbooks)).show(reference(id, opts.last));
@@ -144,6 +150,13 @@ export function incidentCommand(run: CommandRunner, playbooks?: PlaybookRegistry
       'current unseal (or recovery) key shares, one per line (steps that need them)',
     )
     .option('--unseal-keys-stdin', 'read the current key shares from standard input', false)
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch incident resume --last',
+        'sealwatch incident resume inc-20260501-a1b2 --yes --unseal-keys-file keys.txt',
+      ),
+    )
     .action(
       run(
         async (
@@ -182,6 +195,13 @@ export function incidentCommand(run: CommandRunner, playbooks?: PlaybookRegistry
       new Option('--format <format>', 'md, html or json (--json means json)').choices(['md', 'html', 'json']),
     )
     .option('--out <file>', 'write the report to this file instead of stdout')
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch incident report inc-20260501-a1b2',
+        'sealwatch incident report inc-20260501-a1b2 --format html --out report.html',
+      ),
+    )
     .action(
       run(async (ctx: CliContext, opts: { format?: ReportFormat; out?: string }, id: string) => {
         const service = await incidents(ctx, playbooks);
@@ -193,5 +213,6 @@ export function incidentCommand(run: CommandRunner, playbooks?: PlaybookRegistry
         } else ctx.out.line(text.replace(/\n$/, ''));
       }),
     );
+  incident.addHelpText('after', examples('sealwatch incident list', 'sealwatch incident resume --last'));
   return incident;
 }

@@ -6,6 +6,7 @@ import { labDown, labEnv, labStatus, labUp, DEFAULT_LAB_DIR } from '../../lab/la
 import type { CliContext } from '../context.js';
 import { positiveInt } from '../arguments.js';
 import type { CommandRunner } from '../runner.js';
+import { examples } from '../help.js';
 
 export function labCommand(run: CommandRunner): Command {
   const lab = new Command('lab').description(
@@ -23,6 +24,10 @@ export function labCommand(run: CommandRunner): Command {
     .option(
       '--audit-socket <host:port>',
       'also stream audit events to a socket device (sealwatch audit listen)',
+    )
+    .addHelpText(
+      'after',
+      examples('sealwatch lab up', 'sealwatch lab up --nodes 1 --tenants 200 --dir /tmp/lab'),
     )
     .action(
       run(
@@ -64,6 +69,7 @@ export function labCommand(run: CommandRunner): Command {
     .command('status')
     .description('processes and health of the lab nodes')
     .option('--dir <dir>', 'lab directory', DEFAULT_LAB_DIR)
+    .addHelpText('after', examples('sealwatch lab status --dir /tmp/lab'))
     .action(
       run(async (ctx, opts: { dir: string }) => {
         const status = await labStatus(opts.dir, { logger: ctx.logger });
@@ -93,6 +99,12 @@ export function labCommand(run: CommandRunner): Command {
     .command('env')
     .description('shell exports for BAO_ADDR/VAULT_ADDR, the token and SEALWATCH_CONFIG')
     .option('--dir <dir>', 'lab directory', DEFAULT_LAB_DIR)
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch lab env --dir /tmp/lab   # eval "$(sealwatch lab env --dir /tmp/lab)" sets the shell up',
+      ),
+    )
     .action(
       run(async (ctx, opts: { dir: string }) => {
         for (const line of labEnv(opts.dir)) ctx.out.line(line);
@@ -103,6 +115,10 @@ export function labCommand(run: CommandRunner): Command {
     .command('mail')
     .description("what the lab's mail catcher received (tenant notices): from, to, subject, message-id, date")
     .option('--dir <dir>', 'lab directory', DEFAULT_LAB_DIR)
+    .addHelpText(
+      'after',
+      examples('sealwatch lab mail --dir .sealwatch/drill   # the notices the last drill sent'),
+    )
     .action(
       run(async (ctx, opts: { dir: string }) => {
         const messages = readInbox(labInboxPath(resolve(opts.dir))).map((m) => ({
@@ -123,6 +139,13 @@ export function labCommand(run: CommandRunner): Command {
     .description('stop every process the lab started (data is kept unless --purge)')
     .option('--dir <dir>', 'lab directory', DEFAULT_LAB_DIR)
     .option('--purge', 'also delete the lab directory', false)
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch lab down --dir /tmp/lab',
+        'sealwatch lab down --dir /tmp/lab --purge   # and delete its data',
+      ),
+    )
     .action(
       run(async (ctx, opts: { dir: string; purge: boolean }) => {
         const result = await labDown(opts.dir, { purge: opts.purge });
@@ -131,5 +154,6 @@ export function labCommand(run: CommandRunner): Command {
         if (result.purged) ctx.out.line(`removed ${opts.dir}`);
       }),
     );
+  lab.addHelpText('after', examples('sealwatch lab up --nodes 1', 'sealwatch lab down --purge'));
   return lab;
 }

@@ -4,6 +4,7 @@ import { UsageError, systemErrorCode } from '../../errors.js';
 import { traceLeak } from '../../leak/leak-trace.js';
 import type { CliContext } from '../context.js';
 import type { CommandRunner } from '../runner.js';
+import { examples } from '../help.js';
 
 interface LeakTraceOptions {
   valueFile?: string;
@@ -30,6 +31,13 @@ export function leakCommand(run: CommandRunner): Command {
     )
     .option('--value-file <file>', 'file holding the leaked value (never printed, logged or stored)')
     .option('--token-stdin', 'read a leaked token from standard input', false)
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch leak trace --value-file leaked.txt',
+        'sealwatch leak trace --token-stdin --json < leaked-token.txt',
+      ),
+    )
     .action(
       run(async (ctx: CliContext, opts: LeakTraceOptions) => {
         if (Boolean(opts.valueFile) === Boolean(opts.tokenStdin))
@@ -61,5 +69,6 @@ export function leakCommand(run: CommandRunner): Command {
         ctx.out.line(`${result.events.length} event(s); ${result.hash_lookups} audit device(s) hashed`);
       }),
     );
+  leak.addHelpText('after', examples('sealwatch leak trace --value-file leaked.txt'));
   return leak;
 }

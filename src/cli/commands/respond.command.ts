@@ -13,6 +13,7 @@ import { PLAYBOOKS } from '../playbooks.js';
 import type { CommandRunner } from '../runner.js';
 import { renderRunResult } from './incident.command.js';
 import { dirname } from 'node:path';
+import { examples } from '../help.js';
 
 export interface BreachFlags {
   incident?: string;
@@ -129,6 +130,14 @@ export function respondCommand(run: CommandRunner): Command {
     .option('--declared-by <name>', 'who declares the incident (default the OS user)')
     .option('--yes', 'approve every step that needs approval', false)
     .option('--dry-run', 'print the plan and change nothing', false)
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch respond breach --dry-run   # the plan; nothing changes',
+        'sealwatch respond breach --unseal-keys-file keys.txt --pgp-keys ./key-holders --since 48h',
+        'sealwatch respond breach --containment seal-first --unseal-keys-stdin --new-keys-out new-keys.txt',
+      ),
+    )
     .action(
       run(async (ctx: CliContext, flags: BreachFlags) => {
         const options = breachOptions(ctx, flags);
@@ -175,5 +184,6 @@ export function respondCommand(run: CommandRunner): Command {
         }
       }),
     );
+  respond.addHelpText('after', examples('sealwatch respond breach --dry-run'));
   return respond;
 }

@@ -13,6 +13,7 @@ import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { progressBar } from '../progress.js';
 import type { CommandRunner } from '../runner.js';
+import { examples } from '../help.js';
 
 function kindsList(value: string): RotatorKind[] {
   const kinds = value
@@ -64,6 +65,14 @@ export function rotateCommand(run: CommandRunner): Command {
     .option('--concurrency <n>', 'secrets in flight at once (default rotation.concurrency)', positive)
     .option('--rate <r>', 'secrets started per second at most (default rotation.rate)', positive)
     .option('--dry-run', 'print the plan and change nothing', false)
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch rotate --all --dry-run   # the plan; nothing changes',
+        'sealwatch rotate --tenant acme,globex --kinds smtp,dkim',
+        'sealwatch rotate --all --concurrency 16 --rate 5 --json',
+      ),
+    )
     .action(
       run(
         async (
@@ -101,6 +110,7 @@ export function rotateCommand(run: CommandRunner): Command {
     .command('resume [run]')
     .description('finish a run after a crash, a kill or a sealed Vault (default: the newest unfinished run)')
     .option('--last', 'the newest unfinished run', false)
+    .addHelpText('after', examples('sealwatch rotate resume --last'))
     .action(
       run(async (ctx: CliContext, opts: { last: boolean }, runId?: string) => {
         const service = await rotation(ctx);
@@ -114,6 +124,7 @@ export function rotateCommand(run: CommandRunner): Command {
     .command('status [run]')
     .description('counts and failures of a run (default: the newest)')
     .option('--last', 'the newest run', false)
+    .addHelpText('after', examples('sealwatch rotate status --last --json'))
     .action(
       run(async (ctx: CliContext, opts: { last: boolean }, runId?: string) => {
         const service = await rotation(ctx);
@@ -125,6 +136,7 @@ export function rotateCommand(run: CommandRunner): Command {
   rotate
     .command('list')
     .description('rotation runs, newest first')
+    .addHelpText('after', examples('sealwatch rotate list --json'))
     .action(
       run(async (ctx: CliContext) => {
         const service = await rotation(ctx);

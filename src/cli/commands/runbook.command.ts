@@ -10,6 +10,7 @@ import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
 import { playbookRuntime } from '../runtime.js';
 import { renderRunResult } from './incident.command.js';
+import { examples } from '../help.js';
 
 /** A diagnosis must answer in seconds even when a node hangs. */
 const DIAGNOSE_TIMEOUT_MS = 2_500;
@@ -100,6 +101,7 @@ export function runbookCommand(run: CommandRunner): Command {
   runbook
     .command('list')
     .description('the runbooks and when to use each')
+    .addHelpText('after', examples('sealwatch runbook list'))
     .action(
       run(async (ctx: CliContext) => {
         const rows = Object.values<Runbook>(RUNBOOKS).map((r) => ({
@@ -121,6 +123,14 @@ export function runbookCommand(run: CommandRunner): Command {
       new Option('--fail-on <severity>', 'exit 3 when a finding has at least this severity').choices([
         ...FINDING_SEVERITIES,
       ]),
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch runbook diagnose sealed',
+        'sealwatch runbook diagnose leader-election --fail-on high --json',
+        'sealwatch runbook diagnose secret-leak --value-file leaked.txt',
+      ),
     );
   addRunbookFlags(diagnoseCommand, true).action(
     run(async (ctx: CliContext, flags: CommonFlags, name: string) => {
@@ -149,7 +159,15 @@ export function runbookCommand(run: CommandRunner): Command {
     .option('--unseal-keys-file <file>', 'current unseal (or recovery) key shares, one per line')
     .option('--unseal-keys-stdin', 'read the current key shares from standard input', false)
     .option('--yes', 'approve every step that needs approval', false)
-    .option('--dry-run', 'diagnose and print the plan; change nothing', false);
+    .option('--dry-run', 'diagnose and print the plan; change nothing', false)
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch runbook run sealed --unseal-keys-file keys.txt',
+        'sealwatch runbook run memory --prefix auth/approle/login/ --dry-run',
+        'sealwatch runbook run auth-failures --role approle/mailer --secret-id-out mailer.secret-id --yes',
+      ),
+    );
   addRunbookFlags(runCommand, false).action(
     run(async (ctx: CliContext, flags: CommonFlags, name: string) => {
       if (flags.unsealKeysFile && flags.unsealKeysStdin)
@@ -203,5 +221,6 @@ export function runbookCommand(run: CommandRunner): Command {
       }
     }),
   );
+  runbook.addHelpText('after', examples('sealwatch runbook list', 'sealwatch runbook diagnose sealed'));
   return runbook;
 }

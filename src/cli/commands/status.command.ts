@@ -3,11 +3,19 @@ import { collectStatus, ClusterUnusableError, type StatusReport } from '../../st
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
+import { examples } from '../help.js';
 
 export function statusCommand(run: CommandRunner): Command {
   return new Command('status')
     .description(
       'every node: version, initialised, sealed, seal type, HA role and leader, raft peers and health',
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'sealwatch status',
+        'sealwatch --addr https://vault-1:8200,https://vault-2:8200,https://vault-3:8200 status --json',
+      ),
     )
     .action(
       run(async (ctx: CliContext) => {
