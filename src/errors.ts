@@ -1,3 +1,5 @@
+import { redactText, redactValue } from './logging/redactor.js';
+
 /**
  * The one error base of sealwatch. Every failure a user can see is a SealwatchError with a stable
  * `code` (scripts match on it), whether retrying can help, the underlying cause and details that are
@@ -15,11 +17,13 @@ export class SealwatchError extends Error {
   readonly details: Readonly<Record<string, unknown>>;
 
   constructor(code: string, message: string, options: SealwatchErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Messages often quote what a target or a server said, which may echo a secret: redacted at birth,
+    // and again at every boundary (a secret registered later is cut there).
+    super(redactText(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.retryable = options.retryable ?? false;
-    this.details = Object.freeze({ ...(options.details ?? {}) });
+    this.details = Object.freeze(redactValue({ ...(options.details ?? {}) }));
   }
 }
 

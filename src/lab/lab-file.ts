@@ -2,6 +2,7 @@ import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { registerSecret } from '../logging/redactor.js';
 
 export const LAB_FILE = 'lab.json';
 export const LAB_CONFIG_FILE = 'sealwatch.yaml';
@@ -71,7 +72,9 @@ export function readLabFile(dir: string): LabFile {
     const issue = parsed.error.issues[0];
     throw new ConfigError(`lab file ${file}: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
   }
-  return parsed.data;
+  const lab = parsed.data;
+  registerSecret(lab.root_token, ...lab.unseal_keys, ...lab.apps.map((app) => app.secret_id));
+  return lab;
 }
 
 /** Writes the lab file atomically with mode 0600: it holds the lab's root token and unseal keys. */

@@ -1,38 +1,10 @@
-import { pino, type Logger, type DestinationStream } from 'pino';
+import { pino, type Logger, type DestinationStream, type LoggerOptions as PinoOptions } from 'pino';
 import { createRequire } from 'node:module';
 import type PinoPretty from 'pino-pretty';
 import type { LogFormat } from './log-format.js';
+import { redactor } from './redactor.js';
 
 export type { Logger } from 'pino';
-
-/**
- * Keys whose values are secrets wherever they appear in a log object. pino's redaction works on
- * paths, so the common nestings are listed; values are replaced, never logged.
- */
-export const SECRET_KEYS: readonly string[] = [
-  'token',
-  'client_token',
-  'root_token',
-  'password',
-  'secret',
-  'secret_id',
-  'private_key',
-  'unseal_keys',
-  'unseal_key',
-  'unseal_keys_b64',
-  'keys',
-  'keys_base64',
-  'key',
-  'otp',
-  'value',
-  'api_key',
-  'authorization',
-  'x-vault-token',
-  'passphrase',
-  'credentials',
-];
-
-export const REDACT_PATHS = SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -44,12 +16,38 @@ export interface LoggerOptions {
   format?: LogFormat;
 }
 
+/**
+ * Every log line passes the process's redactor twice: the merge object before pino serialises it
+ * (secret-named keys at any depth, errors with their cause; pino's own error serializer would
+ * rebuild them and is replaced), and the finished line before it is
+ * written (the message, bindings of child loggers, anything interpolated).
+ */
+export const REDACTION: Pick<PinoOptions, 'hooks' | 'serializers'> = {
+  // Errors arrive already redacted as plain objects (type, message, code, stack, cause).
+  serializers: { err: (value: unknown) => value },
+  hooks: {
+    logMethod(args, method) {
+      const [first, ...rest] = args;
+      if (first instanceof Error) {
+        // pino takes an error's message as the line's message when none is given.
+        const message = typeof rest[0] === 'string' ? rest : [first.message, ...rest];
+        Reflect.apply(method, this, [{ err: redactor.value(first) }, ...message]);
+      } else if (first !== null && typeof first === 'object') {
+        Reflect.apply(method, this, [redactor.value(first), ...rest]);
+      } else {
+        Reflect.apply(method, this, args);
+      }
+    },
+    streamWrite: (line) => redactor.text(line),
+  },
+};
+
 export function createLogger(options: LoggerOptions): Logger {
   return pino(
     {
       level: options.level,
       base: undefined,
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      ...REDACTION,
     },
     options.destination ?? standardError(options.format ?? (process.stderr.isTTY ? 'pretty' : 'json')),
   );

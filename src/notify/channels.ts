@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { createTransport, type Transporter } from 'nodemailer';
 import type { NotifyConfig } from '../config/notify.schema.js';
 import { errorMessage } from '../errors.js';
+import { redactText, registerSecret } from '../logging/redactor.js';
 import type { RenderedNotice } from './templates.js';
 
 /** What one channel answers for one notice: sent, or why not and whether retrying can help. */
@@ -22,6 +23,7 @@ export function createEmailChannel(
   from: string,
   password: string | undefined,
 ): EmailChannel {
+  registerSecret(password);
   const transport: Transporter = createTransport({
     host: smtp.host,
     port: smtp.port,
@@ -40,9 +42,10 @@ export function createEmailChannel(
         await transport.sendMail({
           from,
           to: notice.to,
-          subject: notice.subject,
-          text: notice.text,
-          html: notice.html,
+          // A notice leaves the process: the last boundary before a tenant reads it.
+          subject: redactText(notice.subject),
+          text: redactText(notice.text),
+          html: redactText(notice.html),
           messageId: notice.messageId,
         });
         return { ok: true };
@@ -55,7 +58,7 @@ export function createEmailChannel(
           : `${e.code ?? 'SMTP'}: ${errorMessage(error)}`;
         return {
           ok: false,
-          error: `SMTP ${smtp.host}:${smtp.port} ${reason}`.replace(/\s+/g, ' '),
+          error: redactText(`SMTP ${smtp.host}:${smtp.port} ${reason}`.replace(/\s+/g, ' ')),
           retryable: !permanent,
         };
       }
@@ -78,8 +81,11 @@ export interface WebhookChannel {
 }
 
 export function createWebhookChannel(timeoutMs: number, signingKey: string): WebhookChannel {
+  registerSecret(signingKey);
   return {
-    async send(url, body, idempotencyKey) {
+    async send(url, raw, idempotencyKey) {
+      // A notice leaves the process: the last boundary before a tenant reads it.
+      const body = redactText(raw);
       const timestamp = Math.floor(Date.now() / 1000);
       const where = redactUrl(url);
       try {
@@ -110,7 +116,7 @@ export function createWebhookChannel(timeoutMs: number, signingKey: string): Web
         const cause = (error as { cause?: { code?: string } }).cause?.code;
         return {
           ok: false,
-          error: `webhook ${where} unreachable: ${cause ?? errorMessage(error)}`,
+          error: `webhook ${where} unreachable: ${redactText(cause ?? errorMessage(error))}`,
           retryable: true,
         };
       }

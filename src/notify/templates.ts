@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, describeSystemError } from '../errors.js';
+import { redactText } from '../logging/redactor.js';
 
 /** The shipped templates: <package>/templates (from src/notify, dist/notify or the bundle in dist/cli alike). */
 export const DEFAULT_TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'templates');
@@ -67,7 +68,8 @@ export const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (c) => HT
 /** `{{name}}` substitution, nothing else: no expressions, no partials, no HTML from values. */
 export function render(template: string, values: NoticeVariables, mode: 'text' | 'html' | 'header'): string {
   return template.replace(PLACEHOLDER, (_, name: keyof NoticeVariables) => {
-    const value = values[name] ?? '';
+    // Values come from the journal and the store; a secret that got there must not reach a tenant.
+    const value = redactText(values[name] ?? '');
     if (mode === 'html') return escapeHtml(value).replace(/\n/g, '<br>\n');
     if (mode === 'header') return value.replace(/[\r\n]+/g, ' ');
     return value;

@@ -4,7 +4,7 @@ import type {
   IncidentState,
   IncidentStep,
 } from '../store/repositories/incident.repository.js';
-import { SecretScrubber } from './redact.js';
+import { redactor } from '../logging/redactor.js';
 import type { PlanEntry, Step, StepContext, StepOutcome } from './step.js';
 
 /**
@@ -82,7 +82,7 @@ export async function runPlaybook<S>(
   const { incident, steps, approve } = input;
   const { journal } = deps;
   const signal = input.signal ?? new AbortController().signal;
-  const scrub = new SecretScrubber();
+  const scrub = redactor;
   const progress = (message: string) => input.progress?.(scrub.text(message));
   const logger = deps.logger.child({ incident: incident.id });
 
@@ -136,7 +136,7 @@ export async function runPlaybook<S>(
       outputs: { ...outputs },
       options: incident.options as Readonly<S>,
       progress: (message) => progress(`[${step.id}] ${message}`),
-      sensitive: (value) => scrub.add(value),
+      sensitive: (value) => scrub.register(value),
     };
     const label = `step ${index + 1}/${steps.length} ${step.id} (${step.title})`;
     if (row.status === 'running')
@@ -252,8 +252,8 @@ export async function runPlaybook<S>(
       );
     }
 
-    const evidence = scrub.record(outcome.evidence);
-    const stepOutputs = outcome.outputs === undefined ? {} : scrub.record(outcome.outputs);
+    const evidence = scrub.value(outcome.evidence);
+    const stepOutputs = outcome.outputs === undefined ? {} : scrub.value(outcome.outputs);
     // Journalled before verify: what the step did is known even if verify or the process dies.
     await journal.updateStep(
       incident.id,
@@ -266,7 +266,7 @@ export async function runPlaybook<S>(
       let verified: { ok: boolean; evidence: Record<string, unknown>; error?: string };
       try {
         const result = await step.verify(ctx, { evidence, outputs: stepOutputs });
-        verified = { ok: result.ok, evidence: scrub.record(result.evidence) };
+        verified = { ok: result.ok, evidence: scrub.value(result.evidence) };
       } catch (error) {
         verified = { ok: false, evidence: {}, error: scrub.errorLine(error) };
       }
@@ -335,7 +335,7 @@ export async function planPlaybook<S>(
   steps: readonly Step<S>[],
   context: { incidentId?: string; options: Readonly<S>; logger: Logger; signal?: AbortSignal },
 ): Promise<PlaybookPlan> {
-  const scrub = new SecretScrubber();
+  const scrub = redactor;
   const ctx: StepContext<S> = {
     incidentId: context.incidentId ?? 'dry-run',
     logger: context.logger,
@@ -343,7 +343,7 @@ export async function planPlaybook<S>(
     outputs: {},
     options: context.options,
     progress: () => undefined,
-    sensitive: (value) => scrub.add(value),
+    sensitive: (value) => scrub.register(value),
   };
   const planned: PlaybookPlan['steps'] = [];
   for (const step of steps) {

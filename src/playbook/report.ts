@@ -5,8 +5,8 @@ import type {
   IncidentStep,
   StepStatus,
 } from '../store/repositories/incident.repository.js';
-import { SecretScrubber } from './redact.js';
 import { displayText } from '../util/text.js';
+import { redactor } from '../logging/redactor.js';
 
 /**
  * The incident report, built from the journal alone (so a resumed or finished incident reports the
@@ -78,7 +78,7 @@ export function buildReport(input: {
   steps: readonly IncidentStep[];
   events: readonly IncidentEvent[];
 }): IncidentReport {
-  const scrub = new SecretScrubber();
+  const scrub = redactor;
   const { incident } = input;
   const steps = input.steps.map((s) => scrub.value(s));
   const outputsOf = (id: string) =>
@@ -387,7 +387,9 @@ ${report.steps.map((s) => `<h3>${e(s.title)}</h3>${s.error ? `<p class="failed">
 
 export type ReportFormat = 'md' | 'html' | 'json';
 
+/** Every format is redacted twice: the values before rendering (HTML escaping would hide a secret from a text scan), the text after. */
 export function renderReport(report: IncidentReport, format: ReportFormat): string {
-  if (format === 'json') return JSON.stringify(report, null, 2) + '\n';
-  return format === 'html' ? renderHtml(report) : renderMarkdown(report);
+  const safe = redactor.value(report);
+  if (format === 'json') return redactor.text(JSON.stringify(safe, null, 2)) + '\n';
+  return redactor.text(format === 'html' ? renderHtml(safe) : renderMarkdown(safe));
 }

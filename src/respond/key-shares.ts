@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { UsageError, systemErrorCode } from '../errors.js';
+import { registerSecret } from '../logging/redactor.js';
 
 /**
  * The current unseal (or recovery) key shares the operator hands sealwatch for a rekey: one share
@@ -15,6 +16,8 @@ export function parseKeyShares(text: string, source: string, options: { minimum?
     ? sharesFromJson(text, source)
     : sharesFromLines(text, source);
   if (shares.length === 0) throw new UsageError(`${source}: no key shares`);
+  // Known as secrets before anything can quote them (even shares that turn out to be wrong).
+  registerSecret(...shares);
   const seen = new Map<string, number>();
   shares.forEach((share, i) => {
     if (!SHARE.test(share))

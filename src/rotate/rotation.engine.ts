@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { errorMessage, SealwatchError } from '../errors.js';
+import { SealwatchError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { isSecretKey, redactedErrorLine, registerSecret } from '../logging/redactor.js';
 import type { ItemUpdate, RotationItem, RotationPhase } from '../store/repositories/rotation.repository.js';
 import type { VaultClient } from '../vault/client.js';
 import {
@@ -225,6 +226,7 @@ export class RotationEngine {
       // After retirement the old version is deleted: only the new one remains.
       const next = await kv.read<SecretData>(rel, staged);
       if (!next) return 'gone';
+      registerRotated({}, next.data);
       return { current: {}, next: next.data, custom };
     }
     const next =
@@ -240,6 +242,7 @@ export class RotationEngine {
       );
     if (staged !== null && item.staged_version === null) item.staged_version = staged;
     item.previous_version = previous;
+    registerRotated(currentData.data, next);
     return { current: currentData.data, next, custom };
   }
 
@@ -327,7 +330,11 @@ export class RotationEngine {
         return await run();
       } catch (error) {
         const retryable = error instanceof SealwatchError ? error.retryable : !(error instanceof VaultError);
-        await journal({ attempts: item.attempts + 1, error: scrub(errorMessage(error)), error_phase: phase });
+        await journal({
+          attempts: item.attempts + 1,
+          error: redactedErrorLine(error, ERROR_LENGTH),
+          error_phase: phase,
+        });
         if (!retryable || isInterruption(error) || attempt >= this.options.attempts) throw error;
         const base = this.options.backoffMs ?? 250;
         await sleep(Math.min(base * 2 ** (attempt - 1), 10_000) * (0.5 + Math.random() / 2));
@@ -345,7 +352,7 @@ export class RotationEngine {
     signal: AbortSignal,
   ): Promise<ItemOutcome> {
     const phase = item.in_phase ?? item.phase;
-    const reason = scrub(errorMessage(error));
+    const reason = redactedErrorLine(error, ERROR_LENGTH);
     if (isInterruption(error) || signal.aborted) {
       // Nothing is undone: the journal says where this secret is, and resume continues from there.
       await journal({ error: reason, error_phase: phase }).catch(() => undefined);
@@ -373,7 +380,7 @@ export class RotationEngine {
     } catch (rollbackError) {
       await journal({
         state: 'failed',
-        error: `${reason}; rollback failed too: ${scrub(errorMessage(rollbackError))}`,
+        error: `${reason}; rollback failed too: ${redactedErrorLine(rollbackError, ERROR_LENGTH)}`,
         error_phase: phase,
         in_phase: null,
       }).catch(() => undefined);
@@ -457,7 +464,18 @@ function withoutPending(custom: Record<string, string>): Record<string, string> 
   return Object.fromEntries(Object.entries(custom).filter(([key]) => key !== META.pending));
 }
 
-/** Error text goes to the journal and the summary: keep it to one line. */
-function scrub(message: string): string {
-  return message.replace(/\s+/g, ' ').slice(0, 500);
+/** Error text goes to the journal and the summary: one redacted line. */
+const ERROR_LENGTH = 500;
+
+/**
+ * Both versions of a secret are secrets: every secret-named field, and every field the rotator
+ * changed (a KV rotation's configured fields), except timestamps.
+ */
+function registerRotated(current: SecretData, next: SecretData): void {
+  for (const key of new Set([...Object.keys(current), ...Object.keys(next)])) {
+    const changed = current[key] !== next[key];
+    if (!isSecretKey(key) && !changed) continue;
+    for (const value of [current[key], next[key]])
+      if (value !== undefined && !/^\d{4}-\d\d-\d\dT/.test(value)) registerSecret(value);
+  }
 }

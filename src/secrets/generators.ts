@@ -6,6 +6,7 @@ import {
 } from 'node:crypto';
 import { promisify } from 'node:util';
 import sshpk from 'sshpk';
+import { registerSecret } from '../logging/redactor.js';
 
 const generateKeyPair = promisify(generateKeyPairCb);
 
@@ -15,12 +16,15 @@ const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 export function randomPassword(length = 32, alphabet = ALPHANUMERIC): string {
   let out = '';
   for (let i = 0; i < length; i++) out += alphabet[randomInt(alphabet.length)];
+  registerSecret(out);
   return out;
 }
 
 /** An API key in the platform's format: a prefix and 32 random bytes, base64url. */
 export function randomApiKey(prefix = 'sk_live_'): string {
-  return prefix + randomBytes(32).toString('base64url');
+  const key = prefix + randomBytes(32).toString('base64url');
+  registerSecret(key);
+  return key;
 }
 
 export interface SshKeyPair {
@@ -40,8 +44,10 @@ export function generateSshKeyPair(comment: string): SshKeyPair {
   key.comment = comment;
   const pub = key.toPublic();
   pub.comment = comment;
+  const privateKeyText = key.toString('openssh');
+  registerSecret(privateKeyText, privateKey);
   return {
-    privateKey: key.toString('openssh'),
+    privateKey: privateKeyText,
     publicKey: pub.toString('ssh').trim(),
     fingerprint: pub.fingerprint('sha256').toString(),
   };
@@ -63,6 +69,7 @@ export async function generateDkimKey(selector: string, bits = 2048): Promise<Dk
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     publicKeyEncoding: { type: 'spki', format: 'der' },
   });
+  registerSecret(privateKey);
   const p = Buffer.from(publicKey).toString('base64');
   return { selector, privateKey, publicKey: p, record: `v=DKIM1; k=rsa; p=${p}` };
 }

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../logging/logger.js';
+import { redactor, registerSecret } from '../logging/redactor.js';
 import {
   BadRequestError,
   BadResponseError,
@@ -95,6 +96,7 @@ export class VaultTransport {
     if (options.addresses.length === 0) throw new Error('at least one Vault address is required');
     this.addresses = options.addresses.map((a) => a.replace(/\/+$/, ''));
     this.token = options.token;
+    registerSecret(options.token);
     this.logger = options.logger;
     // Read now: a CA file that cannot be read fails the command before anything is sent.
     this.connect = {
@@ -119,6 +121,7 @@ export class VaultTransport {
 
   /** Replaces the token (after a root-token rotation, a login). */
   setToken(token: string | undefined): void {
+    registerSecret(token);
     this.token = token;
   }
 
@@ -257,13 +260,18 @@ export class VaultTransport {
     const context: VaultErrorContext = { node, method: req.method, path };
     const headers: Record<string, string> = { 'x-vault-request': 'true' };
     const token = req.token === null ? undefined : (req.token ?? this.token);
-    if (token) headers['x-vault-token'] = token;
+    if (token) {
+      registerSecret(token);
+      headers['x-vault-token'] = token;
+    }
     if (this.options.namespace) headers['x-vault-namespace'] = this.options.namespace;
     let body: string | Buffer | Readable | undefined;
     if (req.rawBody !== undefined) {
       body = req.rawBody;
       headers['content-type'] = 'application/octet-stream';
     } else if (req.body !== undefined) {
+      // Secrets the process sends (an unseal share, a login password) are secrets it now knows.
+      redactor.learn(req.body);
       body = JSON.stringify(req.body);
       headers['content-type'] = 'application/json';
     }
@@ -315,11 +323,15 @@ export class VaultTransport {
     const text = await safeText(response, timeoutMs);
     if (req.responseType === 'text') return { status: statusCode, node, body: text as T };
     if (text === '') return { status: statusCode, node, body: undefined as T };
+    let parsed: T;
     try {
-      return { status: statusCode, node, body: JSON.parse(text) as T };
+      parsed = JSON.parse(text) as T;
     } catch {
       throw new BadResponseError({ ...context, status: statusCode, reason: 'body is not JSON' });
     }
+    // Tokens, shares, secret IDs and secret values Vault hands out are registered before anyone can log them.
+    redactor.learn(parsed);
+    return { status: statusCode, node, body: parsed };
   }
 
   private async isUninitialised(node: string): Promise<boolean> {
@@ -442,7 +454,7 @@ function serverErrors(text: string, token?: string): string[] {
 }
 
 function scrub(text: string, token?: string): string {
-  return token ? text.split(token).join('[token]') : text;
+  return redactor.text(token ? text.split(token).join('[token]') : text);
 }
 
 /** Encodes each path segment but keeps the slashes. */

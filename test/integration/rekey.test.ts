@@ -3,12 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { decrypt, generateKey, readMessage, readPrivateKey } from 'openpgp';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labClient } from '../../src/lab/lab.service.js';
 import { labFilePath, readLabFile } from '../../src/lab/lab-file.js';
 import type { Logger } from '../../src/logging/logger.js';
-import { REDACT_PATHS } from '../../src/logging/logger.js';
+import { createLogger } from '../../src/logging/logger.js';
 import type { StepContext } from '../../src/playbook/step.js';
 import { readKeySharesFile } from '../../src/respond/key-shares.js';
 import { createKeyCustody } from '../../src/respond/new-keys.js';
@@ -41,7 +40,7 @@ describe('rekey step on a real 3-node OpenBao cluster', () => {
         done();
       },
     });
-    logger = pino({ level: 'trace', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink);
+    logger = createLogger({ level: 'trace', destination: sink });
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));

@@ -5,6 +5,7 @@ import { traceLeak } from '../../leak/leak-trace.js';
 import type { CliContext } from '../context.js';
 import type { CommandRunner } from '../runner.js';
 import { examples } from '../help.js';
+import { registerSecret } from '../../logging/redactor.js';
 
 interface LeakTraceOptions {
   valueFile?: string;
@@ -52,6 +53,7 @@ export function leakCommand(run: CommandRunner): Command {
             );
           }
         } else value = trimOneNewline(await readStdin());
+        registerSecret(value);
         const store = await ctx.store();
         const result = await traceLeak(value, {
           vault: ctx.vault(),

@@ -1,3 +1,4 @@
+import { redactText, registerSecret } from '../../logging/redactor.js';
 import type { SecretData } from '../rotator.js';
 
 /**
@@ -6,13 +7,8 @@ import type { SecretData } from '../rotator.js';
  * credential script may echo its input, a server may quote the command it refused.
  */
 export function scrubSecrets(text: string, ...values: ReadonlyArray<string | undefined>): string {
-  let out = text;
-  // Longest first, so a value that contains another is removed whole.
-  const secrets = values
-    .filter((v): v is string => typeof v === 'string' && v.length >= 4)
-    .sort((a, b) => b.length - a.length);
-  for (const secret of secrets) out = out.split(secret).join('[redacted]');
-  return out;
+  registerSecret(...values);
+  return redactText(text);
 }
 
 /** The values of the fields that rotators treat as secret, from both versions of a secret. */

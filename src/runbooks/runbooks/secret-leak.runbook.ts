@@ -24,6 +24,7 @@ import {
   policyDiff,
   policyRules,
 } from '../secret-leak/policy-rules.js';
+import { registerSecret } from '../../logging/redactor.js';
 
 /** A flag given once is a string, given again a list; journalled as the list. */
 const repeatable = z
@@ -80,6 +81,7 @@ async function leakedValue(deps: RunbookDeps, options: LeakOptions): Promise<str
   }
   const value = text.replace(/\r?\n$/, '');
   if (value === '') throw new UsageError('secret-leak: the leaked value is empty: nothing to trace');
+  registerSecret(value);
   return value;
 }
 

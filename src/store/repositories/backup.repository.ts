@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { BackupTable, BackupVerificationTable, Database } from '../schema.js';
+import { redactText, redactValue } from '../../logging/redactor.js';
 
 /** One KV v2 secret of the baseline: where it is and which version existed, never its value. */
 export interface BaselineKvPath {
@@ -62,7 +63,10 @@ export class BackupRepository {
   async record(backup: BackupRecord): Promise<void> {
     await this.db
       .insertInto('backups')
-      .values({ ...backup, baseline: JSON.stringify(backup.baseline) })
+      .values({
+        ...backup,
+        baseline: JSON.stringify(redactValue(backup.baseline)),
+      })
       .execute();
   }
 
@@ -112,8 +116,9 @@ export class BackupRepository {
       .insertInto('backup_verifications')
       .values({
         ...verification,
+        ...(verification.error ? { error: redactText(verification.error) } : {}),
         ok: verification.ok ? 1 : 0,
-        checks: JSON.stringify(verification.checks),
+        checks: JSON.stringify(redactValue(verification.checks)),
         seconds: JSON.stringify(verification.seconds),
       })
       .returning('id')

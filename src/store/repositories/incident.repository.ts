@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, IncidentStepTable, IncidentTable } from '../schema.js';
+import { redactText, redactValue } from '../../logging/redactor.js';
 
 export const INCIDENT_STATES = [
   'declared',
@@ -68,8 +69,9 @@ export interface EventInput {
 }
 
 const now = () => new Date().toISOString();
+/** What the journal keeps passes the redactor: evidence, outputs, errors and event details. */
 const json = (value: Record<string, unknown> | null | undefined) =>
-  value === undefined ? undefined : value === null ? null : JSON.stringify(value);
+  value === undefined ? undefined : value === null ? null : JSON.stringify(redactValue(value));
 const parse = (text: string | null) => (text === null ? null : (JSON.parse(text) as Record<string, unknown>));
 
 /**
@@ -93,7 +95,7 @@ export class IncidentRepository {
           updated_at: incident.created_at,
           completed_at: null,
           state: incident.state,
-          options: JSON.stringify(incident.options),
+          options: JSON.stringify(redactValue(incident.options)),
           owner: null,
         })
         .execute();
@@ -252,11 +254,12 @@ export class IncidentRepository {
   ): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       const at = now();
-      const { evidence, verify_evidence, outputs, needs_approval, ...plain } = update;
+      const { evidence, verify_evidence, outputs, needs_approval, error, ...plain } = update;
       await tx
         .updateTable('incident_steps')
         .set({
           ...plain,
+          ...(error !== undefined ? { error: error === null ? null : redactText(error) } : {}),
           ...(evidence !== undefined ? { evidence: json(evidence) } : {}),
           ...(verify_evidence !== undefined ? { verify_evidence: json(verify_evidence) } : {}),
           ...(outputs !== undefined ? { outputs: json(outputs) } : {}),
@@ -309,7 +312,7 @@ function eventRow(incidentId: string, at: string, event: EventInput) {
     at,
     step_id: event.step_id ?? null,
     event: event.event,
-    details: JSON.stringify(event.details ?? {}),
+    details: JSON.stringify(redactValue(event.details ?? {})),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, NotificationTable } from '../schema.js';
+import { redactText } from '../../logging/redactor.js';
 
 export type NotificationChannel = 'email' | 'webhook';
 /**
@@ -76,7 +77,7 @@ export class NotificationRepository {
   async markError(id: number, state: 'pending' | 'failed', error: string): Promise<void> {
     await this.db
       .updateTable('notifications')
-      .set({ state, last_error: error.slice(0, 2000), updated_at: now() })
+      .set({ state, last_error: redactText(error).slice(0, 2000), updated_at: now() })
       .where('id', '=', id)
       .where('state', '!=', 'sent')
       .execute();

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { RotatorKind } from '../../rotate/rotator.js';
 import type { Database } from '../schema.js';
+import { redactText, redactValue } from '../../logging/redactor.js';
 
 /** Phases a secret passes, in order; `phase` is the last one completed. */
 export const ROTATION_PHASES = ['planned', 'staged', 'applied', 'verified', 'finalized', 'retired'] as const;
@@ -142,7 +143,11 @@ export class RotationRepository {
   async updateItem(id: number, update: ItemUpdate): Promise<void> {
     await this.db
       .updateTable('rotation_items')
-      .set({ ...update, updated_at: now() })
+      .set({
+        ...update,
+        ...(update.error ? { error: redactText(update.error) } : {}),
+        updated_at: now(),
+      })
       .where('id', '=', id)
       .execute();
   }
@@ -156,7 +161,7 @@ export class RotationRepository {
   ): Promise<void> {
     await this.db
       .insertInto('rotation_records')
-      .values({ run_id: runId, tenant, event, at: now(), details: JSON.stringify(details) })
+      .values({ run_id: runId, tenant, event, at: now(), details: JSON.stringify(redactValue(details)) })
       .onConflict((oc) => oc.columns(['run_id', 'tenant', 'event']).doNothing())
       .execute();
   }
