@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import type { LabNode } from '../../src/lab/lab-file.js';
 import { startLabNode } from '../../src/lab/lab.service.js';
-import { isAlive } from '../../src/lab/processes.js';
+import { isAlive } from '../../src/util/processes.js';
 import { diagnose, type Runbook } from '../../src/runbooks/runbook.js';
 import { Store } from '../../src/store/store.js';
 import { VaultClient } from '../../src/vault/client.js';

@@ -3,7 +3,7 @@ import { BackupError } from '../../backup/backup.errors.js';
 import { checkAgainstBaseline } from '../../backup/baseline.js';
 import { errorMessage, SealwatchError } from '../../errors.js';
 import { readLabFile } from '../../lab/lab-file.js';
-import { isAlive, stopProcess } from '../../lab/processes.js';
+import { isAlive, stopProcess } from '../../util/processes.js';
 import type { StepContext } from '../../playbook/step.js';
 import type { BackupRecord, VerificationCheck } from '../../store/repositories/backup.repository.js';
 import { waitFor } from '../../util/wait.js';

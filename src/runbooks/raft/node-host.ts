@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { SealwatchError } from '../../errors.js';
 import { readLabFile, type LabFile } from '../../lab/lab-file.js';
 import { startLabNode } from '../../lab/lab.service.js';
-import { isAlive, stopProcess } from '../../lab/processes.js';
+import { isAlive, stopProcess } from '../../util/processes.js';
 import type { RunbookDeps } from '../runbook.js';
 import type { Member } from './raft-view.js';
 
