@@ -11,6 +11,7 @@ import { VaultClient } from '../../src/vault/client.js';
 import type { RunbookDiagnosis } from '../../src/runbooks/runbook.js';
 import type { TestLab } from './bao-lab.js';
 import type { CliResult } from './cli.js';
+import { labSite } from '../../src/lab/lab-site.js';
 
 /** Faults for the raft runbooks (leader-election, storage), made for real on a test lab. */
 
@@ -134,7 +135,13 @@ export async function timedDiagnosis<O extends Record<string, unknown>>(
     const started = performance.now();
     const diagnosis = await diagnose(
       runbook,
-      { vault, store, config, logger: silentLogger() },
+      {
+        vault,
+        store,
+        config,
+        logger: silentLogger(),
+        site: labSite(config.lab?.file, { logger: silentLogger() }),
+      },
       runbook.options.parse(options),
     );
     return { seconds: (performance.now() - started) / 1000, diagnosis };
