@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { mustParsePathTemplate, PathTemplateMatcher } from '../tenants/path-template.js';
+import { mustParsePathTemplate, PathTemplateMatcher } from '../config/path-template.js';
 import { hmacKey } from './hmac-key.js';
 import { normaliseTime, parseAuditLine, type ParseResult } from './parse-line.js';
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PathTemplateMatcher } from '../tenants/path-template.js';
+import type { PathTemplateMatcher } from '../config/path-template.js';
 import { toSortableUtc } from '../util/time.js';
 import type { AuditEvent } from './audit-event.js';
 import { HMAC_KEY_LENGTH, HMAC_PREFIX } from './hmac-key.js';

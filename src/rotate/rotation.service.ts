@@ -5,7 +5,7 @@ import { ConfigError, SealwatchError, UsageError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../store/store.js';
 import type { RotationItem, RotationRun, RunState } from '../store/repositories/rotation.repository.js';
-import { mustParsePathTemplate } from '../tenants/path-template.js';
+import { mustParsePathTemplate } from '../config/path-template.js';
 import { locateSecrets } from '../tenants/secret-locator.js';
 import { listTenants } from '../tenants/tenant-source.js';
 import type { VaultClient } from '../vault/client.js';

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import { SealwatchError, UsageError } from '../../errors.js';
-import { PathTemplateMatcher } from '../../tenants/path-template.js';
+import { PathTemplateMatcher } from '../../config/path-template.js';
 import type { VaultClient } from '../../vault/client.js';
 import type { AuditDevice } from '../../vault/types.js';
 import {
