@@ -2,7 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { errorMessage, SealwatchError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { ItemUpdate, RotationItem, RotationPhase } from '../store/repositories/rotation.repository.js';
+import type {
+  ItemUpdate,
+  RotationItem as StoredRotationItem,
+  RotationPhase,
+} from '../store/repositories/rotation.repository.js';
 import type { VaultClient } from '../vault/client.js';
 import {
   NoUsableNodeError,
@@ -21,6 +25,9 @@ import {
   type SecretData,
   type SecretRef,
 } from './rotator.js';
+
+/** An item of a kind this sealwatch rotates: the service checks the stored kind names before the engine runs. */
+type RotationItem = StoredRotationItem<RotatorKind>;
 
 /**
  * The four-phase protocol for one secret, crash-safe:
