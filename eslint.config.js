@@ -2,10 +2,11 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /*
- * Layers: dependencies point inward, entry points →
- * services → domain parts → base. A folder imports its own layer and the ones below it. The lab is
- * a service that only the drill and the CLI's wiring may import: production code reaches a lab
- * through the interfaces of src/playbook/site.ts, which the CLI fills from the lab.
+ * Layers: dependencies point inward, entry points → services → domain parts → base. A folder
+ * imports its own layer and the ones below it. The lab is a service that only the drill and the
+ * CLI's wiring may import: production code reaches a lab through the interfaces of
+ * src/playbook/site.ts, which the CLI fills from the lab. (Static imports only: the rule does not
+ * see a dynamic import().)
  */
 const ENTRY = ['cli', 'server'];
 const SERVICES = [

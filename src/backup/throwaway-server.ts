@@ -29,8 +29,9 @@ export interface ThrowawayServer {
 
 /**
  * A single-node OpenBao in server mode (raft, loopback, free ports) in a new temp directory, for a
- * restore drill: the node configuration a lab uses (src/vault/node-config.ts), without audit device or peers, with the
- * unauthenticated generate-root endpoints served so a token can be made on the restored data.
+ * restore drill: the node configuration a lab uses (src/vault/node-config.ts) without audit device
+ * or peers, with the unauthenticated generate-root endpoints served so a token can be made on the
+ * restored data.
  */
 export async function startThrowawayServer(deps: {
   logger: Logger;
