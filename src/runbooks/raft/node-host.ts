@@ -6,12 +6,12 @@ import type { Member } from './raft-view.js';
 
 /**
  * What a runbook can do to the machine a node runs on. Where the site controls the node's process
- * (a lab: lab.json knows each node's process, data directory and raft identity) everything. Elsewhere a restart
- * command if the operator gives one; moving raft data aside is the operator's, and the step that
- * needs it says exactly what to do and is resumed afterwards.
+ * (a lab: lab.json knows each node's process, data directory and raft identity) everything.
+ * Elsewhere a restart command if the operator gives one; moving raft data aside is the operator's,
+ * and the step that needs it says exactly what to do and is resumed afterwards.
  */
 export interface NodeHost {
-  /** The raft identity of each configured node that the host knows (the site's: node id and cluster address). */
+  /** The raft identity of each configured node the site knows (node id and cluster address). */
   members(): Member[];
   /** The node's raft data directory, if known. */
   dataDir(node: string): string | undefined;
@@ -62,7 +62,8 @@ export function runNodeCommand(command: string, node: string): Promise<void> {
 
 /**
  * The host of the configured nodes. `dataDirs` (from --data-dir NODE=PATH) override or add to
- * what the site (a lab file) says; `restartCommand` starts a node outside a lab (`{node}` = its address).
+ * what the site (a lab file) says; `restartCommand` starts a node outside a lab (`{node}` = its
+ * address).
  */
 export function nodeHost(
   deps: RunbookDeps,
