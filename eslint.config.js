@@ -1,6 +1,62 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/*
+ * Layers: dependencies point inward, entry points → services → domain parts → base. A folder
+ * imports its own layer and the ones below it. The lab is a service that only the drill and the
+ * CLI's wiring may import: production code reaches a lab through the interfaces of
+ * src/playbook/site.ts, which the CLI fills from the lab. (Static imports only: the rule does not
+ * see a dynamic import().)
+ */
+const ENTRY = ['cli', 'server'];
+const SERVICES = [
+  'respond',
+  'runbooks',
+  'watch',
+  'posture',
+  'rotate',
+  'assess',
+  'backup',
+  'leak',
+  'status',
+  'drill',
+  'lab',
+];
+const DOMAIN = ['playbook', 'audit', 'notify', 'tenants', 'secrets'];
+const BASE = ['vault', 'store', 'config', 'util', 'logging'];
+
+const folders = (names) => names.map((name) => `src/${name}/**/*.ts`);
+const restrict = (...forbidden) => ({
+  'no-restricted-imports': [
+    'error',
+    {
+      patterns: forbidden.map(([names, message]) => ({
+        group: names.map((name) => `**/${name}/**`),
+        message,
+      })),
+    },
+  ],
+});
+const noEntry = [ENTRY, 'the CLI and the server are entry points: nothing imports them.'];
+const noLab = [
+  ['lab'],
+  'only src/lab, src/drill and the CLI import the lab: take what you need through src/playbook/site.ts, which the CLI fills from the lab.',
+];
+const noService = [
+  SERVICES,
+  'domain parts and the base layer import no service: move the shared type or function down a layer.',
+];
+const noDomain = [
+  DOMAIN,
+  'vault/, store/, config/, util/ and logging/ import no domain part: move the shared type or function down a layer.',
+];
+const layers = [
+  { files: folders(SERVICES.filter((s) => s !== 'lab' && s !== 'drill')), rules: restrict(noEntry, noLab) },
+  { files: folders(['lab', 'drill']), rules: restrict(noEntry) },
+  { files: folders(DOMAIN), rules: restrict(noEntry, noService) },
+  { files: [...folders(BASE), 'src/*.ts'], rules: restrict(noEntry, noService, noDomain) },
+].map((layer) => ({ ...layer, ignores: ['**/*.test.ts'] }));
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.sealwatch/', 'coverage/'] },
   js.configs.recommended,
@@ -39,4 +95,5 @@ export default tseslint.config(
     files: ['src/cli/main.ts', 'src/cli/output.ts', 'bench/**/*.ts', 'scripts/**/*.js', 'scripts/**/*.mjs'],
     rules: { 'no-console': 'off' },
   },
+  ...layers,
 );

@@ -27,7 +27,7 @@ import { INGEST_BATCH_SIZE } from '../src/audit/ingest.js';
 import { readLines } from '../src/audit/line-reader.js';
 import { LAB_TENANT_TEMPLATES } from '../src/lab/layout.js';
 import { Store } from '../src/store/store.js';
-import { mustParsePathTemplate, PathTemplateMatcher } from '../src/tenants/path-template.js';
+import { mustParsePathTemplate, PathTemplateMatcher } from '../src/config/path-template.js';
 import { generateAuditLog } from './generate-audit-log.js';
 
 const { values } = parseArgs({

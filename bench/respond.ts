@@ -27,6 +27,7 @@ import type { StepContext } from '../src/playbook/step.js';
 import { Store } from '../src/store/store.js';
 import { VaultClient } from '../src/vault/client.js';
 import { readLabFile } from '../src/lab/lab-file.js';
+import { labSite } from '../src/lab/lab-site.js';
 
 const { values } = parseArgs({
   options: {
@@ -123,6 +124,7 @@ async function respond(): Promise<{
       store,
       config: { ...config, rotation: { ...config.rotation, concurrency: 64 } },
       logger,
+      site: labSite(config.lab?.file, { logger }),
     };
     const options = breachOptionsSchema.parse({ since, audit_logs: [up.lab.audit_log], kinds: KINDS });
     const incidents = createIncidents({

@@ -1,4 +1,4 @@
-import { PathTemplateMatcher, type PathTemplate } from '../tenants/path-template.js';
+import { PathTemplateMatcher, type PathTemplate } from '../config/path-template.js';
 
 export interface SecretPath {
   /** A read of this path hands out secret material (a KV value, generated credentials, …). */

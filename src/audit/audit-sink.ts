@@ -1,8 +1,8 @@
 import type { Logger } from '../logging/logger.js';
 import type { AuditCheckpoint, InsertBatchResult } from '../store/repositories/audit-events.repository.js';
 import type { Store } from '../store/store.js';
-import type { PathTemplateMatcher } from '../tenants/path-template.js';
-import { toAuditRow, type AuditRowValues } from './audit-row.js';
+import type { PathTemplateMatcher } from '../config/path-template.js';
+import { toAuditRow, type AuditRowValues } from '../store/audit-row.js';
 import type { RawLine } from './line-reader.js';
 import { parseAuditLine, type ParseContext } from './parse-line.js';
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAB_TENANT_TEMPLATES } from '../lab/layout.js';
 import { silentLogger } from '../logging/logger.js';
 import { Store } from '../store/store.js';
-import { mustParsePathTemplate, PathTemplateMatcher } from '../tenants/path-template.js';
+import { mustParsePathTemplate, PathTemplateMatcher } from '../config/path-template.js';
 import { ingestAuditFiles, type IngestResult } from './ingest.js';
 
 /**

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { mustParsePathTemplate, PathTemplateMatcher } from '../tenants/path-template.js';
-import { hmacKey } from './hmac-key.js';
+import { mustParsePathTemplate, PathTemplateMatcher } from '../config/path-template.js';
+import { hmacKey } from '../store/hmac-key.js';
 import { normaliseTime, parseAuditLine, type ParseResult } from './parse-line.js';
 
 // Real lines written by the file audit device of OpenBao 2.7.2 in a sealwatch lab (values HMAC'd).

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { PathTemplateMatcher } from '../tenants/path-template.js';
+import type { PathTemplateMatcher } from '../config/path-template.js';
 import { toSortableUtc } from '../util/time.js';
-import type { AuditEvent } from './audit-event.js';
-import { HMAC_KEY_LENGTH, HMAC_PREFIX } from './hmac-key.js';
+import type { AuditEvent } from '../store/audit-event.js';
+import { HMAC_KEY_LENGTH, HMAC_PREFIX } from '../store/hmac-key.js';
 
 export type ParseResult = { ok: true; event: AuditEvent } | { ok: false; reason: string };
 

@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { PathTemplate } from '../tenants/path-template.js';
+import type { PathTemplate } from '../config/path-template.js';
 import type { ParsedLines } from './audit-sink.js';
 
 /** What the parse worker is started with. */

@@ -4,7 +4,7 @@
  * messages ahead of it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { PathTemplateMatcher } from '../tenants/path-template.js';
+import { PathTemplateMatcher } from '../config/path-template.js';
 import { openAuditFile } from './audit-file.js';
 import { emptyParsedLines, parseLines, type ParsedLines } from './audit-sink.js';
 import { readLines } from './line-reader.js';

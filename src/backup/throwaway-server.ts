@@ -1,10 +1,10 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findBaoBinary } from '../lab/bao-binary.js';
-import { renderNodeConfig } from '../lab/node-config.js';
-import { freePorts } from '../lab/ports.js';
-import { isAlive, spawnDetached, stopProcess } from '../lab/processes.js';
+import { findBaoBinary } from '../vault/bao-binary.js';
+import { renderNodeConfig } from '../vault/node-config.js';
+import { freePorts } from '../util/ports.js';
+import { isAlive, spawnDetached, stopProcess } from '../util/processes.js';
 import type { Logger } from '../logging/logger.js';
 import { waitFor } from '../util/wait.js';
 import { VaultClient } from '../vault/client.js';
@@ -29,8 +29,9 @@ export interface ThrowawayServer {
 
 /**
  * A single-node OpenBao in server mode (raft, loopback, free ports) in a new temp directory, for a
- * restore drill: the lab's node configuration without audit device or peers, with the
- * unauthenticated generate-root endpoints served so a token can be made on the restored data.
+ * restore drill: the node configuration a lab uses (src/vault/node-config.ts) without audit device
+ * or peers, with the unauthenticated generate-root endpoints served so a token can be made on the
+ * restored data.
  */
 export async function startThrowawayServer(deps: {
   logger: Logger;

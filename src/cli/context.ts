@@ -7,7 +7,9 @@ import {
 } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import { LOG_FORMATS, type LogFormat } from '../logging/log-format.js';
+import { labSite } from '../lab/lab-site.js';
 import { createLogger, type Logger, type LogLevel } from '../logging/logger.js';
+import type { Site } from '../playbook/site.js';
 import { Store } from '../store/store.js';
 import { VaultClient } from '../vault/client.js';
 import { terminalOutput, type Output } from './output.js';
@@ -108,6 +110,14 @@ export class CliContext {
       });
     }
     return this.cachedVault;
+  }
+
+  /**
+   * What this host can reach beside the API, for playbooks and runbooks: a lab's key holders, node
+   * processes and audit log when the configuration names a lab file (`lab up` writes it); none otherwise.
+   */
+  site(): Site | undefined {
+    return labSite(this.config().lab?.file, { logger: this.logger });
   }
 
   store(): Promise<Store> {

@@ -4,7 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, describeSystemError } from '../errors.js';
-import { mustParsePathTemplate, type PathTemplate } from '../tenants/path-template.js';
+import { mustParsePathTemplate, type PathTemplate } from './path-template.js';
 import { parseDuration } from '../util/duration.js';
 import { resolveNotifyPaths, type NotifyConfig } from './notify.schema.js';
 import type { RotationConfig } from './rotation.schema.js';

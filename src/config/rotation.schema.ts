@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parsePathTemplate } from '../tenants/path-template.js';
+import { parsePathTemplate } from './path-template.js';
 
 /**
  * The `rotation` section: which secrets are rotated (a path template per kind), how fast, and the

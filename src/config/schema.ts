@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parsePathTemplate } from '../tenants/path-template.js';
+import { parsePathTemplate } from './path-template.js';
 import { notifySchema } from './notify.schema.js';
 import { rotationSchema } from './rotation.schema.js';
 

@@ -6,7 +6,7 @@ import type { Logger } from '../logging/logger.js';
 import { VaultClient } from '../vault/client.js';
 import type { HealthStatus } from '../vault/types.js';
 import { waitFor } from '../util/wait.js';
-import { findBaoBinary } from './bao-binary.js';
+import { findBaoBinary } from '../vault/bao-binary.js';
 import {
   LAB_CONFIG_FILE,
   LAB_WARNING,
@@ -18,9 +18,9 @@ import {
 } from './lab-file.js';
 import { LAB_ROTATION_SECRETS, LAB_TENANT_TEMPLATES, LAB_TENANTS_PATH, LAB_TEST_TENANT } from './layout.js';
 import { ensureLabMailCatcher, labNotifyConfig, startLabMailCatcher, stopLabMailCatcher } from './mail.js';
-import { renderNodeConfig } from './node-config.js';
-import { freePorts } from './ports.js';
-import { isAlive, spawnDetached, stopProcess } from './processes.js';
+import { renderNodeConfig } from '../vault/node-config.js';
+import { freePorts } from '../util/ports.js';
+import { isAlive, spawnDetached, stopProcess } from '../util/processes.js';
 import { seedLab } from './seed.js';
 
 export const DEFAULT_LAB_DIR = '.sealwatch/lab';

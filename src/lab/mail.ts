@@ -3,8 +3,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../util/wait.js';
 import type { LabFile } from './lab-file.js';
-import { acceptsConnections, freePort } from './ports.js';
-import { isAlive, spawnDetached, stopProcess } from './processes.js';
+import { acceptsConnections, freePort } from '../util/ports.js';
+import { isAlive, spawnDetached, stopProcess } from '../util/processes.js';
 
 export const LAB_MAIL_FROM = 'sealwatch lab <security@lab.sealwatch.invalid>';
 

@@ -3,6 +3,7 @@ import { SealwatchError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../store/store.js';
 import type { VaultClient } from '../vault/client.js';
+import type { Site } from './site.js';
 import type { Step } from './step.js';
 
 /**
@@ -16,6 +17,8 @@ export interface PlaybookDeps {
   logger: Logger;
   /** What only the running process knows and the journal never holds. */
   runtime?: PlaybookRuntime;
+  /** What this host can reach beside the API (a lab's key holders, node processes, audit log). */
+  site?: Site;
 }
 
 /** Secrets and terminals a playbook may use at run time; none of it is journalled. */

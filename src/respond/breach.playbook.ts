@@ -2,7 +2,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { labShares, readLabFile, writeLabFile } from '../lab/lab-file.js';
 import { createNotifier } from '../notify/notify.service.js';
 import type { PlaybookDeps } from '../playbook/registry.js';
 import { renderReport, buildReport } from '../playbook/report.js';
@@ -16,7 +15,7 @@ import { createAssessStep } from './steps/assess.step.js';
 import { createContainStep } from './steps/contain.step.js';
 import { notifyStep } from './steps/notify.step.js';
 import { createPreserveStep } from './steps/preserve.step.js';
-import { createRecoverStep, type AppCredential } from './steps/recover.step.js';
+import { createRecoverStep } from './steps/recover.step.js';
 import { rekeyStep } from './steps/rekey.step.js';
 import { createRotateStep } from './steps/rotate.step.js';
 import { waitForUnseal } from './unseal.js';
@@ -58,10 +57,10 @@ export async function breachPlaybook(
   const options = breachOptionsSchema.parse(rawOptions);
   const { vault, store, config, logger } = deps;
   const runtime = deps.runtime ?? {};
-  const labFile = config.lab?.file;
+  const keyHolders = deps.site?.keyHolders;
   const storeDir = config.store.url.startsWith('postgres') ? '.sealwatch' : dirname(config.store.url);
   const files = { storeDir, exportKeyFile: options.export_key_file };
-  const shares = (await runtime.currentShares?.()) ?? labShares(labFile);
+  const shares = (await runtime.currentShares?.()) ?? keyHolders?.currentShares();
   const custody = createKeyCustody();
   const rotation = createRotation({
     vault,
@@ -100,7 +99,7 @@ export async function breachPlaybook(
         ...(options.pgp_keys_dir ? { pgpKeysDir: options.pgp_keys_dir } : {}),
         ...(options.new_keys_out ? { newKeysOut: options.new_keys_out } : {}),
         ...(runtime.reveal ? { reveal: runtime.reveal } : {}),
-        ...(labFile ? { labFile } : {}),
+        ...(keyHolders ? { keyHolders } : {}),
         custody,
         ...(options.verify_seal_unseal !== undefined ? { verifySealUnseal: options.verify_seal_unseal } : {}),
       }) as Step,
@@ -122,26 +121,15 @@ export async function breachPlaybook(
       ...files,
       newUnsealKeys: () => {
         const material = custody.current();
-        return material && material.shares.length > 0 ? material.shares : (labShares(labFile) ?? undefined);
+        return material && material.shares.length > 0 ? material.shares : keyHolders?.currentShares();
       },
       onAppCredentials: async (credentials) => {
-        if (labFile) updateLabApps(labFile, credentials);
+        deps.site?.applications?.record(credentials);
         await runtime.onAppCredentials?.(credentials);
       },
     }),
     reportStep(deps, storeDir),
   ];
-}
-
-/** On a lab, the applications' new secret IDs go to lab.json so the lab stays usable. */
-function updateLabApps(labFile: string, credentials: readonly AppCredential[]): void {
-  const dir = dirname(labFile);
-  const lab = readLabFile(dir);
-  const apps = lab.apps.map((app) => {
-    const fresh = credentials.find((c) => c.role === app.role && c.mount.replace(/\/$/, '') === 'approle');
-    return fresh ? { ...app, role_id: fresh.role_id, secret_id: fresh.secret_id } : app;
-  });
-  writeLabFile(dir, { ...lab, apps });
 }
 
 /** Without a notify section there is no channel: affected tenants stop the playbook with a clear message. */

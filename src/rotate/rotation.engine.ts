@@ -3,7 +3,11 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { SealwatchError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { isSecretKey, redactedErrorLine, registerSecret } from '../logging/redactor.js';
-import type { ItemUpdate, RotationItem, RotationPhase } from '../store/repositories/rotation.repository.js';
+import type {
+  ItemUpdate,
+  RotationItem as StoredRotationItem,
+  RotationPhase,
+} from '../store/repositories/rotation.repository.js';
 import type { VaultClient } from '../vault/client.js';
 import {
   NoUsableNodeError,
@@ -22,6 +26,9 @@ import {
   type SecretData,
   type SecretRef,
 } from './rotator.js';
+
+/** An item of a kind this sealwatch rotates: the service checks the stored kind names before the engine runs. */
+type RotationItem = StoredRotationItem<RotatorKind>;
 
 /**
  * The four-phase protocol for one secret, crash-safe:

@@ -4,13 +4,20 @@ import { parseDuration } from '../util/duration.js';
 import { ConfigError, SealwatchError, UsageError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../store/store.js';
-import type { RotationItem, RotationRun, RunState } from '../store/repositories/rotation.repository.js';
-import { mustParsePathTemplate } from '../tenants/path-template.js';
+import type {
+  RotationItem as StoredRotationItem,
+  RotationRun,
+  RunState,
+} from '../store/repositories/rotation.repository.js';
+import { mustParsePathTemplate } from '../config/path-template.js';
 import { locateSecrets } from '../tenants/secret-locator.js';
 import { listTenants } from '../tenants/tenant-source.js';
 import type { VaultClient } from '../vault/client.js';
 import { RotationEngine, type EngineProgress } from './rotation.engine.js';
-import { ROTATOR_KINDS, type Rotator, type RotatorKind } from './rotator.js';
+import { isRotatorKind, ROTATOR_KINDS, type Rotator, type RotatorKind } from './rotator.js';
+
+/** A journalled item of a kind this sealwatch rotates (the store keeps kinds as names). */
+type RotationItem = StoredRotationItem<RotatorKind>;
 
 export interface RotationDeps {
   vault: Pick<VaultClient, 'kv' | 'mountOf' | 'list'>;
@@ -193,7 +200,7 @@ export function createRotation(deps: RotationDeps) {
   async function execute(runId: string, hooks: RunHooks): Promise<RotationSummary> {
     const run = (await store.rotations.getRun(runId))!;
     const limits = run.options as RotationPlan['limits'];
-    const items = await store.rotations.items(runId);
+    const items = rotatableItems(runId, await store.rotations.items(runId));
     const now = Date.now();
     const open = items.filter(
       (i) =>
@@ -251,7 +258,11 @@ export function createRotation(deps: RotationDeps) {
   async function status(runId: string): Promise<RotationSummary> {
     const run = await store.rotations.getRun(runId);
     if (!run) throw new RunNotFoundError(runId);
-    return summarize(run, await store.rotations.items(runId), await store.rotations.records(runId));
+    return summarize(
+      run,
+      rotatableItems(runId, await store.rotations.items(runId)),
+      await store.rotations.records(runId),
+    );
   }
 
   async function latestRunId(options: { unfinished?: boolean } = {}): Promise<string> {
@@ -299,6 +310,21 @@ function item(
     error_phase: error ? 'plan' : null,
     retire_after: null,
   };
+}
+
+/**
+ * The run's items, each of a kind this sealwatch has a rotator for. A run journalled by a sealwatch
+ * with other kinds stops here, naming the item, instead of failing inside the engine.
+ */
+function rotatableItems(runId: string, items: readonly StoredRotationItem[]): RotationItem[] {
+  return items.map((item) => {
+    if (isRotatorKind(item.kind)) return { ...item, kind: item.kind };
+    throw new SealwatchError(
+      'rotation_kind_unknown',
+      `rotation run ${runId}: secret ${item.path} of ${item.tenant} has kind ${item.kind}, which this sealwatch does not rotate (it knows ${ROTATOR_KINDS.join(', ')}): resume the run with the sealwatch version that started it`,
+      { details: { run_id: runId, kind: item.kind } },
+    );
+  });
 }
 
 export function summarize(

@@ -9,6 +9,11 @@ import type { Logger } from '../logging/logger.js';
 export const ROTATOR_KINDS = ['ssh', 'smtp', 'apikey', 'dkim', 'postgres', 'kv'] as const;
 export type RotatorKind = (typeof ROTATOR_KINDS)[number];
 
+/** Whether a kind name (as the store keeps it) is one this sealwatch has a rotator for. */
+export function isRotatorKind(kind: string): kind is RotatorKind {
+  return (ROTATOR_KINDS as readonly string[]).includes(kind);
+}
+
 /** The target of secrets that only Vault holds: no per-target limit beyond the global one. */
 export const VAULT_ONLY_TARGET = 'vault-only';
 

@@ -1,12 +1,11 @@
 import { SealwatchError, UsageError } from '../errors.js';
-import { labShares } from '../lab/lab-file.js';
 import type { RunbookDeps } from './runbook.js';
 
-/** The current key shares: given on the command line, the lab's key holders, or typed at a prompt. */
+/** The current key shares: given on the command line, the site's key holders (a lab), or typed at a prompt. */
 export async function currentShares(deps: RunbookDeps, threshold: number): Promise<readonly string[]> {
   const shares =
     (await deps.runtime?.currentShares?.()) ??
-    labShares(deps.config.lab?.file) ??
+    deps.site?.keyHolders?.currentShares() ??
     (await deps.runtime?.promptShares?.(threshold));
   if (!shares || shares.length === 0)
     throw new UsageError(

@@ -38,7 +38,7 @@ export interface NodeObservationTable {
   error: string | null;
 }
 
-/** A normalised audit event (src/audit/audit-event.ts); JSON columns are text, booleans 0/1. */
+/** A normalised audit event (src/store/audit-event.ts); JSON columns are text, booleans 0/1. */
 export interface AuditEventTable {
   id: Generated<number>;
   event_key: string;

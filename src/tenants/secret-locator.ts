@@ -1,5 +1,5 @@
 import type { VaultClient } from '../vault/client.js';
-import type { PathTemplate } from './path-template.js';
+import type { PathTemplate } from '../config/path-template.js';
 
 export interface SecretTemplate<K extends string = string> {
   kind: K;

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../logging/logger.js';
-import { freePort } from '../lab/ports.js';
+import { freePort } from '../util/ports.js';
 import { PermissionDeniedError, RateLimitedError, UnreachableError, VaultServerError } from './errors.js';
 import { VaultTransport } from './transport.js';
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acceptsConnections, freePort } from '../../src/lab/ports.js';
+import { acceptsConnections, freePort } from '../../src/util/ports.js';
 import { startDaemon } from './daemon.js';
 
 export interface TestTsigKey {

@@ -11,7 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { freePort } from '../../src/lab/ports.js';
+import { freePort } from '../../src/util/ports.js';
 import { trackPid, untrackPid } from './cleanup.js';
 
 export interface TestPostgres {

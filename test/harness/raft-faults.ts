@@ -5,13 +5,14 @@ import { errorMessage } from '../../src/errors.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import type { LabNode } from '../../src/lab/lab-file.js';
 import { startLabNode } from '../../src/lab/lab.service.js';
-import { isAlive } from '../../src/lab/processes.js';
+import { isAlive } from '../../src/util/processes.js';
 import { diagnose, type Runbook } from '../../src/runbooks/runbook.js';
 import { Store } from '../../src/store/store.js';
 import { VaultClient } from '../../src/vault/client.js';
 import type { RunbookDiagnosis } from '../../src/runbooks/runbook.js';
 import type { TestLab } from './bao-lab.js';
 import type { CliResult } from './cli.js';
+import { labSite } from '../../src/lab/lab-site.js';
 
 /** Faults for the raft runbooks (leader-election, storage), made for real on a test lab. */
 
@@ -135,7 +136,13 @@ export async function timedDiagnosis<O extends Record<string, unknown>>(
     const started = performance.now();
     const diagnosis = await diagnose(
       runbook,
-      { vault, store, config, logger: silentLogger() },
+      {
+        vault,
+        store,
+        config,
+        logger: silentLogger(),
+        site: labSite(config.lab?.file, { logger: silentLogger() }),
+      },
       runbook.options.parse(options),
     );
     return { seconds: (performance.now() - started) / 1000, diagnosis };

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createTransport } from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
-import { freePort } from '../../src/lab/ports.js';
+import { freePort } from '../../src/util/ports.js';
 
 /**
  * A real SMTP server in the test process (the `smtp-server` package) on a free loopback port:

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sshpk from 'sshpk';
 import { generateSshKeyPair, type SshKeyPair } from '../../src/secrets/generators.js';
-import { acceptsConnections, freePort } from '../../src/lab/ports.js';
+import { acceptsConnections, freePort } from '../../src/util/ports.js';
 import { startDaemon } from './daemon.js';
 
 export interface TestSshd {

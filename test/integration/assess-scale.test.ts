@@ -6,7 +6,7 @@ import { assess } from '../../src/assess/assess.service.js';
 import { LAB_TENANT_TEMPLATES } from '../../src/lab/layout.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import { Store } from '../../src/store/store.js';
-import { mustParsePathTemplate } from '../../src/tenants/path-template.js';
+import { mustParsePathTemplate } from '../../src/config/path-template.js';
 import { generateDay, type SyntheticDay } from '../harness/audit-fixtures.js';
 
 /**

@@ -6,7 +6,7 @@ import { assess, type BreachAssessment } from '../../src/assess/assess.service.j
 import { LAB_TENANT_TEMPLATES } from '../../src/lab/layout.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import { Store } from '../../src/store/store.js';
-import { mustParsePathTemplate, PathTemplateMatcher } from '../../src/tenants/path-template.js';
+import { mustParsePathTemplate, PathTemplateMatcher } from '../../src/config/path-template.js';
 import { at, auditCall, auditRow, insertRows, type AuditRow } from '../harness/audit-fixtures.js';
 import { startPostgres } from '../harness/postgres.js';
 

@@ -18,7 +18,7 @@ import { generateAuditLog } from '../../bench/generate-audit-log.js';
 import { PARSE_THREAD_MIN_BYTES } from '../../src/audit/ingest.js';
 import type { StoredAuditEvent } from '../../src/store/repositories/audit-events.repository.js';
 import { Store } from '../../src/store/store.js';
-import { freePort } from '../../src/lab/ports.js';
+import { freePort } from '../../src/util/ports.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
 import { ROOT, runCli } from '../harness/cli.js';
 import { trackPid, untrackPid } from '../harness/cleanup.js';

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readLabFile } from '../../src/lab/lab-file.js';
-import { isAlive } from '../../src/lab/processes.js';
+import { isAlive } from '../../src/util/processes.js';
 import { LAB_TEST_TENANT } from '../../src/lab/layout.js';
 import type { StatusReport } from '../../src/status/status.service.js';
 import type { VaultClient } from '../../src/vault/client.js';

@@ -5,7 +5,7 @@ import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { readLabFile } from '../../src/lab/lab-file.js';
-import { isAlive } from '../../src/lab/processes.js';
+import { isAlive } from '../../src/util/processes.js';
 import { removeCliLab, trackCliLab } from '../harness/bao-lab.js';
 import { runCli } from '../harness/cli.js';
 

@@ -6,6 +6,7 @@ import { decrypt, generateKey, readMessage, readPrivateKey } from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labClient } from '../../src/lab/lab.service.js';
 import { labFilePath, readLabFile } from '../../src/lab/lab-file.js';
+import { labKeyHolders } from '../../src/lab/lab-site.js';
 import type { Logger } from '../../src/logging/logger.js';
 import { createLogger } from '../../src/logging/logger.js';
 import type { StepContext } from '../../src/playbook/step.js';
@@ -135,7 +136,7 @@ describe('rekey step on a real 3-node OpenBao cluster', () => {
       vault,
       currentShares: oldShares,
       newKeysOut,
-      labFile: labFilePath(lab.dir),
+      keyHolders: labKeyHolders(labFilePath(lab.dir)),
       custody,
     });
     const ctx = context('inc-1');

@@ -14,6 +14,7 @@ import { Store } from '../../src/store/store.js';
 import { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
 import { runCli } from '../harness/cli.js';
+import { labSite } from '../../src/lab/lab-site.js';
 
 /** A real AppRole login as an application makes it (no token); the token, or the server's refusal. */
 async function login(
@@ -104,7 +105,13 @@ describe('runbook auth-failures against a real 3-node OpenBao', () => {
     try {
       const t0 = Date.now();
       const findings = await diagnoseAuthFailures(
-        { vault: fast, store, config, logger: silentLogger() },
+        {
+          vault: fast,
+          store,
+          config,
+          logger: silentLogger(),
+          site: labSite(config.lab?.file, { logger: silentLogger() }),
+        },
         authFailuresRunbook.options.parse({}),
       );
       const seconds = (Date.now() - t0) / 1000;

@@ -16,6 +16,7 @@ import { waitFor } from '../../src/util/wait.js';
 import { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
 import { runCli } from '../harness/cli.js';
+import { labSite } from '../../src/lab/lab-site.js';
 
 /** A TCP server on 127.0.0.1 that accepts and then never answers, or answers bytes that are not TLS. */
 async function badListener(kind: 'hang' | 'garbage'): Promise<{ listener: string; close(): Promise<void> }> {
@@ -266,7 +267,13 @@ describe('runbook cert-expiry against a real 3-node OpenBao with a TLS listener'
     });
     const store = await Store.open(config.store.url);
     try {
-      const options = { vault: diagnoseVault, store, config, logger: silentLogger() };
+      const options = {
+        vault: diagnoseVault,
+        store,
+        config,
+        logger: silentLogger(),
+        site: labSite(config.lab?.file, { logger: silentLogger() }),
+      };
       // A diagnosis of the lab with its TLS listener: well inside the 3 s bound.
       const quick = Date.now();
       await diagnose(certExpiryRunbook, options, certExpiryRunbook.options.parse({ listener: [listener()] }));

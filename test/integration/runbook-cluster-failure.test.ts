@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive } from '../../src/lab/processes.js';
+import { isAlive } from '../../src/util/processes.js';
 import { clusterFailureRunbook } from '../../src/runbooks/runbooks/cluster-failure.runbook.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';

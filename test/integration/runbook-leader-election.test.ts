@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stopProcess } from '../../src/lab/processes.js';
+import { stopProcess } from '../../src/util/processes.js';
 import { leaderElectionRunbook } from '../../src/runbooks/runbooks/leader-election.runbook.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';

@@ -13,6 +13,7 @@ import { Store } from '../../src/store/store.js';
 import { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
 import { runCli } from '../harness/cli.js';
+import { labSite } from '../../src/lab/lab-site.js';
 
 const TENANT = 'tenant-0003';
 const SMTP = `secret/tenants/${TENANT}/smtp`;
@@ -96,6 +97,7 @@ describe('runbook secret-leak against a real 3-node OpenBao', () => {
           config,
           logger: silentLogger(),
           runtime: { leakedValue: () => Promise.resolve(token) },
+          site: labSite(config.lab?.file, { logger: silentLogger() }),
         },
         secretLeakRunbook.options.parse(raw),
       );

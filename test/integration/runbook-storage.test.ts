@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stopProcess } from '../../src/lab/processes.js';
+import { stopProcess } from '../../src/util/processes.js';
 import { storageRunbook } from '../../src/runbooks/runbooks/storage.runbook.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';

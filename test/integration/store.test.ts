@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEvent } from '../../src/audit/audit-event.js';
+import type { AuditEvent } from '../../src/store/audit-event.js';
 import { Store, StoreError } from '../../src/store/store.js';
 import { startPostgres, type TestPostgres } from '../harness/postgres.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalysisEvent, PathReads } from '../../store/repositories/audit-analysis.repository.js';
-import { mustParsePathTemplate } from '../../tenants/path-template.js';
+import { mustParsePathTemplate } from '../../config/path-template.js';
 import type { AssessData, RuleContext } from '../rule.js';
 import { SecretPathClassifier } from '../secret-paths.js';
 import { secretReadsFromPairs } from '../secret-reads.js';

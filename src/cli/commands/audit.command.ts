@@ -4,7 +4,7 @@ import { followAuditFile } from '../../audit/follow.js';
 import { ingestAuditFiles } from '../../audit/ingest.js';
 import { listenForAuditEvents } from '../../audit/listen.js';
 import type { AuditEventFilter } from '../../store/repositories/audit-events.repository.js';
-import { PathTemplateMatcher } from '../../tenants/path-template.js';
+import { PathTemplateMatcher } from '../../config/path-template.js';
 import { toSortableUtc } from '../../util/time.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';

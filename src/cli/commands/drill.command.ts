@@ -92,6 +92,7 @@ export function drillCommand(run: CommandRunner): Command {
               config: labCtx.config(),
               logger: labCtx.logger,
               runtime: playbookRuntime({}),
+              site: labCtx.site(),
             };
             const incidents = createIncidents({
               store,

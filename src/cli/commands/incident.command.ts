@@ -31,6 +31,7 @@ async function incidents(ctx: CliContext, given: PlaybookRegistry | undefined, r
       config: ctx.config(),
       logger: ctx.logger,
       ...(runtime ? { runtime } : {}),
+      site: ctx.site(),
     }),
   });
 }

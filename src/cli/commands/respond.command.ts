@@ -143,7 +143,14 @@ export function respondCommand(run: CommandRunner): Command {
         const options = breachOptions(ctx, flags);
         const store = await ctx.store();
         const runtime = playbookRuntime(flags);
-        const deps = { vault: ctx.vault(), store, config: ctx.config(), logger: ctx.logger, runtime };
+        const deps = {
+          vault: ctx.vault(),
+          store,
+          config: ctx.config(),
+          logger: ctx.logger,
+          runtime,
+          site: ctx.site(),
+        };
         const incidents = createIncidents({
           store,
           logger: ctx.logger,

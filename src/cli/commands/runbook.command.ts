@@ -141,6 +141,7 @@ export function runbookCommand(run: CommandRunner): Command {
         config: ctx.config(),
         logger: ctx.logger,
         runtime: playbookRuntime({ leakedValueStdin: flags['tokenStdin'] === true }),
+        site: ctx.site(),
       };
       const result = await diagnose(chosen, deps, options);
       if (ctx.json) ctx.out.json(result);
@@ -179,7 +180,14 @@ export function runbookCommand(run: CommandRunner): Command {
         unsealKeysStdin: flags.unsealKeysStdin ?? false,
         leakedValueStdin: flags['tokenStdin'] === true,
       });
-      const deps = { vault: ctx.vault(), store, config: ctx.config(), logger: ctx.logger, runtime };
+      const deps = {
+        vault: ctx.vault(),
+        store,
+        config: ctx.config(),
+        logger: ctx.logger,
+        runtime,
+        site: ctx.site(),
+      };
       // Every playbook (to resume any incident) pulls in the breach response: only a run needs it.
       const { PLAYBOOKS } = await import('../playbooks.js');
       const incidents = createIncidents({

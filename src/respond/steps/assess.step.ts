@@ -3,7 +3,7 @@ import { assess } from '../../assess/assess.service.js';
 import { ingestAuditFiles } from '../../audit/ingest.js';
 import type { Step } from '../../playbook/step.js';
 import type { Store } from '../../store/store.js';
-import { PathTemplateMatcher } from '../../tenants/path-template.js';
+import { PathTemplateMatcher } from '../../config/path-template.js';
 import type { Logger } from '../../logging/logger.js';
 
 export interface AssessStepOptions {

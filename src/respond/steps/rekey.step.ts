@@ -1,7 +1,6 @@
-import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import { SealwatchError, UsageError, errorMessage } from '../../errors.js';
-import { readLabFile, writeLabFile } from '../../lab/lab-file.js';
+import type { KeyHolders } from '../../playbook/site.js';
 import type { PlanEntry, Step, StepContext, StepOutcome, VerifyOutcome } from '../../playbook/step.js';
 import { waitFor } from '../../util/wait.js';
 import type { VaultClient } from '../../vault/client.js';
@@ -40,8 +39,8 @@ export interface RekeyStepDeps {
    * only when there is no `newKeysOut` (for the shares: no `pgpKeysDir` either).
    */
   reveal?: (secret: { what: 'unseal_keys' | 'root_token'; values: readonly string[] }) => Promise<void>;
-  /** The lab's lab.json (config `lab.file`): it gets the new unseal keys and root token. */
-  labFile?: string;
+  /** Key holders this host keeps (a lab's lab.json): they get the new unseal keys and root token. */
+  keyHolders?: Pick<KeyHolders, 'recordNewKeys'>;
   /** The new shares and root token, in memory, for the recover step and the composition root. */
   custody: KeyCustody;
   /** Seal one node and unseal it with old then new shares in verify(); default: multi-node only. */
@@ -86,8 +85,8 @@ export function rekeyStep(deps: RekeyStepDeps): Step<RekeyStepOptions & Record<s
     // Everything that can be refused locally is refused before the server is asked to change anything.
     const holders = deps.pgpKeysDir ? await loadHolderKeys(deps.pgpKeysDir) : undefined;
     const { keyShares, keyThreshold } = sizes(holders);
-    // A lab's lab.json is a destination too (lab only: it holds every share in clear).
-    if (!holders && !deps.newKeysOut && !deps.reveal && !deps.labFile)
+    // Key holders on this host are a destination too (a lab's lab.json: it holds every share in clear).
+    if (!holders && !deps.newKeysOut && !deps.reveal && !deps.keyHolders)
       throw new UsageError(
         'the new shares need a destination: give --new-keys-out FILE or --pgp-keys DIR, or confirm showing them on the terminal',
       );
@@ -124,21 +123,19 @@ export function rekeyStep(deps: RekeyStepDeps): Step<RekeyStepOptions & Record<s
     } else if (phase === 'root' && material.rootToken) {
       await deps.reveal?.({ what: 'root_token', values: [material.rootToken] });
     }
-    if (deps.labFile && material.target === 'unseal') {
-      const dir = dirname(deps.labFile);
-      const lab = readLabFile(dir);
-      writeLabFile(dir, {
-        ...lab,
+    if (deps.keyHolders && material.target === 'unseal')
+      deps.keyHolders.recordNewKeys({
         ...(material.shares.length > 0
           ? {
-              unseal_keys: material.shares,
-              key_shares: material.keyShares,
-              key_threshold: material.keyThreshold,
+              shares: {
+                values: material.shares,
+                keyShares: material.keyShares,
+                keyThreshold: material.keyThreshold,
+              },
             }
           : {}),
-        ...(material.rootToken ? { root_token: material.rootToken } : {}),
+        ...(material.rootToken ? { rootToken: material.rootToken } : {}),
       });
-    }
   };
 
   return {

@@ -1,4 +1,4 @@
-import { hmacKey } from '../../audit/hmac-key.js';
+import { hmacKey } from '../../store/hmac-key.js';
 import type { FailedLogin, LoginSuccesses } from '../../store/repositories/audit-logins.repository.js';
 
 /**

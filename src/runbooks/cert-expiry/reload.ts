@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { SealwatchError, systemErrorCode, describeSystemError } from '../../errors.js';
-import { readLabFile } from '../../lab/lab-file.js';
+import type { NodeHostControl } from '../../playbook/site.js';
 
 /**
- * How the server is told to read its certificate again. OpenBao and Vault reload listener
+ * How the server is told to read its certificate again. `lab`: the nodes whose processes the site
+ * controls (only a lab offers that). OpenBao and Vault reload listener
  * certificates on SIGHUP (a new listener stanza needs a restart; a new certificate does not).
  */
 export type ReloadPlan =
@@ -18,13 +18,11 @@ export class ReloadError extends SealwatchError {
   }
 }
 
-/** The lab nodes whose server configuration reads `certFile` (lab.json has their pids). */
-function labNodesReading(labFile: string, certFile: string): { node_id: string; pid: number }[] {
-  if (!existsSync(labFile)) return [];
-  const lab = readLabFile(dirname(labFile));
-  return lab.nodes.filter((n) => {
+/** The site's nodes whose server configuration reads `certFile` (the site knows their pids). */
+function nodesReading(control: NodeHostControl, certFile: string): { nodeId: string; pid: number }[] {
+  return control.nodes().filter((n) => {
     try {
-      return readFileSync(n.config_file, 'utf8').includes(JSON.stringify(certFile));
+      return readFileSync(n.configFile, 'utf8').includes(JSON.stringify(certFile));
     } catch {
       return false;
     }
@@ -35,21 +33,21 @@ export function reloadPlan(options: {
   reloadPid?: readonly number[] | undefined;
   reloadCommand?: string | undefined;
   certFile: string;
-  labFile?: string | undefined;
+  nodeHosts?: NodeHostControl | undefined;
 }): ReloadPlan {
   if (options.reloadCommand) return { kind: 'command', command: options.reloadCommand };
   if (options.reloadPid && options.reloadPid.length > 0)
     return { kind: 'signal', pids: [...options.reloadPid], source: 'flag' };
-  const nodes = options.labFile ? labNodesReading(options.labFile, options.certFile) : [];
+  const nodes = options.nodeHosts ? nodesReading(options.nodeHosts, options.certFile) : [];
   if (nodes.length > 0)
     return {
       kind: 'signal',
       pids: nodes.map((n) => n.pid),
       source: 'lab',
-      nodes: nodes.map((n) => n.node_id),
+      nodes: nodes.map((n) => n.nodeId),
     };
   throw new ReloadError(
-    `nothing to reload after writing ${options.certFile}: give --reload-pid PID (the server process) or --reload-command CMD${options.labFile ? ' (no lab node configuration reads that file)' : ''}; nothing was written`,
+    `nothing to reload after writing ${options.certFile}: give --reload-pid PID (the server process) or --reload-command CMD${options.nodeHosts ? ' (no lab node configuration reads that file)' : ''}; nothing was written`,
   );
 }
 

@@ -2,15 +2,12 @@ import { createReadStream } from 'node:fs';
 import { BackupError } from '../../backup/backup.errors.js';
 import { checkAgainstBaseline } from '../../backup/baseline.js';
 import { errorMessage, SealwatchError } from '../../errors.js';
-import { readLabFile } from '../../lab/lab-file.js';
-import { isAlive, stopProcess } from '../../lab/processes.js';
 import type { StepContext } from '../../playbook/step.js';
 import type { BackupRecord, VerificationCheck } from '../../store/repositories/backup.repository.js';
 import { waitFor } from '../../util/wait.js';
 import type { SealStatus } from '../../vault/types.js';
 import { ManualHostStepError, type NodeHost } from '../raft/node-host.js';
 import type { RunbookDeps } from '../runbook.js';
-import { dirname } from 'node:path';
 
 const trim = (a: string) => a.replace(/\/+$/, '');
 
@@ -27,7 +24,8 @@ export function isTemporarySeal(seal: SealStatus, record: BackupRecord | undefin
 /**
  * Stops a node and starts it on the same data. A restored node keeps the seal configuration it
  * was initialised with in memory and refuses the original shares until it has re-read the
- * restored one. Lab: the lab file's process; elsewhere `--restart-command`; else the operator.
+ * restored one. A node whose process the site controls (a lab): that process; elsewhere
+ * `--restart-command`; else the operator.
  */
 export async function restartNode(
   deps: RunbookDeps,
@@ -36,17 +34,10 @@ export async function restartNode(
   restartCommand: string | undefined,
   why: string,
 ): Promise<void> {
-  const labFile = deps.config.lab?.file;
-  const labNode = (() => {
-    if (!labFile) return undefined;
-    try {
-      return readLabFile(dirname(labFile)).nodes.find((n) => trim(n.address) === trim(node));
-    } catch {
-      return undefined;
-    }
-  })();
-  if (labNode) {
-    if (isAlive(labNode.pid)) await stopProcess(labNode.pid, 15_000);
+  const control = deps.site?.nodeHosts;
+  const hosted = control?.nodes().find((n) => trim(n.address) === trim(node));
+  if (control && hosted) {
+    await control.stop(hosted.nodeId, 15_000);
     await host.start(node);
     return;
   }

@@ -1,21 +1,17 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { SealwatchError } from '../../errors.js';
-import { readLabFile, type LabFile } from '../../lab/lab-file.js';
-import { startLabNode } from '../../lab/lab.service.js';
-import { isAlive, stopProcess } from '../../lab/processes.js';
 import type { RunbookDeps } from '../runbook.js';
 import type { Member } from './raft-view.js';
 
 /**
- * What a runbook can do to the machine a node runs on. On a lab (config `lab.file`) everything:
- * the lab file knows each node's process, data directory and raft identity. Elsewhere a restart
- * command if the operator gives one; moving raft data aside is the operator's, and the step that
- * needs it says exactly what to do and is resumed afterwards.
+ * What a runbook can do to the machine a node runs on. Where the site controls the node's process
+ * (a lab: lab.json knows each node's process, data directory and raft identity) everything.
+ * Elsewhere a restart command if the operator gives one; moving raft data aside is the operator's,
+ * and the step that needs it says exactly what to do and is resumed afterwards.
  */
 export interface NodeHost {
-  /** The raft identity of each configured node that the host knows (lab: node id and cluster address). */
+  /** The raft identity of each configured node the site knows (node id and cluster address). */
   members(): Member[];
   /** The node's raft data directory, if known. */
   dataDir(node: string): string | undefined;
@@ -40,16 +36,6 @@ export class ManualHostStepError extends SealwatchError {
 }
 
 const trim = (a: string) => a.replace(/\/+$/, '');
-
-function labOf(deps: RunbookDeps): { dir: string; lab: LabFile } | undefined {
-  const file = deps.config.lab?.file;
-  if (!file || !existsSync(file)) return undefined;
-  try {
-    return { dir: dirname(file), lab: readLabFile(dirname(file)) };
-  } catch {
-    return undefined;
-  }
-}
 
 /** Runs an operator's node command (`{node}` = the node's address); fails with the last line it printed. */
 export function runNodeCommand(command: string, node: string): Promise<void> {
@@ -76,29 +62,32 @@ export function runNodeCommand(command: string, node: string): Promise<void> {
 
 /**
  * The host of the configured nodes. `dataDirs` (from --data-dir NODE=PATH) override or add to
- * what a lab file says; `restartCommand` starts a node outside a lab (`{node}` = its address).
+ * what the site (a lab file) says; `restartCommand` starts a node outside a lab (`{node}` = its
+ * address).
  */
 export function nodeHost(
   deps: RunbookDeps,
   options: { dataDirs?: Readonly<Record<string, string>>; restartCommand?: string | undefined } = {},
 ): NodeHost {
-  const found = labOf(deps);
-  const labNode = (node: string) => found?.lab.nodes.find((n) => trim(n.address) === trim(node));
+  const control = deps.site?.nodeHosts;
+  // Read once, as the lab file was: node ids, addresses and data directories do not change.
+  const hosted = control?.nodes() ?? [];
+  const hostedNode = (node: string) => hosted.find((n) => trim(n.address) === trim(node));
   const given = (node: string) =>
-    options.dataDirs?.[trim(node)] ?? options.dataDirs?.[labNode(node)?.node_id ?? '\u0000'];
+    options.dataDirs?.[trim(node)] ?? options.dataDirs?.[hostedNode(node)?.nodeId ?? '\u0000'];
   return {
     members: () =>
-      (found?.lab.nodes ?? []).map((n) => ({
+      hosted.map((n) => ({
         node: trim(n.address),
-        clusterAddress: n.cluster_address.replace(/^[a-z]+:\/\//i, ''),
-        nodeId: n.node_id,
+        clusterAddress: n.clusterAddress.replace(/^[a-z]+:\/\//i, ''),
+        nodeId: n.nodeId,
       })),
-    dataDir: (node) => given(node) ?? labNode(node)?.data_dir,
-    canStart: (node) => labNode(node) !== undefined || options.restartCommand !== undefined,
+    dataDir: (node) => given(node) ?? hostedNode(node)?.dataDir,
+    canStart: (node) => hostedNode(node) !== undefined || options.restartCommand !== undefined,
     start: async (node) => {
-      const n = labNode(node);
-      if (found && n) {
-        await startLabNode(found.dir, n.node_id, { logger: deps.logger });
+      const n = hostedNode(node);
+      if (control && n) {
+        await control.start(n.nodeId);
         return;
       }
       if (options.restartCommand) return runNodeCommand(options.restartCommand, node);
@@ -108,21 +97,20 @@ export function nodeHost(
       );
     },
     reset: async (node) => {
-      const n = labNode(node);
-      if (!found || !n) {
+      const n = hostedNode(node);
+      if (!control || !n) {
         const dir = given(node);
         throw new ManualHostStepError(
           node,
           `its raft data is stale (the cluster removed it): stop the server, move its raft data directory${dir ? ` ${dir}` : ''} aside, start it again`,
         );
       }
-      // The lab file is re-read: a node restarted since this process began has a new pid.
-      const current = readLabFile(found.dir).nodes.find((x) => x.node_id === n.node_id) ?? n;
-      if (isAlive(current.pid)) await stopProcess(current.pid, 10_000);
-      const movedTo = `${current.data_dir}.stale-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      if (existsSync(current.data_dir)) renameSync(current.data_dir, movedTo);
-      mkdirSync(current.data_dir, { recursive: true, mode: 0o700 });
-      await startLabNode(found.dir, n.node_id, { logger: deps.logger });
+      // The control stops the node's process as it is now: one restarted since has a new pid.
+      await control.stop(n.nodeId, 10_000);
+      const movedTo = `${n.dataDir}.stale-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      if (existsSync(n.dataDir)) renameSync(n.dataDir, movedTo);
+      mkdirSync(n.dataDir, { recursive: true, mode: 0o700 });
+      await control.start(n.nodeId);
       return { moved_to: movedTo };
     },
   };

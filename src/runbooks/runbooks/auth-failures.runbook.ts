@@ -1,10 +1,9 @@
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import { SealwatchError, UsageError } from '../../errors.js';
-import { readLabFile } from '../../lab/lab-file.js';
-import { PathTemplateMatcher } from '../../tenants/path-template.js';
+import { PathTemplateMatcher } from '../../config/path-template.js';
 import type { VaultClient } from '../../vault/client.js';
 import type { AuditDevice } from '../../vault/types.js';
 import {
@@ -70,16 +69,10 @@ const optionsSchema = z
   );
 type AuthFailuresOptions = z.infer<typeof optionsSchema>;
 
-/** The audit logs to read first: the ones given, else the lab's (config lab.file). */
-function auditLogsOf(deps: Pick<RunbookDeps, 'config'>, options: AuthFailuresOptions): string[] {
+/** The audit logs to read first: the ones given, else the site's (a lab's audit log). */
+function auditLogsOf(deps: Pick<RunbookDeps, 'site'>, options: AuthFailuresOptions): string[] {
   if (options.auditLog) return options.auditLog.map((f) => resolve(f));
-  const lab = deps.config.lab?.file;
-  if (!lab) return [];
-  try {
-    return [readLabFile(dirname(lab)).audit_log];
-  } catch {
-    return [];
-  }
+  return [...(deps.site?.auditLogs?.auditLogs() ?? [])];
 }
 
 /** The audit device whose HMACs the stored events carry: the one writing this file, else the first. */
@@ -183,7 +176,7 @@ function groupFinding(group: FailureGroup, role: Record<string, unknown> | undef
 }
 
 export async function diagnoseAuthFailures(
-  deps: Pick<RunbookDeps, 'vault' | 'store' | 'config' | 'logger'>,
+  deps: Pick<RunbookDeps, 'vault' | 'store' | 'config' | 'logger' | 'site'>,
   options: AuthFailuresOptions,
 ): Promise<Finding[]> {
   const { vault, store } = deps;

@@ -249,7 +249,7 @@ export const certExpiryRunbook: Runbook<CertExpiryOptions> = {
   remediation: (deps, options, diagnosis) => {
     const skip = async (ctx: StepContext) =>
       (await renewable(diagnosis, ctx)).length > 0 ? undefined : NOTHING_TO_RENEW;
-    const labFile = deps.config.lab?.file;
+    const nodeHosts = deps.site?.nodeHosts;
     return [
       {
         id: 'check-pki',
@@ -292,7 +292,7 @@ export const certExpiryRunbook: Runbook<CertExpiryOptions> = {
               'certificate_file_unwritable',
               `${unwritable.join('; ')}; nothing was written`,
             );
-          const plan = reloadPlan({ ...options, certFile, labFile });
+          const plan = reloadPlan({ ...options, certFile, nodeHosts });
           if (plan.kind === 'signal') {
             const dead = plan.pids.filter((pid) => !isAlive(pid));
             if (dead.length > 0)
@@ -433,7 +433,9 @@ export const certExpiryRunbook: Runbook<CertExpiryOptions> = {
           try {
             return [
               {
-                action: describeReload(reloadPlan({ ...options, certFile: options.certFile ?? '', labFile })),
+                action: describeReload(
+                  reloadPlan({ ...options, certFile: options.certFile ?? '', nodeHosts }),
+                ),
               },
             ];
           } catch (error) {
@@ -442,7 +444,7 @@ export const certExpiryRunbook: Runbook<CertExpiryOptions> = {
         },
         run: async (ctx) => {
           const { certFile } = required(options);
-          const plan = reloadPlan({ ...options, certFile, labFile });
+          const plan = reloadPlan({ ...options, certFile, nodeHosts });
           ctx.progress(describeReload(plan));
           await reload(plan);
           return { evidence: { reload: describeReload(plan) } };

@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { z } from 'zod';
 import { SealwatchError, UsageError, systemErrorCode } from '../../errors.js';
-import { readLabFile } from '../../lab/lab-file.js';
 import type { Step, StepContext } from '../../playbook/step.js';
 import type { createRotation, RotationPlan } from '../../rotate/rotation.service.js';
 import type { RotatorKind } from '../../rotate/rotator.js';
@@ -85,21 +83,12 @@ async function leakedValue(deps: RunbookDeps, options: LeakOptions): Promise<str
   return value;
 }
 
-function labAuditLogs(labFile: string | undefined): string[] {
-  if (!labFile) return [];
-  try {
-    return [readLabFile(dirname(labFile)).audit_log];
-  } catch {
-    return [];
-  }
-}
-
 async function facts(deps: RunbookDeps, options: LeakOptions): Promise<LeakFacts> {
   const value = await leakedValue(deps, options);
   return gatherLeakFacts(deps, {
     value,
     token: options.tokenStdin === true,
-    auditLogs: options.auditLog ?? labAuditLogs(deps.config.lab?.file),
+    auditLogs: options.auditLog ?? [...(deps.site?.auditLogs?.auditLogs() ?? [])],
     expectedReaders: options.expectedReader ?? DEFAULT_EXPECTED_READERS,
   });
 }
@@ -291,7 +280,7 @@ function findingsOf(f: LeakFacts, deps: RunbookDeps, options: LeakOptions): Find
     });
 
   if (f.devices.length < 2) {
-    const nodes = editableNodes(deps.config.lab?.file);
+    const nodes = editableNodes(deps.site?.nodeHosts);
     const file = options.secondAuditFile ?? defaultSecondAuditFile(f.devices);
     findings.push({
       id: f.devices.length === 0 ? 'no-audit-device' : 'single-audit-device',
@@ -641,7 +630,7 @@ function secondAuditDeviceStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<Le
     skip: async (ctx) => ((await finding(ctx)) ? undefined : 'at least two audit devices are enabled'),
     plan: async (ctx) => {
       const f = (await finding(ctx))!;
-      const nodes = editableNodes(deps.config.lab?.file);
+      const nodes = editableNodes(deps.site?.nodeHosts);
       return nodes.length > 0
         ? [
             {
@@ -665,7 +654,7 @@ function secondAuditDeviceStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<Le
         return {
           evidence: { devices: (await deps.vault.listAuditDevices()).map((d) => d.path), changed: false },
         };
-      const nodes = editableNodes(deps.config.lab?.file);
+      const nodes = editableNodes(deps.site?.nodeHosts);
       if (nodes.length === 0) {
         ctx.progress(
           `add this to every node's server configuration, then reload each (kill -HUP <pid>):\n${stanza}`,

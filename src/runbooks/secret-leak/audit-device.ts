@@ -1,30 +1,21 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { readLabFile } from '../../lab/lab-file.js';
+import type { NodeHostControl } from '../../playbook/site.js';
 import type { AuditDevice } from '../../vault/types.js';
 
 /** The path (name) of the audit device this runbook declares. */
 export const SECOND_AUDIT_DEVICE = 'secondary';
 
-/** A node whose server configuration sealwatch can edit and reload: a lab node on this host. */
+/** A node whose server configuration sealwatch can edit and reload: one on this host whose process the site controls (a lab node). */
 export interface EditableNode {
   node: string;
   config_file: string;
   pid: number;
 }
 
-/** The nodes of the lab the config points at, or none (their configuration is the operator's). */
-export function editableNodes(labFile: string | undefined): EditableNode[] {
-  if (!labFile) return [];
-  try {
-    return readLabFile(dirname(labFile)).nodes.map((n) => ({
-      node: n.address,
-      config_file: n.config_file,
-      pid: n.pid,
-    }));
-  } catch {
-    return [];
-  }
+/** The nodes the site controls (a lab's), or none (their configuration is the operator's). */
+export function editableNodes(control: NodeHostControl | undefined): EditableNode[] {
+  return (control?.nodes() ?? []).map((n) => ({ node: n.address, config_file: n.configFile, pid: n.pid }));
 }
 
 /** Where the second file device writes unless told: beside the first file device's log. */

@@ -3,7 +3,7 @@ import type { Config } from '../../config/load.js';
 import { traceLeak, type LeakEvent } from '../../leak/leak-trace.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Store } from '../../store/store.js';
-import { mustParsePathTemplate, PathTemplateMatcher } from '../../tenants/path-template.js';
+import { mustParsePathTemplate, PathTemplateMatcher } from '../../config/path-template.js';
 import type { VaultClient } from '../../vault/client.js';
 import type { AuditDevice } from '../../vault/types.js';
 import { shortError } from '../nodes.js';

@@ -1,6 +1,6 @@
 import { sql, type ExpressionBuilder, type Kysely, type RawBuilder } from 'kysely';
 import type SQLite from 'better-sqlite3';
-import { hmacKey } from '../../audit/hmac-key.js';
+import { hmacKey } from '../hmac-key.js';
 import { ROOT_POLICY, SUCCESSFUL_READ } from '../migrations/0003-audit-analysis.migration.js';
 import type { Database } from '../schema.js';
 import { actorGroupsSqlite, type ActorGroup } from './actor-groups.sqlite.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditRowValues } from '../../audit/audit-row.js';
+import type { AuditRowValues } from '../audit-row.js';
 import { EVENT_KEY_INDEX } from '../migrations/0060-audit-event-key-index.migration.js';
 import { Store } from '../store.js';
 

@@ -1,7 +1,7 @@
 import type SQLite from 'better-sqlite3';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { AuditEvent, AuditEventType } from '../../audit/audit-event.js';
-import { AUDIT_ROW_COLUMNS, toAuditRow, type AuditRowValues } from '../../audit/audit-row.js';
+import type { AuditEvent, AuditEventType } from '../audit-event.js';
+import { AUDIT_ROW_COLUMNS, toAuditRow, type AuditRowValues } from '../audit-row.js';
 import type { Selectable } from 'kysely';
 import { UsageError } from '../../errors.js';
 import { toSortableUtc } from '../../util/time.js';

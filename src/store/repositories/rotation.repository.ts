@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely';
-import type { RotatorKind } from '../../rotate/rotator.js';
 import type { Database } from '../schema.js';
 import { redactText, redactValue } from '../../logging/redactor.js';
 
@@ -10,21 +9,22 @@ export type RotationPhase = (typeof ROTATION_PHASES)[number];
 export type ItemState = 'pending' | 'running' | 'done' | 'failed' | 'rolled_back' | 'skipped';
 export type RunState = 'running' | 'completed' | 'completed_with_failures' | 'interrupted';
 
-export interface RotationRun {
+/** `K`: the secret kinds; the store keeps whatever kind names rotation gives it (src/rotate/rotator.ts). */
+export interface RotationRun<K extends string = string> {
   run_id: string;
   created_at: string;
   updated_at: string;
   state: RunState;
-  selection: { tenants: string[] | 'all'; kinds: RotatorKind[] };
+  selection: { tenants: string[] | 'all'; kinds: K[] };
   options: Record<string, unknown>;
   incident_id: string | null;
 }
 
-export interface RotationItem {
+export interface RotationItem<K extends string = string> {
   id: number;
   run_id: string;
   tenant: string;
-  kind: RotatorKind;
+  kind: K;
   path: string;
   target: string | null;
   phase: RotationPhase;
@@ -125,7 +125,7 @@ export class RotationRepository {
       id: Number(r.id),
       run_id: r.run_id,
       tenant: r.tenant,
-      kind: r.kind as RotatorKind,
+      kind: r.kind,
       path: r.path,
       target: r.target,
       phase: r.phase as RotationPhase,

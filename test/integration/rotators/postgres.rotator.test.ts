@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresTargetSchema, type PostgresTarget } from '../../../src/config/rotation.schema.js';
-import { freePort } from '../../../src/lab/ports.js';
+import { freePort } from '../../../src/util/ports.js';
 import { silentLogger } from '../../../src/logging/logger.js';
 import { RotationError } from '../../../src/rotate/rotation.errors.js';
 import type { RotationInput, SecretData, SecretRef } from '../../../src/rotate/rotator.js';

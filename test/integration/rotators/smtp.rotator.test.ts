@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../src/lab/ports.js';
+import { freePort } from '../../../src/util/ports.js';
 import { silentLogger } from '../../../src/logging/logger.js';
 import { smtpTargetSchema, type SmtpTarget } from '../../../src/config/rotation.schema.js';
 import { RotationError } from '../../../src/rotate/rotation.errors.js';

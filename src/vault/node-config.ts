@@ -1,4 +1,7 @@
-/** Server configuration (HCL) of one lab node: raft storage, loopback listener, telemetry, audit. */
+/**
+ * Server configuration (HCL) of one OpenBao node this host starts: a lab node, or the throwaway
+ * restore server of `backup verify`. Raft storage, loopback listener, telemetry, audit.
+ */
 export interface NodeConfigInput {
   nodeId: string;
   dataDir: string;
