@@ -8,6 +8,7 @@ import type { createRotation, RotationPlan } from '../../rotate/rotation.service
 import type { RotatorKind } from '../../rotate/rotator.js';
 import { waitFor } from '../../util/wait.js';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../../vault/errors.js';
+import { couldNotCheckFinding } from '../could-not-check.js';
 import type { Finding } from '../finding.js';
 import type { Diagnosis, Runbook, RunbookDeps } from '../runbook.js';
 import {
@@ -311,7 +312,9 @@ function findingsOf(f: LeakFacts, deps: RunbookDeps, options: LeakOptions): Find
     });
   }
 
-  if (f.trace.events === 0 && f.holders.length === 0 && !f.token)
+  findings.push(...f.unchecked.map(couldNotCheckFinding));
+
+  if (f.trace.events === 0 && f.holders.length === 0 && !f.token && f.unchecked.length === 0)
     findings.push({
       id: 'leak-not-found',
       severity: 'info',
