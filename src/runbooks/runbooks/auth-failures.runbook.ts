@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import { SealwatchError, UsageError } from '../../errors.js';
-import { readLabFile } from '../../lab/lab-file.js';
+import { NoLabError, readLabFile } from '../../lab/lab-file.js';
 import { PathTemplateMatcher } from '../../tenants/path-template.js';
 import type { VaultClient } from '../../vault/client.js';
 import type { AuditDevice } from '../../vault/types.js';
@@ -77,8 +77,10 @@ function auditLogsOf(deps: Pick<RunbookDeps, 'config'>, options: AuthFailuresOpt
   if (!lab) return [];
   try {
     return [readLabFile(dirname(lab)).audit_log];
-  } catch {
-    return [];
+  } catch (error) {
+    // A configured lab that was never started has no audit log to ingest; a broken lab file is an error.
+    if (error instanceof NoLabError) return [];
+    throw error;
   }
 }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { SealwatchError, UsageError } from '../../errors.js';
-import { readLabFile } from '../../lab/lab-file.js';
+import { NoLabError, readLabFile } from '../../lab/lab-file.js';
 import type { Step, StepContext } from '../../playbook/step.js';
 import type { createRotation, RotationPlan } from '../../rotate/rotation.service.js';
 import type { RotatorKind } from '../../rotate/rotator.js';
@@ -88,8 +88,10 @@ function labAuditLogs(labFile: string | undefined): string[] {
   if (!labFile) return [];
   try {
     return [readLabFile(dirname(labFile)).audit_log];
-  } catch {
-    return [];
+  } catch (error) {
+    // A configured lab that was never started has no audit log to ingest; a broken lab file is an error.
+    if (error instanceof NoLabError) return [];
+    throw error;
   }
 }
 
