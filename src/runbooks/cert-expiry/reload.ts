@@ -26,6 +26,7 @@ function labNodesReading(labFile: string, certFile: string): { node_id: string; 
     try {
       return readFileSync(n.config_file, 'utf8').includes(JSON.stringify(certFile));
     } catch {
+      // A lab node whose configuration cannot be read is not known to read this certificate.
       return false;
     }
   });

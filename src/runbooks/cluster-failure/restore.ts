@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { BackupError } from '../../backup/backup.errors.js';
 import { checkAgainstBaseline } from '../../backup/baseline.js';
 import { errorMessage, SealwatchError } from '../../errors.js';
-import { readLabFile } from '../../lab/lab-file.js';
+import { NoLabError, readLabFile } from '../../lab/lab-file.js';
 import { isAlive, stopProcess } from '../../lab/processes.js';
 import type { StepContext } from '../../playbook/step.js';
 import type { BackupRecord, VerificationCheck } from '../../store/repositories/backup.repository.js';
@@ -41,8 +41,10 @@ export async function restartNode(
     if (!labFile) return undefined;
     try {
       return readLabFile(dirname(labFile)).nodes.find((n) => trim(n.address) === trim(node));
-    } catch {
-      return undefined;
+    } catch (error) {
+      // A configured lab that was never started hosts no node: the operator's host steps apply.
+      if (error instanceof NoLabError) return undefined;
+      throw error;
     }
   })();
   if (labNode) {
@@ -126,6 +128,7 @@ export async function unsealActive(
       try {
         status = await deps.vault.unseal(node, share);
       } catch (error) {
+        // Best effort before the real error is thrown; the message tells to reset if needed.
         await deps.vault.unsealReset(node).catch(() => undefined);
         throw new SealwatchError(
           'unseal_shares_rejected',

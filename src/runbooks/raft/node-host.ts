@@ -44,11 +44,7 @@ const trim = (a: string) => a.replace(/\/+$/, '');
 function labOf(deps: RunbookDeps): { dir: string; lab: LabFile } | undefined {
   const file = deps.config.lab?.file;
   if (!file || !existsSync(file)) return undefined;
-  try {
-    return { dir: dirname(file), lab: readLabFile(dirname(file)) };
-  } catch {
-    return undefined;
-  }
+  return { dir: dirname(file), lab: readLabFile(dirname(file)) };
 }
 
 /** Runs an operator's node command (`{node}` = the node's address); fails with the last line it printed. */

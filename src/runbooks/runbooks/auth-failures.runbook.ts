@@ -580,7 +580,13 @@ export const authFailuresRunbook: Runbook<AuthFailuresOptions> = {
               },
             };
           } finally {
-            if (throwaway) await destroySecretId(deps.vault, ref!, throwaway).catch(() => undefined);
+            if (throwaway)
+              await destroySecretId(deps.vault, ref!, throwaway).catch((error: unknown) =>
+                // A live throwaway secret ID is a credential: the operator is told to destroy it.
+                ctx.progress(
+                  `could not destroy the throwaway secret ID (accessor ${throwaway}) of ${roleName(ref!)}: ${shortError(error)}; destroy it: bao write ${rolePath(ref!)}/secret-id-accessor/destroy secret_id_accessor=${throwaway}`,
+                ),
+              );
           }
         },
       },

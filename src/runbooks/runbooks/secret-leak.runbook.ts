@@ -468,6 +468,7 @@ function rotateStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<LeakOptions> 
       const paths = new Set(rotatable.map((t) => t.path));
       return { ...plan, secrets: plan.secrets.filter((s) => paths.has(s.path)), unmatched: [] };
     })();
+    // A failed plan is not cached (the next call plans again); its awaiters get the error.
     planned.catch(() => (planned = undefined));
     return planned;
   };
@@ -701,7 +702,9 @@ function secondAuditDeviceStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<Le
           await waitFor('the active node to enable the second audit device', listed, {
             timeoutMs: 20_000,
             intervalMs: 200,
-          }).catch(() => undefined);
+          }).catch(() => {
+            // Only a head start for the active node; the wait just below fails with the reason.
+          });
       }
       const devices = await waitFor('the second audit device to be enabled after the reload', listed, {
         timeoutMs: 20_000,

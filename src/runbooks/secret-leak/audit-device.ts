@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { readLabFile } from '../../lab/lab-file.js';
+import { NoLabError, readLabFile } from '../../lab/lab-file.js';
 import type { AuditDevice } from '../../vault/types.js';
 
 /** The path (name) of the audit device this runbook declares. */
@@ -22,8 +22,10 @@ export function editableNodes(labFile: string | undefined): EditableNode[] {
       config_file: n.config_file,
       pid: n.pid,
     }));
-  } catch {
-    return [];
+  } catch (error) {
+    // A configured lab that was never started has no node configuration to edit.
+    if (error instanceof NoLabError) return [];
+    throw error;
   }
 }
 
