@@ -46,6 +46,19 @@ export function uncheckedFact(
   return { check, ...need, reason: shortError(error) };
 }
 
+/** The promise's value, or undefined with its failure kept in `unchecked`. */
+export function orUnchecked<T>(
+  promise: Promise<T>,
+  unchecked: UncheckedFact[],
+  check: string,
+  asked: { capability: string; path: string },
+): Promise<T | undefined> {
+  return promise.catch((error: unknown) => {
+    unchecked.push(uncheckedFact(check, error, asked));
+    return undefined;
+  });
+}
+
 export function couldNotCheckFinding(fact: UncheckedFact): Finding {
   return {
     id: COULD_NOT_CHECK,

@@ -27,7 +27,7 @@ import {
   type FailureGroup,
   type FailureReason,
 } from '../auth-failures/classify.js';
-import { couldNotCheckFinding, uncheckedFact, type UncheckedFact } from '../could-not-check.js';
+import { couldNotCheckFinding, orUnchecked, uncheckedFact, type UncheckedFact } from '../could-not-check.js';
 import type { Finding } from '../finding.js';
 import { gauge, parsePrometheus } from '../memory/prometheus.js';
 import { shortError } from '../nodes.js';
@@ -278,15 +278,15 @@ export async function diagnoseAuthFailures(
     const addresses = [...new Set(failures.map((f) => f.remote_address).filter((a) => a !== null))];
     const hash = (input: string) =>
       limit(() =>
-        vault.auditHash(device!, input).catch((error: unknown) => {
-          unchecked.push(
-            uncheckedFact('why the logins failed (hashing the known error texts)', error, {
-              capability: 'update',
-              path: `sys/audit-hash/${device!}`,
-            }),
-          );
-          return undefined;
-        }),
+        orUnchecked(
+          vault.auditHash(device!, input),
+          unchecked,
+          'why the logins failed (hashing the known error texts)',
+          {
+            capability: 'update',
+            path: `sys/audit-hash/${device!}`,
+          },
+        ),
       );
     const mounts = await authMounts;
     if ('error' in mounts)
@@ -307,15 +307,12 @@ export async function diagnoseAuthFailures(
             ),
           ).then((pairs) => new Map(pairs.filter((p): p is [string, FailureReason] => p[0] !== undefined))),
           failures.some((f) => f.mount_type === 'approle')
-            ? roleIdHashes(vault, device, approleMounts).catch((error: unknown) => {
-                unchecked.push(
-                  uncheckedFact('which AppRole roles the failing logins used (their role IDs)', error, {
-                    capability: 'read',
-                    path: `${approleMounts[0] ?? 'auth/approle'}/role`,
-                  }),
-                );
-                return new Map<string, RoleRef>();
-              })
+            ? orUnchecked(
+                roleIdHashes(vault, device, approleMounts),
+                unchecked,
+                'which AppRole roles the failing logins used (their role IDs)',
+                { capability: 'list', path: `${approleMounts[0] ?? 'auth/approle/'}role` },
+              ).then((hashes) => hashes ?? new Map<string, RoleRef>())
             : new Map<string, RoleRef>(),
         ])
       : [new Map<string, FailureReason>(), new Map<string, RoleRef>()];
@@ -329,15 +326,12 @@ export async function diagnoseAuthFailures(
               [
                 `${g.mount}${g.principal}`,
                 (
-                  await vault.readOptional(`${g.mount}role/${g.principal}`).catch((error: unknown) => {
-                    unchecked.push(
-                      uncheckedFact(`the configuration of role ${g.mount}role/${g.principal}`, error, {
-                        capability: 'read',
-                        path: `${g.mount}role/${g.principal}`,
-                      }),
-                    );
-                    return undefined;
-                  })
+                  await orUnchecked(
+                    vault.readOptional(`${g.mount}role/${g.principal}`),
+                    unchecked,
+                    `the configuration of role ${g.mount}role/${g.principal}`,
+                    { capability: 'read', path: `${g.mount}role/${g.principal}` },
+                  )
                 )?.data,
               ] as const,
           ),

@@ -7,7 +7,7 @@ import { mustParsePathTemplate, PathTemplateMatcher } from '../../tenants/path-t
 import type { VaultClient } from '../../vault/client.js';
 import { BadRequestError, PermissionDeniedError } from '../../vault/errors.js';
 import type { AuditDevice, TokenInfo } from '../../vault/types.js';
-import { uncheckedFact, type UncheckedFact } from '../could-not-check.js';
+import { orUnchecked, uncheckedFact, type UncheckedFact } from '../could-not-check.js';
 import { shortError } from '../nodes.js';
 import { decidingRule, grantsCapability, policyRules, type PolicyRule } from './policy-rules.js';
 
@@ -190,15 +190,15 @@ export async function gatherLeakFacts(deps: LeakFactsDeps, input: LeakFactsInput
   const holders = (
     await Promise.all(
       holderPaths.map((p) =>
-        findHolder(deps, p, input.value).catch((error: unknown) => {
-          unchecked.push(
-            uncheckedFact(`whether ${p} still holds the leaked value`, error, {
-              capability: 'read',
-              path: p,
-            }),
-          );
-          return undefined;
-        }),
+        orUnchecked(
+          findHolder(deps, p, input.value),
+          unchecked,
+          `whether ${p} still holds the leaked value`,
+          {
+            capability: 'read',
+            path: p,
+          },
+        ),
       ),
     )
   ).filter((h): h is Holder => h !== undefined);
@@ -435,15 +435,12 @@ async function findGrants(
   const texts = new Map(
     await Promise.all(
       names.map(async (name) => {
-        const text = await vault.readPolicy(name).catch((error: unknown) => {
-          unchecked.push(
-            uncheckedFact(`which rules of policy ${name} let its tokens read the leaked value`, error, {
-              capability: 'read',
-              path: `sys/policies/acl/${name}`,
-            }),
-          );
-          return undefined;
-        });
+        const text = await orUnchecked(
+          vault.readPolicy(name),
+          unchecked,
+          `which rules of policy ${name} let its tokens read the leaked value`,
+          { capability: 'read', path: `sys/policies/acl/${name}` },
+        );
         return [name, text] as const;
       }),
     ),
