@@ -140,6 +140,7 @@ export async function followAuditFile(
       if (current) {
         const own = await current.handle.stat();
         await drain(current, own.size < current.offset ? current.offset : own.size, false);
+        // Gone from its path (or not stat-able there) counts as rotated: the open handle is drained, then the path is reopened, where an error is reported.
         const atPath = await stat(file).catch(() => undefined);
         if (!atPath || String(atPath.ino) !== current.inode) {
           // Rotated or removed: the writer may still add to the old file until it reopens (logrotate
@@ -147,6 +148,7 @@ export async function followAuditFile(
           let size = (await current.handle.stat()).size;
           for (;;) {
             await drain(current, size, false);
+            // An abort ends the wait early; the loop below checks the signal.
             await sleep(rotationGraceMs, undefined, { signal: options.signal }).catch(() => undefined);
             const grown = (await current.handle.stat()).size;
             if (grown === size || options.signal?.aborted) break;
@@ -173,6 +175,7 @@ export async function followAuditFile(
           continue;
         }
       }
+      // An abort ends the wait early; the loop condition reports why it stopped.
       await sleep(pollMs, undefined, { signal: options.signal }).catch(() => undefined);
     }
   } finally {

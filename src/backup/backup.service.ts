@@ -91,6 +91,7 @@ export function createBackups(deps: BackupDeps) {
     const [info, seal, leader] = await Promise.all([
       vault.serverInfo(),
       vault.sealStatus(),
+      // The leader address is recorded when the server has one to tell (a node without HA answers an error).
       vault.leader().catch(() => undefined),
     ]);
     // Taken before the snapshot: every version it records is in the snapshot (later writes only add).

@@ -25,6 +25,7 @@ export async function newestVerifiedSnapshot(
   for (const candidate of candidates) {
     if (!sameSize(candidate.backup.file, candidate.backup.bytes)) continue;
     if (options.checkArchive) {
+      // An archive that can no longer be read is not a verified snapshot: the next older one is tried.
       const archive = await inspectSnapshotFile(candidate.backup.file).catch(() => undefined);
       if (archive?.sha256 !== candidate.backup.sha256) continue;
     }
@@ -37,6 +38,7 @@ function sameSize(file: string, bytes: number): boolean {
   try {
     return statSync(file).size === bytes;
   } catch {
+    // A file that is gone or unreadable does not hold the verified snapshot: the caller tries the next.
     return false;
   }
 }

@@ -119,6 +119,7 @@ export async function startThrowawayServer(deps: {
         await spawnAndWait();
       },
       stop: async () => {
+        // Closing clients of a server being stopped: a failed close leaves nothing behind that stop does not end.
         await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
         if (!stopped && pid !== undefined) await stopProcess(pid, 5_000);
         disposeSync();
@@ -127,6 +128,7 @@ export async function startThrowawayServer(deps: {
       disposeSync,
     };
   } catch (error) {
+    // Closing clients of a server being stopped: a failed close leaves nothing behind that stop does not end.
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
     if (pid !== undefined) await stopProcess(pid, 5_000);
     disposeSync();
@@ -140,6 +142,7 @@ function lastLogLine(file: string): string {
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     return lines.filter((l) => /error|Error|failed/.test(l)).pop() ?? lines.pop() ?? '(empty log)';
   } catch {
+    // Only decorates a start failure that is reported anyway; no log file is a fact worth saying.
     return '(no log)';
   }
 }

@@ -75,6 +75,7 @@ export class CliContext {
     try {
       return this.config().logLevel;
     } catch {
+      // The log level only; the command reports the configuration error itself when it loads the config.
       return 'warn';
     }
   }
@@ -131,6 +132,7 @@ export class CliContext {
 
   async close(): Promise<void> {
     await this.cachedVault?.close();
+    // A store that failed to open has nothing to close; its error went to the command that opened it.
     if (this.cachedStore) await (await this.cachedStore.catch(() => undefined))?.close();
   }
 }

@@ -1,7 +1,7 @@
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import { registerSecret } from '../logging/redactor.js';
 
 export const LAB_FILE = 'lab.json';
@@ -55,17 +55,27 @@ export function labFilePath(dir: string): string {
   return join(dir, LAB_FILE);
 }
 
+/** The lab file does not exist: no lab was started there (or it was removed). */
+export class NoLabError extends ConfigError {}
+
 export function readLabFile(dir: string): LabFile {
   const file = labFilePath(dir);
-  if (!existsSync(file))
-    throw new ConfigError(
-      `no lab in ${dir}: ${file} does not exist (start one with sealwatch lab up --dir ${dir})`,
-    );
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if (error instanceof Error && 'code' in error && error.code === 'ENOENT')
+      throw new NoLabError(
+        `no lab in ${dir}: ${file} does not exist (start one with sealwatch lab up --dir ${dir})`,
+        { cause: error },
+      );
+    throw new ConfigError(`lab file ${file} cannot be read: ${errorMessage(error)}`, { cause: error });
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    throw new ConfigError(`lab file ${file} is not valid JSON`);
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`lab file ${file} is not valid JSON (${errorMessage(error)})`, { cause: error });
   }
   const parsed = labFileSchema.safeParse(raw);
   if (!parsed.success) {
@@ -88,12 +98,17 @@ export function writeLabFile(dir: string, lab: LabFile): void {
   renameSync(tmp, file);
 }
 
-/** The lab's key holders: `lab up` keeps every share in lab.json (lab only; config `lab.file`). */
+/**
+ * The lab's key holders: `lab up` keeps every share in lab.json (lab only; config `lab.file`).
+ * No lab file means no shares; a lab file that cannot be read or parsed is an error naming it.
+ */
 export function labShares(labFile: string | undefined): string[] | undefined {
   if (!labFile) return undefined;
   try {
     return readLabFile(dirname(labFile)).unseal_keys;
-  } catch {
-    return undefined;
+  } catch (error) {
+    // A configured lab that was never started (or was removed) holds no shares.
+    if (error instanceof NoLabError) return undefined;
+    throw error;
   }
 }

@@ -102,6 +102,7 @@ export function createWebhookChannel(timeoutMs: number, signingKey: string): Web
           signal: AbortSignal.timeout(timeoutMs),
           redirect: 'error',
         });
+        // The body is drained only to free the connection; the status decides the outcome.
         await res.arrayBuffer().catch(() => undefined);
         if (res.ok) return { ok: true };
         return {
@@ -130,6 +131,7 @@ function redactUrl(url: string): string {
     const u = new URL(url);
     return `${u.protocol}//${u.host}${u.pathname}`;
   } catch {
+    // Only names the destination in a message; the URL itself was validated with the configuration.
     return '(invalid URL)';
   }
 }

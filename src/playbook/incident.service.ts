@@ -91,6 +91,7 @@ export function currentUser(): string {
   try {
     return userInfo().username;
   } catch {
+    // No passwd entry (a container's arbitrary uid): the environment names the operator instead.
     return process.env['USER'] ?? 'unknown';
   }
 }

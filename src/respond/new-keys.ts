@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readFileSync, renameSync, writeSync, chmodSync } from 'node:fs';
-import { UsageError, systemErrorCode } from '../errors.js';
+import { errorMessage, systemErrorCode, UsageError } from '../errors.js';
 
 /**
  * The new key material a rekey produces. It lives in memory (KeyCustody) for the steps after the
@@ -111,14 +111,20 @@ export function updateNewKeysFile(file: string, material: NewKeyMaterial): void 
   renameSync(tmp, file);
 }
 
-/** Reads a new-keys file back (a resumed incident); undefined when it is absent or not ours. */
+/**
+ * Reads a new-keys file back (a resumed incident); undefined when it is absent or not ours. One that
+ * cannot be read or parsed is an error: it may hold the only copy of the new shares.
+ */
 export function readNewKeysFile(file: string): NewKeyMaterial | undefined {
   if (!existsSync(file)) return undefined;
   let parsed: Partial<NewKeysFile>;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<NewKeysFile>;
-  } catch {
-    return undefined;
+  } catch (error) {
+    throw new UsageError(
+      `the new-keys file ${file} cannot be read as JSON (${errorMessage(error)}): it may hold the only copy of the new key shares; repair it, or move it away if it is not one`,
+      { cause: error },
+    );
   }
   if (parsed.sealwatch_new_keys !== 1 || typeof parsed.incident_id !== 'string') return undefined;
   return {

@@ -99,6 +99,7 @@ export async function waitForUnseal(
     if (sealed.length > 0 && options.unsealKeys && options.unsealKeys.length > 0) {
       for (const h of sealed) await unsealNode(vault, h.node, options.unsealKeys);
     } else if (sealed.length > 0) {
+      // Only the threshold for the message; the wait itself polls every node again.
       const status = await vault.sealStatus(sealed[0]!.node).catch(() => undefined);
       const message =
         `waiting for the key holders: ${sealed.length} node(s) sealed (${sealed.map((h) => h.node).join(', ')}); ` +

@@ -81,6 +81,22 @@ export interface EngineDeps {
 /** What happened to one secret in this pass. */
 export type ItemOutcome = 'rotated' | 'failed' | 'rolled_back' | 'skipped' | 'interrupted' | 'retire_pending';
 
+/** A secret's failure the journal could not store: the run still counts and reports it. */
+export interface UnrecordedFailure {
+  itemId: number;
+  state: 'failed' | 'rolled_back';
+  /** The phase that failed. */
+  phase: string;
+  reason: string;
+  /** Why the store refused to record it. */
+  storeError: string;
+}
+
+export interface EngineResult {
+  outcomes: Map<number, ItemOutcome>;
+  unrecorded: UnrecordedFailure[];
+}
+
 export interface EngineProgress {
   done: number;
   total: number;
@@ -108,28 +124,36 @@ export class RotationEngine {
     private readonly options: EngineOptions,
   ) {}
 
-  /** Runs every unfinished item; resolves when each has an outcome. Never throws for one secret's failure. */
+  /**
+   * Runs every unfinished item; resolves when each has an outcome. Never throws for one secret's
+   * failure; a failure the journal could not store is returned in `unrecorded`.
+   */
   async run(
     items: readonly RotationItem[],
     onProgress: (progress: EngineProgress) => void = () => undefined,
     signal: AbortSignal = new AbortController().signal,
-  ): Promise<Map<number, ItemOutcome>> {
+  ): Promise<EngineResult> {
     const global = pLimit(this.options.concurrency);
     const outcomes = new Map<number, ItemOutcome>();
+    const unrecorded: UnrecordedFailure[] = [];
     let done = 0;
     await Promise.all(
       items.map((item) =>
         global(async () => {
-          const outcome = signal.aborted ? 'interrupted' : await this.rotateOne(item, signal);
+          const outcome = signal.aborted ? 'interrupted' : await this.rotateOne(item, signal, unrecorded);
           outcomes.set(item.id, outcome);
           onProgress({ done: ++done, total: items.length, outcome, item });
         }),
       ),
     );
-    return outcomes;
+    return { outcomes, unrecorded };
   }
 
-  private async rotateOne(item: RotationItem, signal: AbortSignal): Promise<ItemOutcome> {
+  private async rotateOne(
+    item: RotationItem,
+    signal: AbortSignal,
+    unrecorded: UnrecordedFailure[],
+  ): Promise<ItemOutcome> {
     const rotator = this.deps.rotators[item.kind];
     const ref: SecretRef = { tenant: item.tenant, kind: item.kind, path: item.path };
     const log = this.deps.logger.child({ tenant: item.tenant, kind: item.kind, path: item.path });
@@ -195,7 +219,20 @@ export class RotationEngine {
         return 'rotated';
       });
     } catch (error) {
-      return this.handleFailure(error, state, rotator, ref, log, journal, signal);
+      const failure = await this.handleFailure(error, state, rotator, ref, log, journal, signal);
+      // An interrupted secret stays open in the store whatever happened: resume continues it.
+      if (
+        failure.storeError !== undefined &&
+        (failure.outcome === 'failed' || failure.outcome === 'rolled_back')
+      )
+        unrecorded.push({
+          itemId: item.id,
+          state: failure.outcome,
+          phase: failure.phase,
+          reason: failure.reason,
+          storeError: failure.storeError,
+        });
+      return failure.outcome;
     }
   }
 
@@ -357,14 +394,25 @@ export class RotationEngine {
     log: Logger,
     journal: (update: ItemUpdate) => Promise<void>,
     signal: AbortSignal,
-  ): Promise<ItemOutcome> {
+  ): Promise<{ outcome: ItemOutcome; phase: string; reason: string; storeError?: string }> {
     const phase = item.in_phase ?? item.phase;
     const reason = redactedErrorLine(error, ERROR_LENGTH);
+    /** Records the end of this secret; a store that refuses it is said, and the caller still counts it. */
+    const record = async (update: ItemUpdate): Promise<string | undefined> => {
+      try {
+        await journal(update);
+        return undefined;
+      } catch (storeError) {
+        const said = redactedErrorLine(storeError, ERROR_LENGTH);
+        log.error({ phase, reason, store_error: said }, 'the rotation journal could not record this secret');
+        return said;
+      }
+    };
     if (isInterruption(error) || signal.aborted) {
       // Nothing is undone: the journal says where this secret is, and resume continues from there.
-      await journal({ error: reason, error_phase: phase }).catch(() => undefined);
+      const storeError = await record({ error: reason, error_phase: phase });
       log.warn({ phase, reason }, 'rotation interrupted; resumable');
-      return 'interrupted';
+      return { outcome: 'interrupted', phase, reason, ...(storeError ? { storeError } : {}) };
     }
     log.warn({ phase, reason }, 'rotation failed');
     // Past finalize the new value is in use: rolling back would break the tenant, so it stays failed.
@@ -374,25 +422,19 @@ export class RotationEngine {
       item.phase === 'applied' ||
       item.phase === 'verified';
     if (!canRollBack || item.staged_version === null) {
-      await journal({ state: 'failed', error: reason, error_phase: phase, in_phase: null }).catch(
-        () => undefined,
-      );
-      return 'failed';
+      const storeError = await record({ state: 'failed', error: reason, error_phase: phase, in_phase: null });
+      return { outcome: 'failed', phase, reason, ...(storeError ? { storeError } : {}) };
     }
     try {
       await journal({ in_phase: 'rollback', error: reason, error_phase: phase });
       await this.rollBack(item, rotator, ref, log, signal);
-      await journal({ state: 'rolled_back', in_phase: null });
-      return 'rolled_back';
     } catch (rollbackError) {
-      await journal({
-        state: 'failed',
-        error: `${reason}; rollback failed too: ${redactedErrorLine(rollbackError, ERROR_LENGTH)}`,
-        error_phase: phase,
-        in_phase: null,
-      }).catch(() => undefined);
-      return 'failed';
+      const both = `${reason}; rollback failed too: ${redactedErrorLine(rollbackError, ERROR_LENGTH)}`;
+      const storeError = await record({ state: 'failed', error: both, error_phase: phase, in_phase: null });
+      return { outcome: 'failed', phase, reason: both, ...(storeError ? { storeError } : {}) };
     }
+    const storeError = await record({ state: 'rolled_back', in_phase: null });
+    return { outcome: 'rolled_back', phase, reason, ...(storeError ? { storeError } : {}) };
   }
 
   /**
@@ -441,6 +483,7 @@ export class RotationEngine {
         return { kv: this.deps.vault.kv(mount), relative: (p: string) => p.slice(mount.length + 1) };
       });
       this.kvs.set(prefix, found);
+      // A failed lookup is not cached (the next secret asks again); its awaiters get the error.
       found.catch(() => this.kvs.delete(prefix));
     }
     return found;

@@ -13,7 +13,7 @@ import { mustParsePathTemplate } from '../config/path-template.js';
 import { locateSecrets } from '../tenants/secret-locator.js';
 import { listTenants } from '../tenants/tenant-source.js';
 import type { VaultClient } from '../vault/client.js';
-import { RotationEngine, type EngineProgress } from './rotation.engine.js';
+import { RotationEngine, type EngineProgress, type UnrecordedFailure } from './rotation.engine.js';
 import { isRotatorKind, ROTATOR_KINDS, type Rotator, type RotatorKind } from './rotator.js';
 
 /** A journalled item of a kind this sealwatch rotates (the store keeps kinds as names). */
@@ -229,9 +229,9 @@ export function createRotation(deps: RotationDeps) {
       },
     );
     hooks.onResume?.(open.length, items.length);
-    await engine.run(open, hooks.onProgress, hooks.signal);
+    const { unrecorded } = await engine.run(open, hooks.onProgress, hooks.signal);
     await recordRevocations(runId);
-    const summary = await status(runId);
+    const summary = await status(runId, unrecorded);
     const state: RunState =
       summary.pending > 0 ? 'interrupted' : summary.failed > 0 ? 'completed_with_failures' : 'completed';
     await store.rotations.setRunState(runId, state);
@@ -255,14 +255,26 @@ export function createRotation(deps: RotationDeps) {
       });
   }
 
-  async function status(runId: string): Promise<RotationSummary> {
+  /** The run as the store holds it, plus this pass's failures the store refused to record. */
+  async function status(
+    runId: string,
+    unrecorded: readonly UnrecordedFailure[] = [],
+  ): Promise<RotationSummary> {
     const run = await store.rotations.getRun(runId);
     if (!run) throw new RunNotFoundError(runId);
-    return summarize(
-      run,
-      rotatableItems(runId, await store.rotations.items(runId)),
-      await store.rotations.records(runId),
-    );
+    const failed = new Map(unrecorded.map((u) => [u.itemId, u]));
+    const items = rotatableItems(runId, await store.rotations.items(runId)).map((i): RotationItem => {
+      const u = failed.get(i.id);
+      return u
+        ? {
+            ...i,
+            state: u.state,
+            error_phase: u.phase,
+            error: `${u.reason} (not recorded in the store: ${u.storeError}; rotate resume retries it)`,
+          }
+        : i;
+    });
+    return summarize(run, items, await store.rotations.records(runId));
   }
 
   async function latestRunId(options: { unfinished?: boolean } = {}): Promise<string> {

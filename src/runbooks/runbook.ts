@@ -3,6 +3,7 @@ import { SealwatchError, UsageError } from '../errors.js';
 import type { PlaybookDeps, PlaybookFactory } from '../playbook/registry.js';
 import type { Step, StepContext } from '../playbook/step.js';
 import { parseDuration } from '../util/duration.js';
+import { COULD_NOT_CHECK } from './could-not-check.js';
 import { findingSchema, isHealthy, sortFindings, type Finding } from './finding.js';
 
 /**
@@ -102,7 +103,15 @@ export async function diagnose<O extends Record<string, unknown>>(
   options: O,
 ): Promise<RunbookDiagnosis> {
   const findings = sortFindings(await runbook.diagnose(deps, options));
-  return { runbook: runbook.name, healthy: (runbook.healthy ?? isHealthy)(findings), findings };
+  return { runbook: runbook.name, healthy: healthyVerdict(runbook, findings), findings };
+}
+
+/** A diagnosis that could not check something is never healthy, whatever the runbook narrows it to. */
+function healthyVerdict<O extends Record<string, unknown>>(
+  runbook: Runbook<O>,
+  findings: readonly Finding[],
+): boolean {
+  return !findings.some((f) => f.id === COULD_NOT_CHECK) && (runbook.healthy ?? isHealthy)(findings);
 }
 
 function summary(findings: readonly Finding[]): Record<string, number> {
@@ -122,7 +131,6 @@ export function runbookPlaybook<O extends Record<string, unknown>>(runbook: Runb
       fresh ??= diagnose(runbook, deps, options).then((d) => d.findings);
       return fresh;
     };
-    const healthy = runbook.healthy ?? isHealthy;
     const diagnoseStep: Step<O> = {
       id: 'diagnose',
       title: `Diagnose: ${runbook.title}`,
@@ -136,7 +144,11 @@ export function runbookPlaybook<O extends Record<string, unknown>>(runbook: Runb
             `${f.severity}: ${f.symptom}${f.node && !f.symptom.includes(f.node) ? ` (${f.node})` : ''}`,
           );
         return {
-          evidence: { healthy: healthy(findings), findings: findings.length, ...summary(findings) },
+          evidence: {
+            healthy: healthyVerdict(runbook, findings),
+            findings: findings.length,
+            ...summary(findings),
+          },
           outputs: { findings },
         };
       },

@@ -39,6 +39,7 @@ export async function stopProcess(
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
+    // ESRCH: it exited between the check and the signal.
     return 'not-running';
   }
   const deadline = Date.now() + graceMs;
@@ -49,6 +50,7 @@ export async function stopProcess(
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
+    // ESRCH: it exited during the grace period.
     return 'stopped';
   }
   return 'killed';

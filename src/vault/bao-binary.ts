@@ -40,6 +40,7 @@ function isExecutable(file: string): boolean {
     accessSync(file, constants.X_OK);
     return true;
   } catch {
+    // Absent or not executable: the caller tries the next candidate and names them all when none works.
     return false;
   }
 }

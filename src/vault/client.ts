@@ -132,6 +132,7 @@ export class VaultClient {
   /** Flavour and version of the server, read once from sys/seal-status (unauthenticated). */
   serverInfo(): Promise<ServerInfo> {
     this.info ??= this.sealStatus().then(parseServerInfo);
+    // A failed lookup is not cached (the next call asks again); its awaiters get the error.
     this.info.catch(() => (this.info = undefined));
     return this.info;
   }

@@ -343,6 +343,7 @@ export class VaultTransport {
       });
       return body.initialized === false;
     } catch {
+      // Only refines an error already being reported: unknown means not known to be uninitialised.
       return false;
     }
   }
@@ -437,6 +438,7 @@ async function safeText(response: Dispatcher.ResponseData, _timeoutMs: number): 
   try {
     return await response.body.text();
   } catch {
+    // The body only adds the server's words to an error reported with its status.
     return '';
   }
 }
@@ -449,6 +451,7 @@ function serverErrors(text: string, token?: string): string[] {
       return parsed.errors.map((e) => scrub(String(e).replace(/\s+/g, ' ').trim(), token)).filter(Boolean);
     return [];
   } catch {
+    // Not JSON: the raw start of the body is the server's message.
     return [scrub(text.slice(0, 200).replace(/\s+/g, ' ').trim(), token)];
   }
 }

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/logging/logger.js';
@@ -169,6 +170,50 @@ describe('rotation engine against real OpenBao', () => {
     expect(staged?.destroyed).toBe(true);
     expect((await kv.readMetadata('tenants/tenant-0003/smtp'))!.custom_metadata?.[META.state]).toBe(
       'rolled_back',
+    );
+  });
+
+  it('counts and reports a failure the store refuses to record, with the store error', async () => {
+    const kv = vault.kv('secret');
+    const before = (await kv.read<{ password: string }>('tenants/tenant-0001/smtp'))!;
+    // The real store file refuses to record a secret's end (as a full disk or a lost lock would).
+    const db = new Database(join(dir, 'store.db'));
+    db.exec(
+      "CREATE TRIGGER refuse_end BEFORE UPDATE ON rotation_items WHEN NEW.state IN ('failed', 'rolled_back') " +
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full (test trigger)'); END",
+    );
+    breakVerifyFor = 'tenant-0001';
+    try {
+      const rotation = service();
+      const selection = { tenants: ['tenant-0001', 'tenant-0002'], kinds: ['smtp' as const] };
+      const summary = await rotation.start(selection, await rotation.plan(selection));
+      expect(summary).toMatchObject({
+        state: 'completed_with_failures',
+        rotated: 1,
+        failed: 1,
+        rolled_back: 1,
+        pending: 0,
+      });
+      expect(summary.failures).toEqual([
+        {
+          tenant: 'tenant-0001',
+          kind: 'smtp',
+          phase: 'verified',
+          reason:
+            'smtp of tenant tenant-0001: verify failed: the target refused the new password (not recorded in the store: database or disk is full (test trigger); rotate resume retries it)',
+        },
+      ]);
+      // the store itself still has the secret open, so resume takes it up again
+      const stored = (await store.rotations.items(summary.run_id)).find((i) => i.tenant === 'tenant-0001')!;
+      expect(stored.state).toBe('running');
+    } finally {
+      breakVerifyFor = undefined;
+      db.exec('DROP TRIGGER refuse_end');
+      db.close();
+    }
+    // the rollback itself happened in Vault: the working value is the newest version again
+    expect((await kv.read<{ password: string }>('tenants/tenant-0001/smtp'))!.data.password).toBe(
+      before.data.password,
     );
   });
 

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { PlanEntry, Step, StepContext } from '../../playbook/step.js';
 import type { VaultClient } from '../../vault/client.js';
+import { BadRequestError } from '../../vault/errors.js';
 import {
   authLockTargets,
   ensureAuthExport,
@@ -109,12 +110,15 @@ export function createContainStep(deps: ContainStepDeps): Step<ContainStepOption
           action: 'seal every node now (standbys first, then the active node); wait until Vault is unsealed',
           destructive: true,
         });
-      const sealed = (
-        await Promise.all(deps.vault.addresses.map((n) => deps.vault.health(n).catch(() => undefined)))
-      ).every((h) => h === undefined || h.sealed);
+      const health = await Promise.all(
+        // Only for the plan's wording: a node that does not answer serves no API call, like a sealed one.
+        deps.vault.addresses.map((n) => deps.vault.health(n).catch(() => undefined)),
+      );
+      const sealed = health.every((h) => h === undefined || h.sealed);
       if (sealed) {
         entries.push({ action: 'Vault is sealed: the lockdown counts are read once it is unsealed' });
       } else {
+        // Plan only: without an earlier export the counts are read live.
         const exported = await existingExport(ctx).catch(() => undefined);
         const counts = await countLockdown(deps.vault, exported);
         entries.push(
@@ -222,6 +226,7 @@ export function createContainStep(deps: ContainStepDeps): Step<ContainStepOption
       const out = outcome.outputs as Partial<ContainOutputs> | undefined;
       if (out?.sealed) {
         const health = await Promise.all(
+          // A node that does not answer serves no request either; the evidence names it as unreachable.
           deps.vault.addresses.map((n) => deps.vault.health(n).catch(() => undefined)),
         );
         const allSealed = health.every((h) => h === undefined || h.sealed);
@@ -304,7 +309,11 @@ export function createContainStep(deps: ContainStepDeps): Step<ContainStepOption
       sample.map(async (accessor, i) => {
         const live = await deps.vault.tokenLookupAccessor(accessor).then(
           () => true,
-          () => false,
+          (error: unknown) => {
+            // 400 "invalid accessor": revoked. Any other answer is not a proof either way.
+            if (error instanceof BadRequestError) return false;
+            throw error;
+          },
         );
         if (live) sampledStillLive.push(i);
       }),

@@ -121,6 +121,7 @@ export function createRecoverStep(deps: RecoverStepDeps): Step<RecoverStepOption
       const { options, progress, signal } = ctx;
       const evidence: Record<string, unknown> = {};
       const health = await Promise.all(
+        // An unreachable node is not waited for here: the restore calls below fail on it with its address.
         deps.vault.addresses.map((n) => deps.vault.health(n).catch(() => undefined)),
       );
       if (health.some((h) => h?.sealed)) {

@@ -188,15 +188,19 @@ export function rekeyStep(deps: RekeyStepDeps): Step<RekeyStepOptions & Record<s
         deps.custody.hand(material);
       } else {
         // With PGP the new shares are unreadable here, so the root token comes from the current shares.
-        let earlyRoot: string | undefined;
-        if (p.holders) earlyRoot = await generateRoot(vault, deps.currentShares.slice(0, p.seal.t));
+        let earlyRoot: GeneratedRoot | undefined;
+        if (p.holders)
+          earlyRoot = await generatedRoot(
+            vault,
+            await generateRoot(vault, deps.currentShares.slice(0, p.seal.t)),
+          );
         try {
           material = await rekey(ctx, p);
         } catch (error) {
-          if (earlyRoot) await vault.tokenRevoke(earlyRoot).catch(() => undefined);
+          if (earlyRoot) await revokeUnusedRoot(vault, earlyRoot, error);
           throw error;
         }
-        if (earlyRoot) material.rootToken = earlyRoot;
+        if (earlyRoot) material.rootToken = earlyRoot.token;
         await persist(material, 'shares');
       }
 
@@ -315,15 +319,19 @@ export function rekeyStep(deps: RekeyStepDeps): Step<RekeyStepOptions & Record<s
           `the rekey did not complete after ${p.seal.t} shares (server progress ${result?.progress ?? 0})`,
         );
     } catch (error) {
-      await vault.rekeyCancel(p.target).catch(() => undefined);
+      const cancelled = await vault.rekeyCancel(p.target).then(
+        () => 'the rekey attempt was cancelled',
+        (cancelError: unknown) =>
+          `cancelling the rekey attempt failed too (${errorMessage(cancelError)}; the next run cancels it first)`,
+      );
       const reason = error instanceof VaultError ? serverReason(error) : errorMessage(error);
       if (INVALID_KEY.test(reason))
         throw new RekeyError(
-          `the server refused the current ${p.target} key shares (${reason}); the rekey attempt was cancelled and nothing changed. ` +
+          `the server refused the current ${p.target} key shares (${reason}); ${cancelled} and nothing changed. ` +
             `If an earlier run of incident ${ctx.incidentId} completed the rekey, these shares are no longer valid: resume with the new shares it wrote${deps.newKeysOut ? ` (--unseal-keys-file ${deps.newKeysOut})` : ''}`,
           { cause: error },
         );
-      throw new RekeyError(`rekey failed: ${reason}; the rekey attempt was cancelled and nothing changed`, {
+      throw new RekeyError(`rekey failed: ${reason}; ${cancelled} and nothing changed`, {
         cause: error,
       });
     }
@@ -348,6 +356,7 @@ async function tokenWorks(vault: VaultClient, token: string): Promise<boolean> {
   try {
     return (await vault.tokenLookupSelf(token)).policies.includes('root');
   } catch {
+    // A token the server refuses (revoked, expired, unknown) does not work: a new root is generated.
     return false;
   }
 }
@@ -368,12 +377,56 @@ async function generateRoot(vault: VaultClient, shares: readonly string[]): Prom
       throw new RekeyError(`root token generation did not complete after ${shares.length} shares`);
     return decodeRootToken(encoded, attempt.otp);
   } catch (error) {
-    await vault.generateRootCancel().catch(() => undefined);
-    if (error instanceof RekeyError) throw error;
+    const cancelled = await vault.generateRootCancel().then(
+      () => 'the attempt was cancelled',
+      (cancelError: unknown) =>
+        `cancelling the attempt failed too (${errorMessage(cancelError)}; the next run cancels it first)`,
+    );
+    if (error instanceof RekeyError) throw new RekeyError(`${error.message}; ${cancelled}`, { cause: error });
     const reason = error instanceof VaultError ? serverReason(error) : errorMessage(error);
-    throw new RekeyError(`root token generation failed: ${reason}; the attempt was cancelled`, {
+    throw new RekeyError(`root token generation failed: ${reason}; ${cancelled}`, {
       cause: error,
     });
+  }
+}
+
+interface GeneratedRoot {
+  token: string;
+  /** What an operator (and every message) names the token by: the accessor, never the token. */
+  accessor: string;
+}
+
+/** A freshly generated root token with its accessor; one that cannot be looked up is revoked at once. */
+async function generatedRoot(vault: VaultClient, token: string): Promise<GeneratedRoot> {
+  try {
+    return { token, accessor: (await vault.tokenLookupSelf(token)).accessor };
+  } catch (error) {
+    await revokeUnusedRoot(vault, { token, accessor: 'unknown: its lookup failed too' }, error);
+    throw error;
+  }
+}
+
+/**
+ * A root token generated for a rekey that then failed must not outlive it. When it cannot be
+ * revoked the step fails with both facts and the token's accessor, so the operator revokes it;
+ * `incident resume` reruns the step, whose final sweep revokes every other root token too.
+ */
+async function revokeUnusedRoot(vault: VaultClient, root: GeneratedRoot, failure: unknown): Promise<void> {
+  try {
+    await vault.tokenRevoke(root.token);
+  } catch (revokeError) {
+    throw new RekeyError(
+      `${errorMessage(failure)}; and the root token generated for this rekey (accessor ${root.accessor}) ` +
+        `could not be revoked (${errorMessage(revokeError)}), so it is still valid: revoke it now ` +
+        `(bao token revoke -accessor ${root.accessor}), then fix the cause and resume the incident`,
+      {
+        cause: new AggregateError(
+          [failure, revokeError],
+          'rekey failed, then revoking its root token failed',
+        ),
+        details: { root_token_accessor: root.accessor },
+      },
+    );
   }
 }
 

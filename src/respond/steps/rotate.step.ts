@@ -35,6 +35,7 @@ export function createRotateStep(deps: RotateStepDeps): Step<RotateStepOptions> 
     const key = `${incidentId}:${kinds?.join(',') ?? '*'}`;
     if (planned?.key !== key) {
       const plan = deps.rotation.plan(selection(incidentId, kinds));
+      // A failed plan is not cached (the next call plans again); its awaiters get the error.
       plan.catch(() => (planned = undefined));
       planned = { key, plan };
     }

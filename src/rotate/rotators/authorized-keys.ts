@@ -166,6 +166,7 @@ export function sftpKeyFileStore(sftp: SFTPWrapper): KeyFileStore {
         );
         await call<void>((cb) => sftp.ext_openssh_rename(temp, path, (e) => cb(e, undefined)));
       } catch (error) {
+        // Cleanup of the temporary file before the real error is rethrown.
         await call<void>((cb) => sftp.unlink(temp, (e) => cb(e, undefined))).catch(() => undefined);
         throw error;
       }
@@ -196,6 +197,7 @@ export function editKeyFile(
     if (changed === content) return;
     await store.replace(path, { ...(file ?? (await store.defaults(path))), content: changed });
   });
+  // The lock chain only waits for the previous change; `next` carries its error to the caller.
   const settled = next.catch(() => undefined);
   locks.set(lockKey, settled);
   void settled.then(() => {

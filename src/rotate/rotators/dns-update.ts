@@ -253,6 +253,7 @@ export function responseSignatureProblem(
   try {
     tsig = findTsig(response);
   } catch {
+    // The reason is returned and reported by the caller as the verification failure.
     return 'the response is malformed';
   }
   if (!tsig) return 'the response is not signed';

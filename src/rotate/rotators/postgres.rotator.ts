@@ -115,6 +115,7 @@ export function createPostgresRotator(target: PostgresTarget, deps: PostgresRota
         code,
       );
     } finally {
+      // Closing after the outcome is known; a failed close changes nothing about it.
       await client.end().catch(() => undefined);
     }
   };
@@ -158,6 +159,7 @@ export function createPostgresRotator(target: PostgresTarget, deps: PostgresRota
       const { code, text } = describe(error, adminSecrets);
       throw fail(ref, phase, `ALTER ROLE on ${adminHost(adminUrl)} failed (${code}): ${text}`, false, code);
     } finally {
+      // Closing after the outcome is known; a failed close changes nothing about it.
       await client.end().catch(() => undefined);
     }
   };
@@ -265,6 +267,7 @@ function adminPassword(url: string): string | undefined {
   try {
     return decodeURIComponent(new URL(url).password) || undefined;
   } catch {
+    // admin_url was validated with the configuration; a URL without a password has none to hide.
     return undefined;
   }
 }
@@ -275,6 +278,7 @@ function adminHost(url: string): string {
     const u = new URL(url);
     return `${u.hostname}:${u.port || '5432'}`;
   } catch {
+    // Only for messages; admin_url was validated with the configuration.
     return 'the admin_url host';
   }
 }

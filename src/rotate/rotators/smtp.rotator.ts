@@ -112,6 +112,7 @@ export function createSmtpRotator(target: SmtpTarget, deps: SmtpRotatorDeps = {}
       await response.body?.cancel();
       return;
     }
+    // The body only adds detail to the status reported below.
     const text = scrubSecrets(tail(await response.text().catch(() => ''), 200), ...secrets);
     throw fail(
       input.ref,

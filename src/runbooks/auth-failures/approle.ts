@@ -38,6 +38,7 @@ export async function requireRole(vault: VaultClient, ref: RoleRef): Promise<Rec
     throw error;
   });
   if (role) return role.data;
+  // Only shapes the message: roles that cannot be listed are not named, and the mount may not be AppRole.
   const existing = await listRoles(vault, ref.mount).catch(() => undefined);
   throw new SealwatchError(
     'role_not_found',
@@ -70,7 +71,7 @@ export async function roleIdHashes(
   const refs = (
     await Promise.all(
       mounts.map(async (mount) =>
-        (await listRoles(vault, mount, options.maxRoles).catch(() => [] as string[])).map((role) => ({
+        (await listRoles(vault, mount, options.maxRoles)).map((role) => ({
           mount,
           role,
         })),

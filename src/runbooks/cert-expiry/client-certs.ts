@@ -76,6 +76,7 @@ export async function diagnoseClientCertificates(
               try {
                 return parsePemCertificates(pem);
               } catch {
+                // Reported just below as a finding: the certificate does not parse.
                 return undefined;
               }
             })();

@@ -24,6 +24,7 @@ function nodesReading(control: NodeHostControl, certFile: string): { nodeId: str
     try {
       return readFileSync(n.configFile, 'utf8').includes(JSON.stringify(certFile));
     } catch {
+      // A lab node whose configuration cannot be read is not known to read this certificate.
       return false;
     }
   });

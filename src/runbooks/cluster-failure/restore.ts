@@ -117,6 +117,7 @@ export async function unsealActive(
       try {
         status = await deps.vault.unseal(node, share);
       } catch (error) {
+        // Best effort before the real error is thrown; the message tells to reset if needed.
         await deps.vault.unsealReset(node).catch(() => undefined);
         throw new SealwatchError(
           'unseal_shares_rejected',

@@ -159,6 +159,7 @@ export function rejoinStep<O>(
       }
       for (const node of [...t.stale, ...toRemove.map((u) => u.node), ...t.corrupted]) {
         if (results.some((r) => r['node'] === node)) continue;
+        // A node that does not answer has no live raft data to move; it is rejoined below and reported there.
         const status = await deps.vault.health(node).catch(() => undefined);
         // Unsealed with raft data the cluster no longer knows: the data must go before a join.
         // (A wiped node comes back sealed or uninitialised: nothing to move.)

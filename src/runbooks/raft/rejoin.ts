@@ -40,6 +40,7 @@ export async function bringIntoRaft(
 ): Promise<Record<string, unknown>> {
   const done: string[] = [];
   const health = () => deps.vault.health(node);
+  // Not answering is the case handled below: the node is started.
   let status = await health().catch(() => undefined);
   if (!status) {
     ctx.progress(`${node}: not answering; starting it`);
@@ -88,6 +89,7 @@ export async function bringIntoRaft(
     `${node} to appear in the raft configuration`,
     async () => serverOf(await freshView(deps, host), node) !== undefined,
     { timeoutMs: 10_000, intervalMs: 500 },
+    // Not in the configuration in time is an outcome of its own: reported as in_raft false.
   ).catch(() => false);
   if (!member) return { node, in_raft: false, done };
   const voter = await waitFor(

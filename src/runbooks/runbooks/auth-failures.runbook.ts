@@ -26,6 +26,7 @@ import {
   type FailureGroup,
   type FailureReason,
 } from '../auth-failures/classify.js';
+import { couldNotCheckFinding, orUnchecked, uncheckedFact, type UncheckedFact } from '../could-not-check.js';
 import type { Finding } from '../finding.js';
 import { gauge, parsePrometheus } from '../memory/prometheus.js';
 import { shortError } from '../nodes.js';
@@ -94,6 +95,8 @@ async function loginTelemetry(vault: VaultClient): Promise<Record<string, unknow
           .reduce((sum, s) => sum + s.value, 0);
         return { node, login_requests: requests, login_tokens_issued: issued };
       } catch {
+        // Only the active node answers metrics (standbys and sealed nodes answer none): the telemetry is
+        // supporting evidence, reported as { available: false } when no node gave it.
         return undefined;
       }
     }),
@@ -183,8 +186,10 @@ export async function diagnoseAuthFailures(
   const findings: Finding[] = [];
   const files = auditLogsOf(deps, options);
   const telemetry = loginTelemetry(vault);
-  const devices = vault.listAuditDevices().catch(() => [] as AuditDevice[]);
-  const authMounts = vault.listAuthMounts().catch(() => ({}));
+  // Settled now (read only when there are failures to classify), so a refusal is never unhandled.
+  const devices = settle(vault.listAuditDevices());
+  const authMounts = settle(vault.listAuthMounts());
+  const unchecked: UncheckedFact[] = [];
   const role = options.role ? parseRoleRef(options.role) : undefined;
   const roleState = role
     ? requireRole(vault, role).then(
@@ -250,13 +255,40 @@ export async function diagnoseAuthFailures(
     store.auditLogins.succeeded(since),
   ]);
   const succeeded = successes.reduce((sum, s) => sum + s.count, 0);
-  const device = hashDevice(await devices, files);
+  const listedDevices = await devices;
+  if ('error' in listedDevices && failures.length > 0)
+    unchecked.push(
+      uncheckedFact('why the logins failed (the audit device that hashes error texts)', listedDevices.error, {
+        capability: 'read',
+        path: 'sys/audit',
+      }),
+    );
+  const device = hashDevice('value' in listedDevices ? listedDevices.value : [], files);
   let groups: FailureGroup[] = [];
   if (failures.length > 0) {
     const limit = pLimit(8);
     const addresses = [...new Set(failures.map((f) => f.remote_address).filter((a) => a !== null))];
-    const hash = (input: string) => limit(() => vault.auditHash(device!, input).catch(() => undefined));
-    const approleMounts = Object.entries(await authMounts)
+    const hash = (input: string) =>
+      limit(() =>
+        orUnchecked(
+          vault.auditHash(device!, input),
+          unchecked,
+          'why the logins failed (hashing the known error texts)',
+          {
+            capability: 'update',
+            path: `sys/audit-hash/${device!}`,
+          },
+        ),
+      );
+    const mounts = await authMounts;
+    if ('error' in mounts)
+      unchecked.push(
+        uncheckedFact('which AppRole roles the failing logins used (the auth mounts)', mounts.error, {
+          capability: 'read',
+          path: 'sys/auth',
+        }),
+      );
+    const approleMounts = Object.entries('value' in mounts ? mounts.value : {})
       .filter(([, m]) => m.type === 'approle')
       .map(([path]) => `auth/${path}`);
     const [errors, roles] = device
@@ -267,7 +299,12 @@ export async function diagnoseAuthFailures(
             ),
           ).then((pairs) => new Map(pairs.filter((p): p is [string, FailureReason] => p[0] !== undefined))),
           failures.some((f) => f.mount_type === 'approle')
-            ? roleIdHashes(vault, device, approleMounts).catch(() => new Map<string, RoleRef>())
+            ? orUnchecked(
+                roleIdHashes(vault, device, approleMounts),
+                unchecked,
+                'which AppRole roles the failing logins used (their role IDs)',
+                { capability: 'list', path: `${approleMounts[0] ?? 'auth/approle/'}role` },
+              ).then((hashes) => hashes ?? new Map<string, RoleRef>())
             : new Map<string, RoleRef>(),
         ])
       : [new Map<string, FailureReason>(), new Map<string, RoleRef>()];
@@ -280,7 +317,14 @@ export async function diagnoseAuthFailures(
             async (g) =>
               [
                 `${g.mount}${g.principal}`,
-                (await vault.readOptional(`${g.mount}role/${g.principal}`).catch(() => undefined))?.data,
+                (
+                  await orUnchecked(
+                    vault.readOptional(`${g.mount}role/${g.principal}`),
+                    unchecked,
+                    `the configuration of role ${g.mount}role/${g.principal}`,
+                    { capability: 'read', path: `${g.mount}role/${g.principal}` },
+                  )
+                )?.data,
               ] as const,
           ),
       ),
@@ -303,7 +347,22 @@ export async function diagnoseAuthFailures(
     },
     suggested_step: failures.length === 0 ? 'nothing to do' : 'see the findings per mount and role',
   });
+  // One finding per refused check and path: every hash of the same device is refused alike.
+  const seen = new Set<string>();
+  for (const fact of unchecked) {
+    const key = `${fact.check}\0${fact.path}`;
+    if (!seen.has(key)) findings.push(couldNotCheckFinding(fact));
+    seen.add(key);
+  }
   return findings;
+}
+
+/** A promise whose rejection is a value: started early, read later, never an unhandled rejection. */
+function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
 }
 
 /** Healthy, for this runbook, means no AppRole role it could fix still fails (advisories are advice). */
@@ -507,7 +566,13 @@ export const authFailuresRunbook: Runbook<AuthFailuresOptions> = {
               },
             };
           } finally {
-            if (throwaway) await destroySecretId(deps.vault, ref!, throwaway).catch(() => undefined);
+            if (throwaway)
+              await destroySecretId(deps.vault, ref!, throwaway).catch((error: unknown) =>
+                // A live throwaway secret ID is a credential: the operator is told to destroy it.
+                ctx.progress(
+                  `could not destroy the throwaway secret ID (accessor ${throwaway}) of ${roleName(ref!)}: ${shortError(error)}; destroy it: bao write ${rolePath(ref!)}/secret-id-accessor/destroy secret_id_accessor=${throwaway}`,
+                ),
+              );
           }
         },
       },

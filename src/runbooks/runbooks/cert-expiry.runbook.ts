@@ -194,6 +194,7 @@ function alreadyInstalled(certFile: string, keyFile: string, served: ReadonlySet
     if (!leaf.checkPrivateKey(createPrivateKey(readFileSync(keyFile)))) return undefined;
     return leaf;
   } catch {
+    // Absent, unreadable or not matching: not installed yet, so the step installs it.
     return undefined;
   }
 }
@@ -202,6 +203,7 @@ function fileFingerprint(file: string): string | undefined {
   try {
     return parsePemCertificates(readFileSync(file, 'utf8'))[0]?.fingerprint256;
   } catch {
+    // No readable certificate there: nothing to compare with, the caller treats it as different.
     return undefined;
   }
 }
@@ -320,6 +322,7 @@ export const certExpiryRunbook: Runbook<CertExpiryOptions> = {
             try {
               return subjectFor(options, targets);
             } catch {
+              // Plan only: without the flags the subject is not shown; run refuses them with the reason.
               return undefined;
             }
           })();

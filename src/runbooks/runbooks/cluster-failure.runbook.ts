@@ -69,6 +69,7 @@ async function snapshotFindings(
       try {
         return statSync(file).size;
       } catch {
+        // A missing snapshot file is reported by the finding below (bytes unknown).
         return undefined;
       }
     })();
@@ -544,6 +545,7 @@ export const clusterFailureRunbook: Runbook<ClusterFailureOptions> = {
           const clusterSeal = active?.seal;
           for (const node of deps.vault.addresses) {
             if (node === leader || node === active?.node) continue;
+            // A node that does not answer is not stale-sealed; the join below reports it.
             const seal = await deps.vault.sealStatus(node).catch(() => undefined);
             // An empty node that retry_joined while the restored node held the temporary key waits
             // with that key's 1-of-1 seal and would refuse the original shares: restart it clean.

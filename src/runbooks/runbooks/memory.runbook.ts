@@ -69,6 +69,7 @@ async function nodeTelemetry(vault: VaultClient, node: string): Promise<NodeTele
     try {
       samples = fromJson(await vault.metricsJson(node));
     } catch {
+      // Both formats failed: the first error is the one reported.
       return { node, error: shortError(prometheusError) };
     }
   }
@@ -123,6 +124,7 @@ async function topPrefixes(
 ): Promise<PrefixReport[]> {
   return Promise.all(
     count.byPrefix.slice(0, TOP_PREFIXES).map(async (p) => {
+      // A sampled lease may expire between the count and the lookup; its TTL is then not shown.
       const looked = await Promise.all(p.sample.map((id) => vault.leaseLookup(id).catch(() => undefined)));
       const found = looked.filter((l) => l !== undefined);
       return {
@@ -147,6 +149,7 @@ export async function diagnoseMemory(
   const [telemetry, walked, mounts] = await Promise.all([
     Promise.all(vault.addresses.map((node) => nodeTelemetry(vault, node))),
     countLeases(vault, '', { maxLists: DIAGNOSE_MAX_LISTS }).catch((error: unknown) => shortError(error)),
+    // Mount names only label the prefixes; without them the prefixes are still counted and reported.
     mountPaths(vault).catch(() => [] as string[]),
   ]);
   const findings: Finding[] = [];

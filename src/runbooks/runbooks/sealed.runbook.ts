@@ -138,6 +138,7 @@ async function readSample(
     const kv = vault.kv(path);
     let prefix = '';
     for (let depth = 0; depth < 8; depth++) {
+      // A prefix this token may not list is skipped: another mount is tried, and none found is said.
       const keys = await kv.list(prefix).catch(() => [] as string[]);
       const leaf = keys.find((k) => !k.endsWith('/'));
       if (leaf) {

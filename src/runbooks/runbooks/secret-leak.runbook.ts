@@ -6,6 +6,7 @@ import type { createRotation, RotationPlan } from '../../rotate/rotation.service
 import type { RotatorKind } from '../../rotate/rotator.js';
 import { waitFor } from '../../util/wait.js';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../../vault/errors.js';
+import { couldNotCheckFinding } from '../could-not-check.js';
 import type { Finding } from '../finding.js';
 import type { Diagnosis, Runbook, RunbookDeps } from '../runbook.js';
 import {
@@ -302,7 +303,9 @@ function findingsOf(f: LeakFacts, deps: RunbookDeps, options: LeakOptions): Find
     });
   }
 
-  if (f.trace.events === 0 && f.holders.length === 0 && !f.token)
+  findings.push(...f.unchecked.map(couldNotCheckFinding));
+
+  if (f.trace.events === 0 && f.holders.length === 0 && !f.token && f.unchecked.length === 0)
     findings.push({
       id: 'leak-not-found',
       severity: 'info',
@@ -454,6 +457,7 @@ function rotateStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<LeakOptions> 
       const paths = new Set(rotatable.map((t) => t.path));
       return { ...plan, secrets: plan.secrets.filter((s) => paths.has(s.path)), unmatched: [] };
     })();
+    // A failed plan is not cached (the next call plans again); its awaiters get the error.
     planned.catch(() => (planned = undefined));
     return planned;
   };
@@ -687,7 +691,9 @@ function secondAuditDeviceStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<Le
           await waitFor('the active node to enable the second audit device', listed, {
             timeoutMs: 20_000,
             intervalMs: 200,
-          }).catch(() => undefined);
+          }).catch(() => {
+            // Only a head start for the active node; the wait just below fails with the reason.
+          });
       }
       const devices = await waitFor('the second audit device to be enabled after the reload', listed, {
         timeoutMs: 20_000,

@@ -5,7 +5,9 @@ import type { Logger } from '../../logging/logger.js';
 import type { Store } from '../../store/store.js';
 import { mustParsePathTemplate, PathTemplateMatcher } from '../../config/path-template.js';
 import type { VaultClient } from '../../vault/client.js';
-import type { AuditDevice } from '../../vault/types.js';
+import { BadRequestError, PermissionDeniedError } from '../../vault/errors.js';
+import type { AuditDevice, TokenInfo } from '../../vault/types.js';
+import { orUnchecked, uncheckedFact, type UncheckedFact } from '../could-not-check.js';
 import { shortError } from '../nodes.js';
 import { decidingRule, grantsCapability, policyRules, type PolicyRule } from './policy-rules.js';
 
@@ -34,6 +36,8 @@ export interface LeakFacts {
   /** Secrets engines that issued the value under a lease (pki/issue/web, database/creds/app). */
   leases: LeasePrefix[];
   grants: PolicyGrant[];
+  /** What could not be looked at (refused, failed): each is a finding, never "nothing found". */
+  unchecked: UncheckedFact[];
 }
 
 export interface LeasePrefix {
@@ -131,10 +135,12 @@ export async function gatherLeakFacts(deps: LeakFactsDeps, input: LeakFactsInput
   const { vault, store, logger } = deps;
   const ingest = input.auditLogs.length > 0 ? await ingestLogs(deps, input.auditLogs) : undefined;
   const isToken = input.token || looksLikeToken(input.value);
+  const unchecked: UncheckedFact[] = [];
   const [self, devices, token] = await Promise.all([
+    // Without its own accessor the trace keeps the responder's events too: more shown, nothing hidden.
     vault.tokenLookupSelf().catch(() => undefined),
     vault.listAuditDevices(),
-    isToken ? lookupToken(vault, input.value) : Promise.resolve(undefined),
+    isToken ? lookupToken(vault, input.value, unchecked) : Promise.resolve(undefined),
   ]);
   const trace =
     devices.length > 0
@@ -179,13 +185,25 @@ export async function gatherLeakFacts(deps: LeakFactsDeps, input: LeakFactsInput
       (e.operation === 'read' || e.operation === 'update' || e.operation === 'create'),
   );
 
-  const readers = await describeReaders(deps, reads, input.expectedReaders);
+  const readers = await describeReaders(deps, reads, input.expectedReaders, unchecked);
   const holderPaths = [...new Set([...reads, ...writes].map((e) => e.path!).filter(Boolean))];
   const holders = (
-    await Promise.all(holderPaths.map((p) => findHolder(deps, p, input.value).catch(() => undefined)))
+    await Promise.all(
+      holderPaths.map((p) =>
+        orUnchecked(
+          findHolder(deps, p, input.value),
+          unchecked,
+          `whether ${p} still holds the leaked value`,
+          {
+            capability: 'read',
+            path: p,
+          },
+        ),
+      ),
+    )
   ).filter((h): h is Holder => h !== undefined);
-  const grants = await findGrants(vault, readers);
-  const leases = await findLeasePrefixes(vault, [...new Set(reads.map((e) => e.path!))]);
+  const grants = await findGrants(vault, readers, unchecked);
+  const leases = await findLeasePrefixes(vault, [...new Set(reads.map((e) => e.path!))], unchecked);
 
   return {
     kind: isToken ? 'token' : 'value',
@@ -203,6 +221,7 @@ export async function gatherLeakFacts(deps: LeakFactsDeps, input: LeakFactsInput
     holders,
     leases,
     grants,
+    unchecked,
   };
 }
 
@@ -220,7 +239,11 @@ async function ingestLogs(deps: LeakFactsDeps, files: readonly string[]) {
   };
 }
 
-async function lookupToken(vault: VaultClient, value: string): Promise<TokenFacts> {
+async function lookupToken(
+  vault: VaultClient,
+  value: string,
+  unchecked: UncheckedFact[],
+): Promise<TokenFacts | undefined> {
   try {
     const info = await vault.tokenLookup(value);
     // Only named fields: the lookup answer carries the token itself (`id`).
@@ -233,7 +256,39 @@ async function lookupToken(vault: VaultClient, value: string): Promise<TokenFact
       auth_path: info.path,
     };
   } catch (error) {
-    return { valid: false, refused: shortError(error) };
+    // The server answers "bad token" (403) or 400 for a token that does not exist (any more).
+    if (error instanceof BadRequestError || (error instanceof PermissionDeniedError && isBadToken(error)))
+      return { valid: false, refused: shortError(error) };
+    unchecked.push(
+      uncheckedFact('whether the leaked token still works', error, {
+        capability: 'update',
+        path: 'auth/token/lookup',
+      }),
+    );
+    return undefined;
+  }
+}
+
+const isBadToken = (error: PermissionDeniedError) => error.serverErrors.some((e) => /bad token/i.test(e));
+
+/** A reader's token now: live (with its policies), gone, or unknown because the lookup failed. */
+async function readerToken(
+  vault: VaultClient,
+  accessor: string,
+  unchecked: UncheckedFact[],
+): Promise<{ info?: TokenInfo; valid: boolean } | undefined> {
+  try {
+    return { info: await vault.tokenLookupAccessor(accessor), valid: true };
+  } catch (error) {
+    // 400 "invalid accessor": the token was revoked or expired.
+    if (error instanceof BadRequestError) return { valid: false };
+    unchecked.push(
+      uncheckedFact(`whether the token of reader ${accessor} still works, and its policies`, error, {
+        capability: 'update',
+        path: 'auth/token/lookup-accessor',
+      }),
+    );
+    return undefined;
   }
 }
 
@@ -248,6 +303,7 @@ async function describeReaders(
   deps: LeakFactsDeps,
   reads: readonly LeakEvent[],
   expectedPrefixes: readonly string[],
+  unchecked: UncheckedFact[],
 ): Promise<Reader[]> {
   const byAccessor = new Map<string | null, LeakEvent[]>();
   for (const e of reads) byAccessor.set(e.accessor, [...(byAccessor.get(e.accessor) ?? []), e]);
@@ -257,9 +313,8 @@ async function describeReaders(
   );
   return Promise.all(
     [...byAccessor].map(async ([accessor, events]): Promise<Reader> => {
-      const live = accessor
-        ? await deps.vault.tokenLookupAccessor(accessor).catch(() => undefined)
-        : undefined;
+      const token = accessor ? await readerToken(deps.vault, accessor, unchecked) : undefined;
+      const live = token?.info;
       const displayName =
         live?.display_name ?? events[0]!.display_name ?? stored.get(accessor!)?.display_name ?? null;
       return {
@@ -267,7 +322,7 @@ async function describeReaders(
         display_name: displayName,
         expected: expectedPrefixes.some((p) => (displayName ?? '').startsWith(p)),
         policies: live?.policies ?? stored.get(accessor ?? '')?.policies ?? [],
-        ...(accessor ? { token_valid: live !== undefined } : {}),
+        ...(token ? { token_valid: token.valid } : {}),
         reads: events.map((e) => ({
           time: e.time,
           path: e.path!,
@@ -370,12 +425,24 @@ async function findHolder(deps: LeakFactsDeps, apiPath: string, value: string): 
 }
 
 /** For every unexpected reader: which of its policies (root aside: it cannot be edited) let it read the path. */
-async function findGrants(vault: VaultClient, readers: readonly Reader[]): Promise<PolicyGrant[]> {
+async function findGrants(
+  vault: VaultClient,
+  readers: readonly Reader[],
+  unchecked: UncheckedFact[],
+): Promise<PolicyGrant[]> {
   const unexpected = readers.filter((r) => !r.expected);
   const names = [...new Set(unexpected.flatMap((r) => r.policies))].filter((p) => p !== 'root');
   const texts = new Map(
     await Promise.all(
-      names.map(async (name) => [name, await vault.readPolicy(name).catch(() => undefined)] as const),
+      names.map(async (name) => {
+        const text = await orUnchecked(
+          vault.readPolicy(name),
+          unchecked,
+          `which rules of policy ${name} let its tokens read the leaked value`,
+          { capability: 'read', path: `sys/policies/acl/${name}` },
+        );
+        return [name, text] as const;
+      }),
     ),
   );
   const grants = new Map<string, PolicyGrant>();
@@ -402,14 +469,27 @@ async function findGrants(vault: VaultClient, readers: readonly Reader[]): Promi
  * Paths outside KV that handed the value out issued it under a lease (a PKI certificate's key, a
  * database password): every lease of that path lives under it as a prefix, counted now.
  */
-async function findLeasePrefixes(vault: VaultClient, paths: readonly string[]): Promise<LeasePrefix[]> {
+async function findLeasePrefixes(
+  vault: VaultClient,
+  paths: readonly string[],
+  unchecked: UncheckedFact[],
+): Promise<LeasePrefix[]> {
   const found = await Promise.all(
     paths.map(async (path): Promise<LeasePrefix | undefined> => {
-      const mount = await vault.mountOf(path).catch(() => undefined);
-      if (!mount || mount.type === 'kv' || mount.type === 'system' || mount.type === 'cubbyhole')
+      try {
+        const mount = await vault.mountOf(path);
+        if (mount.type === 'kv' || mount.type === 'system' || mount.type === 'cubbyhole') return undefined;
+        const leases = await vault.leaseList(`${path}/`);
+        return { prefix: path, mount_type: mount.type, leases: leases.length };
+      } catch (error) {
+        unchecked.push(
+          uncheckedFact(`whether ${path} issued the leaked value under a lease that is still live`, error, {
+            capability: 'read',
+            path,
+          }),
+        );
         return undefined;
-      const leases = await vault.leaseList(`${path}/`).catch(() => [] as string[]);
-      return { prefix: path, mount_type: mount.type, leases: leases.length };
+      }
     }),
   );
   return found.filter((l): l is LeasePrefix => l !== undefined);

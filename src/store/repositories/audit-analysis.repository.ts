@@ -711,6 +711,7 @@ function parsePolicies(text: string): string[] {
     const value: unknown = JSON.parse(text);
     return Array.isArray(value) ? value.filter((p): p is string => typeof p === 'string') : [];
   } catch {
+    // The column is written by sealwatch as a JSON array; anything else holds no policy names.
     return [];
   }
 }
