@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
 import { loadConfig, loadCredentials, redactUrl } from './load.js';
+import { ROTATOR_KINDS } from './rotation.schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sealwatch-config-'));
 const file = (name: string, text: string) => {
@@ -65,6 +66,19 @@ describe('loadConfig', () => {
     expect(loadConfig({ config: cfg }, { SEALWATCH_STORE: 'x.db' }, '/work').store.url).toBe('/work/x.db');
     expect(loadConfig({ store: 'postgres://u:p@h/db' }, {}).store.url).toBe('postgres://u:p@h/db');
     expect(() => loadConfig({ store: 'mysql://h/db' }, {})).toThrow(ConfigError);
+  });
+
+  it('gives every rotator kind its default target, and refuses a kind with none', () => {
+    const config = loadConfig({ config: cfg }, {});
+    expect(Object.keys(config.rotation.targets).sort()).toEqual([...ROTATOR_KINDS].sort());
+    expect(config.rotation.targets.smtp).toEqual({ mode: 'vault-only' });
+    const unknownKind = file(
+      'kind.yaml',
+      ['rotation:', '  secrets:', "    - { kind: telnet, path: 'secret/tenants/{tenant}/telnet' }"].join(
+        '\n',
+      ),
+    );
+    expect(() => loadConfig({ config: unknownKind }, {})).toThrow(/rotation\.secrets\.0\.kind/);
   });
 
   it('names the file and key of a wrong value', () => {

@@ -140,16 +140,35 @@ const generatorSchema = z.strictObject({
   length: z.int().min(8).max(512).default(32),
 });
 
+/**
+ * The target configuration of each kind of secret sealwatch rotates. This object is the list of
+ * kinds: adding a kind is one entry here plus its rotator (src/rotate/rotators/, one registry line).
+ */
+const targetSchemas = {
+  ssh: sshTargetSchema.default({ mode: 'vault-only' }),
+  smtp: smtpTargetSchema.default({ mode: 'vault-only' }),
+  apikey: z
+    .strictObject({
+      /** Issue a replacement for each revoked key (stored hashed; the clear value is shown once). */
+      issue_replacements: z.boolean().default(false),
+      /** Where the clear values of replacement keys are written once (mode 0600); required with issue_replacements. */
+      issued_keys_file: z.string().optional(),
+    })
+    .default({ issue_replacements: false }),
+  dkim: dkimTargetSchema.default({ mode: 'vault-only' }),
+  postgres: postgresTargetSchema.default({ mode: 'vault-only' }),
+  kv: z.strictObject({ fields: z.record(z.string(), generatorSchema).default({}) }).default({ fields: {} }),
+};
+const targetsSchema = z.strictObject(targetSchemas);
+
+export const rotatorKindSchema = targetsSchema.keyof();
+export type RotatorKind = z.infer<typeof rotatorKindSchema>;
+/** Every kind, in the order of their targets above. */
+export const ROTATOR_KINDS: readonly RotatorKind[] = rotatorKindSchema.options;
+
 export const rotationSchema = z.strictObject({
   /** Secrets to rotate: a kind and where it lives, one entry per template. */
-  secrets: z
-    .array(
-      z.strictObject({
-        kind: z.enum(['ssh', 'smtp', 'apikey', 'dkim', 'postgres', 'kv']),
-        path: templateSchema,
-      }),
-    )
-    .default([]),
+  secrets: z.array(z.strictObject({ kind: rotatorKindSchema, path: templateSchema })).default([]),
   /** Secrets in flight at once, over all targets. */
   concurrency: z.int().min(1).max(512).default(16),
   /** Secrets in flight at once against one target. */
@@ -162,32 +181,8 @@ export const rotationSchema = z.strictObject({
   grace_period: durationSchema.default('0s'),
   /** Destroy (not only soft-delete) the old version when it is retired. */
   destroy_old: z.boolean().default(false),
-  targets: z
-    .strictObject({
-      ssh: sshTargetSchema.default({ mode: 'vault-only' }),
-      smtp: smtpTargetSchema.default({ mode: 'vault-only' }),
-      dkim: dkimTargetSchema.default({ mode: 'vault-only' }),
-      postgres: postgresTargetSchema.default({ mode: 'vault-only' }),
-      apikey: z
-        .strictObject({
-          /** Issue a replacement for each revoked key (stored hashed; the clear value is shown once). */
-          issue_replacements: z.boolean().default(false),
-          /** Where the clear values of replacement keys are written once (mode 0600); required with issue_replacements. */
-          issued_keys_file: z.string().optional(),
-        })
-        .default({ issue_replacements: false }),
-      kv: z
-        .strictObject({ fields: z.record(z.string(), generatorSchema).default({}) })
-        .default({ fields: {} }),
-    })
-    .default({
-      ssh: { mode: 'vault-only' },
-      smtp: { mode: 'vault-only' },
-      dkim: { mode: 'vault-only' },
-      postgres: { mode: 'vault-only' },
-      apikey: { issue_replacements: false },
-      kv: { fields: {} },
-    }),
+  /** Every kind's target, each with its own defaults (prefault: the defaults are parsed, not copied). */
+  targets: targetsSchema.prefault({}),
 });
 
 export type RotationConfig = z.infer<typeof rotationSchema>;

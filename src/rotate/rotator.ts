@@ -1,4 +1,7 @@
+import { ROTATOR_KINDS, type RotatorKind } from '../config/rotation.schema.js';
 import type { Logger } from '../logging/logger.js';
+
+export { ROTATOR_KINDS, type RotatorKind };
 
 /**
  * A rotator replaces one kind of tenant secret in the system that uses it. The engine
@@ -6,12 +9,9 @@ import type { Logger } from '../logging/logger.js';
  * it current after `verify`, and journals every phase; a rotator only generates values and talks
  * to its target. Every method must be safe to call again after a crash (idempotent).
  */
-export const ROTATOR_KINDS = ['ssh', 'smtp', 'apikey', 'dkim', 'postgres', 'kv'] as const;
-export type RotatorKind = (typeof ROTATOR_KINDS)[number];
-
 /** Whether a kind name (as the store keeps it) is one this sealwatch has a rotator for. */
 export function isRotatorKind(kind: string): kind is RotatorKind {
-  return (ROTATOR_KINDS as readonly string[]).includes(kind);
+  return ROTATOR_KINDS.some((known) => known === kind);
 }
 
 /** The target of secrets that only Vault holds: no per-target limit beyond the global one. */

@@ -14,6 +14,7 @@ import type { CommandRunner } from '../runner.js';
 import { renderRunResult } from './incident.command.js';
 import { dirname } from 'node:path';
 import { examples } from '../help.js';
+import { rotatorKinds } from '../arguments.js';
 
 export interface BreachFlags {
   incident?: string;
@@ -41,16 +42,6 @@ const whole = (value: string) => {
   return n;
 };
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-const kindsList = (value: string): RotatorKind[] => {
-  const kinds = value
-    .split(',')
-    .map((k) => k.trim())
-    .filter(Boolean);
-  const unknown = kinds.filter((k) => !(ROTATOR_KINDS as readonly string[]).includes(k));
-  if (unknown.length)
-    throw new InvalidArgumentError(`unknown kind ${unknown.join(', ')} (kinds: ${ROTATOR_KINDS.join(', ')})`);
-  return kinds as RotatorKind[];
-};
 
 /** `--since 24h` (a duration back from now) or an ISO time. */
 export function windowStart(since: string, now = new Date()): string {
@@ -118,7 +109,7 @@ export function respondCommand(run: CommandRunner): Command {
     .option(
       '--kinds <list>',
       `secret kinds to rotate (${ROTATOR_KINDS.join(',')}); default every configured kind`,
-      kindsList,
+      rotatorKinds,
     )
     .option(
       '--export-key-file <file>',

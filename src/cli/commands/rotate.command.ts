@@ -14,17 +14,7 @@ import { EXIT } from '../exit-codes.js';
 import { progressBar } from '../progress.js';
 import type { CommandRunner } from '../runner.js';
 import { examples } from '../help.js';
-
-function kindsList(value: string): RotatorKind[] {
-  const kinds = value
-    .split(',')
-    .map((k) => k.trim())
-    .filter(Boolean);
-  const unknown = kinds.filter((k) => !(ROTATOR_KINDS as readonly string[]).includes(k));
-  if (unknown.length > 0)
-    throw new InvalidArgumentError(`unknown kind ${unknown.join(', ')} (kinds: ${ROTATOR_KINDS.join(', ')})`);
-  return kinds as RotatorKind[];
-}
+import { rotatorKinds } from '../arguments.js';
 
 function positive(value: string): number {
   const n = Number(value);
@@ -60,7 +50,7 @@ export function rotateCommand(run: CommandRunner): Command {
     .option(
       '--kinds <list>',
       `kinds to rotate (${ROTATOR_KINDS.join(',')}); default: every configured kind`,
-      kindsList,
+      rotatorKinds,
     )
     .option('--concurrency <n>', 'secrets in flight at once (default rotation.concurrency)', positive)
     .option('--rate <r>', 'secrets started per second at most (default rotation.rate)', positive)

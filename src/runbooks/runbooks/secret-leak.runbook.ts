@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { SealwatchError, UsageError, systemErrorCode } from '../../errors.js';
 import type { Step, StepContext } from '../../playbook/step.js';
 import type { createRotation, RotationPlan } from '../../rotate/rotation.service.js';
-import type { RotatorKind } from '../../rotate/rotator.js';
+import { isRotatorKind } from '../../rotate/rotator.js';
 import { waitFor } from '../../util/wait.js';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../../vault/errors.js';
 import { couldNotCheckFinding } from '../could-not-check.js';
@@ -430,16 +430,26 @@ function rotateStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<LeakOptions> 
     ));
   const targets = async (ctx: StepContext<LeakOptions>) => {
     const current = of(await diagnosis(ctx), 'leaked-value-current');
-    const rotatable = current.filter((f) => f.evidence['rotatable'] === true);
+    // A finding marked rotatable whose kind has no rotator (a store written by another version) is
+    // left to the operator with the reason, never dropped.
+    const rotatable = current.flatMap((f) => {
+      const kind = str(f.evidence['kind']);
+      return f.evidence['rotatable'] === true && isRotatorKind(kind)
+        ? [{ path: str(f.evidence['path']), tenant: str(f.evidence['tenant']), kind }]
+        : [];
+    });
+    const rotatablePaths = new Set(rotatable.map((r) => r.path));
     return {
-      rotatable: rotatable.map((f) => ({
-        path: str(f.evidence['path']),
-        tenant: str(f.evidence['tenant']),
-        kind: str(f.evidence['kind']) as RotatorKind,
-      })),
+      rotatable,
       manual: current
-        .filter((f) => f.evidence['rotatable'] !== true)
-        .map((f) => ({ path: str(f.evidence['path']), why: str(f.evidence['not_rotatable']) })),
+        .filter((f) => !rotatablePaths.has(str(f.evidence['path'])))
+        .map((f) => ({
+          path: str(f.evidence['path']),
+          why:
+            f.evidence['rotatable'] === true
+              ? `kind ${str(f.evidence['kind'])} has no rotator in this sealwatch`
+              : str(f.evidence['not_rotatable']),
+        })),
     };
   };
   let planned: Promise<RotationPlan> | undefined;
