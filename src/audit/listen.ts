@@ -1,5 +1,5 @@
 import { createServer, isIP, type Server, type Socket } from 'node:net';
-import { UsageError } from '../errors.js';
+import { UsageError, errorMessage } from '../errors.js';
 import { AuditSink, type AuditPipelineDeps, type AuditSinkOptions, type IngestCounts } from './audit-sink.js';
 import { readLines } from './line-reader.js';
 
@@ -65,7 +65,7 @@ export async function listenForAuditEvents(
       .then(() => sink.flush())
       .catch((error: unknown) => {
         deps.logger.error({ err: error }, 'storing audit events failed');
-        notice(`storing audit events failed: ${(error as Error).message}`);
+        notice(`storing audit events failed: ${errorMessage(error)}`);
       });
     return flushing;
   };

@@ -4,7 +4,7 @@ import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
 import { SnapshotFileError } from './backup.errors.js';
-import { systemErrorCode } from '../errors.js';
+import { systemErrorCode, errorMessage } from '../errors.js';
 
 /** What an OpenBao/Vault raft snapshot holds: a gzip'd tar of these, the sums covering the first two. */
 const REQUIRED = ['meta.json', 'state.bin', 'SHA256SUMS'] as const;
@@ -85,7 +85,7 @@ export async function inspectSnapshotFile(file: string): Promise<SnapshotArchive
       parser as unknown as PassThrough,
     );
   } catch (error) {
-    throw new SnapshotFileError(file, describeReadError((error as Error).message, bytes));
+    throw new SnapshotFileError(file, describeReadError(errorMessage(error), bytes));
   }
   if (bad) throw new SnapshotFileError(file, describeReadError(bad, bytes));
 

@@ -8,7 +8,7 @@ import { mustParsePathTemplate, type PathTemplate } from './path-template.js';
 import { parseDuration } from '../util/duration.js';
 import { resolveNotifyPaths, type NotifyConfig } from './notify.schema.js';
 import type { RotationConfig } from './rotation.schema.js';
-import { configFileSchema, type ConfigFile, type TenantSource } from './schema.js';
+import { configFileSchema, logLevelSchema, type ConfigFile, type TenantSource } from './schema.js';
 
 /** Flags every command accepts; undefined when not given on the command line. */
 export interface GlobalFlags {
@@ -120,9 +120,22 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
     rotation: resolveRotationPaths(parsed.rotation, relative),
     notify: parsed.notify ? resolveNotifyPaths(parsed.notify, relative) : undefined,
     lab: parsed.lab ? { file: relative(parsed.lab.file) } : undefined,
-    logLevel: (env['SEALWATCH_LOG_LEVEL'] as ConfigFile['log']['level'] | undefined) ?? parsed.log.level,
+    logLevel: envLogLevel(env) ?? parsed.log.level,
   };
   return deepFreeze(config);
+}
+
+function envLogLevel(
+  env: Readonly<Record<string, string | undefined>>,
+): ConfigFile['log']['level'] | undefined {
+  const value = env['SEALWATCH_LOG_LEVEL'];
+  if (value === undefined || value === '') return undefined;
+  const level = logLevelSchema.safeParse(value);
+  if (!level.success)
+    throw new ConfigError(
+      `SEALWATCH_LOG_LEVEL must be one of ${logLevelSchema.options.join(', ')} (it is ${value})`,
+    );
+  return level.data;
 }
 
 /** Finds the token: flag, BAO_TOKEN, VAULT_TOKEN, the config's token file, the lab file, ~/.vault-token. */

@@ -3,6 +3,8 @@ import { parsePathTemplate } from './path-template.js';
 import { notifySchema } from './notify.schema.js';
 import { rotationSchema } from './rotation.schema.js';
 
+export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
 /** Durations in config are written as humans write them: 30s, 5m, 24h, 7d. */
 export const durationSchema = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 30s, 5m, 24h or 7d');
 
@@ -74,7 +76,7 @@ export const configFileSchema = z.strictObject({
     .optional(),
   log: z
     .strictObject({
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'),
+      level: logLevelSchema.default('warn'),
     })
     .default({ level: 'warn' }),
 });

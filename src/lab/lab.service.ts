@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { SealwatchError } from '../errors.js';
+import { SealwatchError, errorMessage } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { VaultClient } from '../vault/client.js';
 import type { HealthStatus } from '../vault/types.js';
@@ -170,7 +170,7 @@ async function createLab(dir: string, options: LabUpOptions, deps: LabDeps): Pro
     await Promise.all(spawned.map((n) => stopProcess(n.pid, 5_000)));
     if (mailPid !== undefined) await stopProcess(mailPid, 5_000);
     if (error instanceof SealwatchError) throw error;
-    throw new LabError(`lab up failed in ${dir}: ${(error as Error).message}`, { cause: error });
+    throw new LabError(`lab up failed in ${dir}: ${errorMessage(error)}`, { cause: error });
   }
 }
 
@@ -367,7 +367,7 @@ export async function labStatus(
         try {
           return { ...base, health: await vault.health(node.address) };
         } catch (error) {
-          return { ...base, error: (error as Error).message };
+          return { ...base, error: errorMessage(error) };
         }
       }),
     );

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { createTransport, type Transporter } from 'nodemailer';
 import type { NotifyConfig } from '../config/notify.schema.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, systemErrorCode } from '../errors.js';
 import { redactText, registerSecret } from '../logging/redactor.js';
 import type { RenderedNotice } from './templates.js';
 
@@ -111,10 +111,10 @@ export function createWebhookChannel(timeoutMs: number, signingKey: string): Web
           retryable: res.status >= 500 || res.status === 408 || res.status === 429,
         };
       } catch (error) {
-        const name = (error as Error).name;
+        const name = error instanceof Error ? error.name : '';
         if (name === 'TimeoutError' || name === 'AbortError')
           return { ok: false, error: `webhook ${where} timed out after ${timeoutMs} ms`, retryable: true };
-        const cause = (error as { cause?: { code?: string } }).cause?.code;
+        const cause = error instanceof Error ? systemErrorCode(error.cause) : undefined;
         return {
           ok: false,
           error: `webhook ${where} unreachable: ${redactText(cause ?? errorMessage(error))}`,

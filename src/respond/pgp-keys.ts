@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readKey, type Key } from 'openpgp';
-import { UsageError, systemErrorCode } from '../errors.js';
+import { UsageError, systemErrorCode, errorMessage } from '../errors.js';
 
 /** One key holder's PGP public key, as the rekey sends it (`pgp_keys`: base64 of the binary key). */
 export interface HolderKey {
@@ -57,7 +57,7 @@ async function parseKeyFile(file: string): Promise<Key> {
       ? await readKey({ armoredKey: text })
       : await readKey({ binaryKey: new Uint8Array(data) });
   } catch (error) {
-    const reason = ((error as Error).message ?? 'unreadable').split('\n')[0];
+    const reason = errorMessage(error).split('\n')[0];
     throw new UsageError(`--pgp-keys ${file} is not a PGP public key: ${reason}`);
   }
 }

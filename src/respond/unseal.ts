@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SealwatchError } from '../errors.js';
+import { SealwatchError, errorMessage } from '../errors.js';
 import type { VaultClient } from '../vault/client.js';
 import type { HealthStatus } from '../vault/types.js';
 
@@ -47,7 +47,7 @@ async function healthOfAll(
       try {
         return { node, status: await vault.health(node) };
       } catch (error) {
-        return { node, error: (error as Error).message };
+        return { node, error: errorMessage(error) };
       }
     }),
   );

@@ -5,7 +5,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
 import type { Pool } from 'pg';
 import { redactUrl } from '../config/load.js';
-import { SealwatchError } from '../errors.js';
+import { SealwatchError, errorMessage } from '../errors.js';
 import { migrations, type StoreDialect } from './migrations/index.js';
 import { AuditAnalysisRepository } from './repositories/audit-analysis.repository.js';
 import { AuditEventRepository } from './repositories/audit-events.repository.js';
@@ -120,7 +120,7 @@ export class Store {
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName;
       throw new StoreError(
-        `store ${redactUrl(this.location)}: migration ${failed ?? ''} failed: ${(error as Error).message}`,
+        `store ${redactUrl(this.location)}: migration ${failed ?? ''} failed: ${errorMessage(error)}`,
         { cause: error },
       );
     }
@@ -155,7 +155,7 @@ function openSqlite(file: string): Store {
     handle.pragma('foreign_keys = ON');
     return Store.fromSqlite(file, handle);
   } catch (error) {
-    throw new StoreError(`store ${file} cannot be opened: ${(error as Error).message}`, { cause: error });
+    throw new StoreError(`store ${file} cannot be opened: ${errorMessage(error)}`, { cause: error });
   }
 }
 
@@ -168,7 +168,7 @@ async function openPostgres(url: string): Promise<Store> {
     client.release();
   } catch (error) {
     await pool.end();
-    throw new StoreError(`store ${redactUrl(url)} cannot be reached: ${(error as Error).message}`, {
+    throw new StoreError(`store ${redactUrl(url)} cannot be reached: ${errorMessage(error)}`, {
       cause: error,
     });
   }

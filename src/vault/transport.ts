@@ -21,6 +21,7 @@ import {
   VaultTimeoutError,
   type VaultErrorContext,
 } from './errors.js';
+import { errorMessage } from '../errors.js';
 
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE' | 'LIST' | 'PATCH';
 
@@ -215,7 +216,7 @@ export class VaultTransport {
         if (leader && this.addresses.includes(leader)) return this.remember(leader);
       } catch (error) {
         this.logger.debug(
-          { node, error: (error as Error).message },
+          { node, error: errorMessage(error) },
           'sys/leader failed during active-node discovery',
         );
       }

@@ -4,6 +4,7 @@ import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
 import { examples } from '../help.js';
+import { errorMessage } from '../../errors.js';
 
 export function statusCommand(run: CommandRunner): Command {
   return new Command('status')
@@ -60,7 +61,7 @@ async function recordObservations(ctx: CliContext, report: StatusReport): Promis
     );
   } catch (error) {
     // Status must work when the store does not; say so and go on.
-    ctx.progress(`note: status not recorded in the store: ${(error as Error).message}`);
+    ctx.progress(`note: status not recorded in the store: ${errorMessage(error)}`);
   }
 }
 

@@ -17,6 +17,7 @@ import type { VaultClient } from '../../vault/client.js';
 import { BadRequestError, NotFoundError, UnsupportedOperationError } from '../../vault/errors.js';
 import { ensureAuthExport, readEncryptedExport, readExportKey } from '../auth-export.js';
 import { incidentDirectory, incidentFiles, type IncidentFilesDeps } from '../incident-files.js';
+import { errorMessage } from '../../errors.js';
 
 export interface PreserveStepOptions {
   /** A file holding the 256-bit key that encrypts the auth export; without it a new key is written beside the export. */
@@ -156,7 +157,7 @@ export function createPreserveStep(deps: PreserveStepDeps): Step<PreserveStepOpt
         checks['auth_export_mounts'] = exported.mounts.length;
       } catch (error) {
         checks['auth_export_decrypts'] = false;
-        checks['auth_export_error'] = (error as Error).message;
+        checks['auth_export_error'] = errorMessage(error);
         ok = false;
       }
       checks['audit_devices_file'] = existsSync(files.auditDevices);

@@ -1,4 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
+import { SealwatchError } from '../../errors.js';
 import type { Step, StepContext } from '../../playbook/step.js';
 import type { VaultClient } from '../../vault/client.js';
 import { NotFoundError } from '../../vault/errors.js';
@@ -64,10 +66,11 @@ export interface RecoverOutputs {
   config_differences: number;
 }
 
-interface RecoverState {
+const recoverStateSchema = z.object({
   /** Secret-ID accessors this step issued and handed over last; a re-run destroys them after handing over new ones. */
-  issued: { mount: string; role: string; accessor: string }[];
-}
+  issued: z.array(z.object({ mount: z.string(), role: z.string(), accessor: z.string() })),
+});
+type RecoverState = z.infer<typeof recoverStateSchema>;
 
 /**
  * "Unseal with the new keys": unseal where sealed, put back the auth configuration containment
@@ -274,7 +277,23 @@ export function createRecoverStep(deps: RecoverStepDeps): Step<RecoverStepOption
 
 function readState(file: string): RecoverState {
   if (!existsSync(file)) return { issued: [] };
-  return JSON.parse(readFileSync(file, 'utf8')) as RecoverState;
+  // Written by an earlier run of this step; a crash or a hand edit may have broken it.
+  const state = recoverStateSchema.safeParse(parseJsonOrUndefined(readFileSync(file, 'utf8')));
+  if (!state.success)
+    throw new SealwatchError(
+      'recover_state_invalid',
+      `${file} is not the recover step's state (${state.error.issues[0]?.message ?? 'not JSON'}): it lists secret-ID accessors an earlier run issued; repair it or move it away`,
+    );
+  return state.data;
+}
+
+function parseJsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    // Not JSON: the schema check that follows names the file and says what to do.
+    return undefined;
+  }
 }
 
 const trim = (path: string) => path.replace(/^\/+|\/+$/g, '');

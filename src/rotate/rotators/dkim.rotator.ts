@@ -14,7 +14,7 @@ import {
   type UpdateChange,
   type UpdatePrerequisite,
 } from './dns-update.js';
-import { describeSystemError, systemErrorCode } from '../../errors.js';
+import { describeSystemError, systemErrorCode, errorMessage } from '../../errors.js';
 
 /**
  * DKIM keys (`{domain, selector, private_key, public_key}`): a new RSA-2048 key is published under
@@ -194,7 +194,7 @@ export function createDkimRotator(target: DkimTarget, deps: DkimRotatorDeps = {}
         });
       } catch (error) {
         const code = systemErrorCode(error);
-        throw fail(input.ref, phase, `${target.file} cannot be written: ${code ?? (error as Error).message}`);
+        throw fail(input.ref, phase, `${target.file} cannot be written: ${code ?? errorMessage(error)}`);
       }
     };
     return {
@@ -244,7 +244,7 @@ export function createDkimRotator(target: DkimTarget, deps: DkimRotatorDeps = {}
     try {
       secret = readCredential(target.tsig.secret, 'rotation.targets.dkim.tsig.secret', deps.env);
     } catch (error) {
-      throw fail(input.ref, phase, (error as Error).message, { cause: error });
+      throw fail(input.ref, phase, errorMessage(error), { cause: error });
     }
     const raw = Buffer.from(secret, 'base64');
     if (raw.length < 16)
@@ -305,7 +305,7 @@ export function createDkimRotator(target: DkimTarget, deps: DkimRotatorDeps = {}
       throw fail(
         input.ref,
         phase,
-        `DNS update at ${server.host}:${server.port} failed: ${(error as Error).message}`,
+        `DNS update at ${server.host}:${server.port} failed: ${errorMessage(error)}`,
         {
           retryable: true,
         },

@@ -1,6 +1,7 @@
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 import { connect } from 'node:net';
 import dnsPacket, { type Answer } from 'dns-packet';
+import { errorMessage } from '../../errors.js';
 
 /**
  * RFC 2136 dynamic updates signed with TSIG (RFC 8945), over TCP. dns-packet encodes the message;
@@ -327,7 +328,7 @@ export async function sendDnsUpdate(request: DnsUpdateRequest): Promise<void> {
   try {
     tsig = findTsig(response);
   } catch (error) {
-    throw new DnsUpdateFailed(`malformed response: ${(error as Error).message}`);
+    throw new DnsUpdateFailed(`malformed response: ${errorMessage(error)}`);
   }
   if (tsig && tsig.error !== 0) throw new DnsUpdateRefused(rcodeName(rcode), tsigErrorName(tsig.error));
   if (rcode !== 0) throw new DnsUpdateRefused(rcodeName(rcode), undefined);

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import sshpk from 'sshpk';
 import type { SshTarget } from '../../config/rotation.schema.js';
-import { describeSystemError } from '../../errors.js';
+import { describeSystemError, errorMessage } from '../../errors.js';
 import { generateSshKeyPair } from '../../secrets/generators.js';
 import { RotationError, rotationFailure, TargetError } from '../rotation.errors.js';
 import type { RotationInput, Rotator, SecretData, SecretRef } from '../rotator.js';
@@ -95,7 +95,7 @@ export function createSshRotator(target: SshTarget, deps: SshRotatorDeps = {}): 
         username: usernameOf(input.ref, input.current, phase),
       });
     } catch (error) {
-      throw error instanceof RotationError ? error : fail(input.ref, phase, (error as Error).message);
+      throw error instanceof RotationError ? error : fail(input.ref, phase, errorMessage(error));
     }
     const run = (store: KeyFileStore, lockKey: string) =>
       editKeyFile(store, path, change, lockKey).then(

@@ -8,6 +8,7 @@ import {
   type TLSSocket,
 } from 'node:tls';
 import { parsePemCertificates, summarize, type CertificateSummary } from './certificate.js';
+import { errorMessage } from '../../errors.js';
 
 /** host:port of a TLS listener; IPv6 hosts in brackets (`[::1]:8200`). */
 export interface ListenerAddress {
@@ -207,7 +208,7 @@ export function probeTls(
         finish({
           ok: false,
           reason: 'tls-error',
-          error: `unreadable certificate: ${(error as Error).message}`,
+          error: `unreadable certificate: ${errorMessage(error)}`,
         });
       }
     });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { SealwatchError, UsageError, systemErrorCode } from '../../errors.js';
+import { SealwatchError, UsageError, systemErrorCode, errorMessage } from '../../errors.js';
 import type { Step, StepContext } from '../../playbook/step.js';
 import type { createRotation, RotationPlan } from '../../rotate/rotation.service.js';
 import { isRotatorKind } from '../../rotate/rotator.js';
@@ -695,7 +695,7 @@ function secondAuditDeviceStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<Le
             ...declareAndReload(node, stanza),
           });
         } catch (error) {
-          reloaded.push({ node: node.node, config_file: node.config_file, error: (error as Error).message });
+          reloaded.push({ node: node.node, config_file: node.config_file, error: errorMessage(error) });
         }
         if (i === 0 && node.node === leader?.leader_address)
           await waitFor('the active node to enable the second audit device', listed, {
