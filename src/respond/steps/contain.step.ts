@@ -14,6 +14,7 @@ import { incidentDirectory, incidentFiles, type IncidentFilesDeps } from '../inc
 import {
   countLockdown,
   describeResponder,
+  keptAlive,
   lockdown,
   type LockdownReport,
   type Responder,
@@ -115,9 +116,12 @@ export function createContainStep(deps: ContainStepDeps): Step<ContainStepOption
       if (sealed) {
         entries.push({ action: 'Vault is sealed: the lockdown counts are read once it is unsealed' });
       } else {
+        // Refuses here, before anything changes, a token that lockdown could not keep alive.
+        const self = await describeResponder(deps.vault);
         const exported = await existingExport(ctx).catch(() => undefined);
         const counts = await countLockdown(deps.vault, exported);
         entries.push(
+          { action: keptAlive(self), details: { mount: self.mount, path: self.path } },
           {
             action: "revoke every token except the responder's (by auth-mount prefix, then by accessor)",
             details: { tokens: counts.tokens },
@@ -181,8 +185,9 @@ export function createContainStep(deps: ContainStepDeps): Step<ContainStepOption
         };
       }
 
-      const ensured = await exportFor(ctx);
       responder = await describeResponder(deps.vault);
+      progress(keptAlive(responder));
+      const ensured = await exportFor(ctx);
       sample = await sampleAccessors(responder.accessor);
       const report = await lockdown(deps.vault, {
         exported: ensured.exported,
