@@ -20,6 +20,9 @@ export interface NodeReport {
   initialized?: boolean;
   sealed?: boolean;
   seal_type?: string;
+  /** The seal's key shares and the threshold that unseals it, as the node reports them. */
+  key_shares?: number;
+  key_threshold?: number;
   /** Unseal progress while sealed: shares given so far of the threshold. */
   unseal_progress?: string;
   standby?: boolean;
@@ -265,6 +268,10 @@ async function nodeReport(
   try {
     const seal = await vault.sealStatus(address);
     report.seal_type = seal.type;
+    if (seal.initialized) {
+      report.key_shares = seal.n;
+      report.key_threshold = seal.t;
+    }
     if (seal.sealed && seal.initialized) report.unseal_progress = `${seal.progress}/${seal.t}`;
   } catch {
     // health already said what matters

@@ -49,6 +49,8 @@ async function recordObservations(ctx: CliContext, report: StatusReport): Promis
         version: n.version ?? null,
         seal_type: n.seal_type ?? null,
         error: n.error ?? null,
+        key_shares: n.key_shares ?? null,
+        key_threshold: n.key_threshold ?? null,
       })),
     );
   } catch (error) {
