@@ -90,6 +90,17 @@ export interface BreachAssessment {
   breach_detected_at: string | null;
   window: { since: string; until: string };
   events_examined: number;
+  /**
+   * Why nothing could be assessed (no audit event stored in the window), or null. When set, every
+   * count below is zero because nothing was looked at, not because nothing happened.
+   */
+  could_not_assess: string | null;
+  /**
+   * When the stored audit data starts, if that is after `window.since` (nothing stored before the
+   * window, and its first event later): the part of the window before it was not looked at. Null
+   * when the data covers the start of the window, or when there is none (see `could_not_assess`).
+   */
+  data_since: string | null;
   /** Distinct events at least one rule flagged (an aggregate finding counts as one). */
   suspicious_events: number;
   suspicious: SuspiciousEvent[];
@@ -140,10 +151,17 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
   const window: AnalysisWindow = { since: toAuditTime(request.since), until: toAuditTime(until) };
   const started = performance.now();
   const { analysis, config } = deps;
+  const historyBefore = analysis.hasEventsBefore(window.since);
+  const [eventsExamined, firstEvent, hasHistory] = await Promise.all([
+    analysis.countEvents(window),
+    analysis.firstEventTime(window),
+    historyBefore,
+  ]);
+  const coverage = describeCoverage(request.since, until, hasHistory ? null : firstEvent, eventsExamined);
   const secrets = new SecretPathClassifier(config.tenancy.paths, config.tenancy.exclude);
-  const data = loadOnce(analysis, window, secrets);
+  const data = loadOnce(analysis, window, secrets, historyBefore);
 
-  const notes: string[] = [];
+  const notes: string[] = coverage.note ? [coverage.note] : [];
   const hits: RuleHit[] = [];
   const outcomes = await Promise.all(
     RULE_LIST.map(async (rule) => ({
@@ -186,8 +204,7 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
   );
 
   const implicatedAccessorSet = new Set(implicatedAccessors);
-  const [eventsExamined, accessorsHmac, activity, reads, secretPaths] = await Promise.all([
-    analysis.countEvents(window),
+  const [accessorsHmac, activity, reads, secretPaths] = await Promise.all([
     analysis.accessorHashing(window),
     implicatedAccessors.length
       ? // The rules loaded every failed response already: refusals are counted from those.
@@ -279,6 +296,8 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
     breach_detected_at: implicating[0]?.time ?? null,
     window: { since: request.since.toISOString(), until: until.toISOString() },
     events_examined: eventsExamined,
+    could_not_assess: coverage.couldNotAssess,
+    data_since: coverage.dataSince,
     suspicious_events: eventIds.size + aggregates,
     suspicious: hits.slice(0, limit).map((h) => ({
       time: h.time,
@@ -322,6 +341,44 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
   return result;
 }
 
+/**
+ * What the stored events cover of the window: nothing (the assessment could not look), or only its
+ * later part (the log starts after `since`: nothing before its first event was looked at).
+ * `firstEvent` is the window's first stored event when nothing is stored before the window.
+ */
+function describeCoverage(
+  since: Date,
+  until: Date,
+  firstEvent: string | null,
+  events: number,
+): { couldNotAssess: string | null; dataSince: string | null; note: string | null } {
+  if (events === 0)
+    return {
+      couldNotAssess:
+        `no audit events stored between ${since.toISOString()} and ${until.toISOString()}: ingest the audit log first — ` +
+        'sealwatch audit ingest FILE, or audit follow / listen',
+      dataSince: null,
+      note: null,
+    };
+  const from = firstEvent === null ? null : fromAuditTime(firstEvent);
+  // An audit log has no event at every instant: a first event within the window's first second is coverage.
+  if (from === null || Date.parse(from) - since.getTime() < 1000)
+    return { couldNotAssess: null, dataSince: null, note: null };
+  return {
+    couldNotAssess: null,
+    dataSince: from,
+    note:
+      `audit events are stored only from ${from} (the window starts at ${since.toISOString()}): nothing before ${from} was looked at — ` +
+      'ingest the earlier audit log (sealwatch audit ingest FILE) to cover it',
+  };
+}
+
+/** An audit time as an ISO-8601 time to the millisecond, the form the window is given in. */
+function fromAuditTime(time: string): string {
+  const parsed = Date.parse(time);
+  return Number.isNaN(parsed) ? time : new Date(parsed).toISOString();
+}
+
 /** Audit times as stored: ISO-8601 UTC with nine fraction digits, so text order is time order. */
 export function toAuditTime(date: Date): string {
   return date.toISOString().replace(/Z$/, '000000Z');
@@ -342,6 +399,7 @@ function loadOnce(
   analysis: AnalysisReader,
   window: AnalysisWindow,
   secrets: SecretPathClassifier,
+  historyBefore: Promise<boolean>,
 ): AssessData {
   const memo = <T>(load: () => Promise<T>): (() => Promise<T>) => {
     let promise: Promise<T> | undefined;
@@ -354,7 +412,7 @@ function loadOnce(
     sysWrites: memo(() => analysis.writesUnder(window, 'sys/')),
     tokenCreations: memo(() => analysis.successesUnder(window, 'auth/token/create')),
     secretReads: memo(() => loadSecretReads(analysis, window, secrets)),
-    hasHistoryBeforeWindow: memo(() => analysis.hasEventsBefore(window.since)),
+    hasHistoryBeforeWindow: () => historyBefore,
     addressesFirstSeenInWindow: memo(() => analysis.addressesFirstSeenIn(window)),
     accessorIdentities: (accessors) =>
       accessors.length ? analysis.accessorIdentities(accessors) : Promise.resolve([]),

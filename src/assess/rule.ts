@@ -73,6 +73,7 @@ export type AnalysisReader = SecretReadsReader &
   Pick<
     AuditAnalysisRepository,
     | 'countEvents'
+    | 'firstEventTime'
     | 'hasEventsBefore'
     | 'failedResponses'
     | 'rootTokenRequests'

@@ -14,7 +14,7 @@ import { redactor } from '../logging/redactor.js';
  * `incident report --format json`:
  *
  *   incident_id, state, rto_seconds, steps[{id, title, status, target_seconds, measured_seconds,
- *   evidence}], affected_tenants, rotation, notifications{sent, failed}
+ *   evidence}], affected_tenants, could_not_assess, rotation, notifications{sent, failed}
  *
  * plus type, severity, declared_by, created_at, completed_at, target_seconds, steps_seconds,
  * actions, failures, follow_ups and the timeline.
@@ -50,6 +50,8 @@ export interface IncidentReport {
   rto_seconds: number;
   steps: ReportStep[];
   affected_tenants: string[];
+  /** Why the assessment saw nothing (no audit event in its window), or null: then `affected_tenants` is unknown, not empty. */
+  could_not_assess: string | null;
   rotation: Record<string, unknown> | null;
   notifications: { sent: number; failed: number } | null;
   type: string;
@@ -91,6 +93,7 @@ export function buildReport(input: {
   const affected = Array.isArray(assess?.['affected_tenants'])
     ? (assess['affected_tenants'] as unknown[]).map(String)
     : [];
+  const couldNotAssess = typeof assess?.['could_not_assess'] === 'string' ? assess['could_not_assess'] : null;
   const rotateOut = outputsOf('rotate');
   const rotation = isRecord(rotateOut?.['summary']) ? rotateOut['summary'] : null;
   const notify = outputsOf('notify');
@@ -185,6 +188,7 @@ export function buildReport(input: {
       error: s.error,
     })),
     affected_tenants: affected,
+    could_not_assess: couldNotAssess,
     rotation,
     notifications,
     type: incident.type,
@@ -276,9 +280,11 @@ export function renderMarkdown(report: IncidentReport): string {
   }
   lines.push('## Affected tenants', '');
   lines.push(
-    report.affected_tenants.length === 0
-      ? 'None recorded.'
-      : `${report.affected_tenants.length}: ${report.affected_tenants.map(mdText).join(', ')}`,
+    report.could_not_assess !== null
+      ? `Not assessed: ${mdText(report.could_not_assess)}`
+      : report.affected_tenants.length === 0
+        ? 'None recorded.'
+        : `${report.affected_tenants.length}: ${report.affected_tenants.map(mdText).join(', ')}`,
     '',
   );
   if (report.rotation) {
@@ -372,7 +378,7 @@ ${rows}
 <h2>Actions taken</h2>
 ${report.actions.length ? `<table><thead><tr><th>Step</th><th>Action</th><th>Count</th></tr></thead><tbody>${report.actions.map((a) => `<tr><td>${e(a.step)}</td><td>${e(a.action)}</td><td>${a.count}</td></tr>`).join('')}</tbody></table>` : '<p>None recorded.</p>'}
 <h2>Affected tenants</h2>
-<p>${report.affected_tenants.length ? `${report.affected_tenants.length}: ${report.affected_tenants.map(e).join(', ')}` : 'None recorded.'}</p>
+<p>${report.could_not_assess !== null ? `Not assessed: ${e(report.could_not_assess)}` : report.affected_tenants.length ? `${report.affected_tenants.length}: ${report.affected_tenants.map(e).join(', ')}` : 'None recorded.'}</p>
 ${report.rotation ? `<h2>Rotation</h2><pre>${e(JSON.stringify(report.rotation, null, 2))}</pre>` : ''}
 ${report.notifications ? `<h2>Notifications</h2><p>Sent ${report.notifications.sent}, failed ${report.notifications.failed}.</p>` : ''}
 <h2>Failures</h2>

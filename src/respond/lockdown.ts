@@ -15,6 +15,7 @@ export type LockdownVault = Pick<
   VaultClient,
   | 'tokenLookupSelf'
   | 'tokenListAccessors'
+  | 'tokenLookupAccessor'
   | 'tokenRevokeAccessor'
   | 'leaseRevokePrefix'
   | 'leaseList'
@@ -33,17 +34,28 @@ export class ContainmentError extends SealwatchError {
 export interface Responder {
   accessor: string;
   path: string;
-  /** The token has a lease (a TTL), so revoking the leases under its mount would revoke it too. */
-  leased: boolean;
   displayName: string;
+  /**
+   * The auth mount the token lives in (`auth/token/` for every token-store token: the initial root
+   * token, generate-root's, create and create-orphan; `auth/approle/` for an AppRole login). Its
+   * leases are never revoked by prefix: on OpenBao 2.7.2 that revokes a TTL-less root-policy token
+   * made through auth/token/create as well as a leased one, so where the token lives decides, not
+   * whether it has a lease. The mount's other tokens are revoked by accessor.
+   */
+  mount: string;
 }
 
 /**
  * The responder's own token. It must be an orphan: revoking any token revokes its children, and
  * which token is a non-orphan's parent cannot be read, so lockdown could not keep it alive.
  */
-export async function describeResponder(vault: Pick<VaultClient, 'tokenLookupSelf'>): Promise<Responder> {
-  const self: TokenInfo = await vault.tokenLookupSelf();
+export async function describeResponder(
+  vault: Pick<VaultClient, 'tokenLookupSelf' | 'listAuthMounts'>,
+): Promise<Responder> {
+  const [self, mounts]: [TokenInfo, Record<string, unknown>] = await Promise.all([
+    vault.tokenLookupSelf(),
+    vault.listAuthMounts(),
+  ]);
   if (!self.orphan)
     throw new ContainmentError(
       'responder_token_not_orphan',
@@ -51,13 +63,25 @@ export async function describeResponder(vault: Pick<VaultClient, 'tokenLookupSel
         'would revoke it too. Run containment with a root token or an orphan token (bao token create -orphan, with sudo on auth/token/accessors and sys/leases/revoke-prefix)',
       { path: self.path },
     );
-  return {
-    accessor: self.accessor,
-    path: self.path,
-    leased: self.ttl > 0 || self.expire_time !== null,
-    displayName: self.display_name,
-  };
+  // The longest mount that holds the path: mounts may nest (auth/team/ and auth/team/approle/).
+  const mount = Object.keys(mounts)
+    .map((m) => `auth/${trim(m)}/`)
+    .filter((prefix) => self.path.startsWith(prefix))
+    .sort((a, b) => b.length - a.length)[0];
+  if (!mount)
+    throw new ContainmentError(
+      'responder_mount_unknown',
+      `the responder's token (${self.display_name}) was made at ${self.path || '(no path)'}, which is under no auth mount this token can list: ` +
+        'lockdown cannot tell which prefix sweep would revoke it. Run containment with a token made by the token store (bao token create -orphan)',
+      { path: self.path },
+    );
+  return { accessor: self.accessor, path: self.path, displayName: self.display_name, mount };
 }
+
+/** How lockdown keeps the responder's token alive, in the plan's and the report's words. */
+export const keptAlive = (responder: Responder) =>
+  `keep the responder's token (${responder.displayName}, made at ${responder.path}) alive: ` +
+  `${responder.mount} is not swept by prefix; its other tokens are revoked by accessor, the responder's own skipped`;
 
 export interface LockdownCounts {
   tokens: number;
@@ -126,7 +150,7 @@ export interface LockdownOptions {
 export interface LockdownReport {
   /** Prefixes revoked with sys/leases/revoke-prefix (auth mounts and secret engines). */
   revokedPrefixes: string[];
-  /** Auth mounts not swept by prefix because the responder's own leased token lives there. */
+  /** Auth mounts not swept by prefix because the responder's own token lives there (revoked by accessor instead). */
   perTokenMounts: string[];
   tokensRevokedByAccessor: number;
   /** Accessors gone before their turn (revoked with a parent, or expired). */
@@ -209,11 +233,7 @@ export async function lockdown(vault: LockdownVault, options: LockdownOptions): 
             progress(`revoked ${report.tokensRevokedByAccessor}/${accessors.length} tokens`);
         } catch (error) {
           // Revoked meanwhile with its parent (tree revocation), or expired.
-          if (
-            error instanceof BadRequestError &&
-            /invalid accessor|not found|invalid token/i.test(error.serverErrors.join(' '))
-          )
-            report.tokensAlreadyGone++;
+          if (isGoneAccessor(error)) report.tokensAlreadyGone++;
           else failures.push(error as Error);
         }
       }),
@@ -229,12 +249,15 @@ export async function lockdown(vault: LockdownVault, options: LockdownOptions): 
     );
   progress(`revoked ${report.tokensRevokedByAccessor} tokens by accessor`);
 
-  // 4. Sweep every lease left by prefix: each auth mount (except where the responder's own token
-  // is leased: the prefix would revoke it) and each secret engine with leases (database credentials, …).
+  // 4. Sweep every lease left by prefix: each auth mount but the one the responder's token lives
+  // in (the prefix would revoke it: see Responder.mount), and each secret engine with leases
+  // (database credentials, …). That mount is enumerated again instead: a token made there since
+  // step 3's list is revoked by accessor.
   for (const mount of Object.keys(mounts).sort()) {
     const prefix = `auth/${trim(mount)}/`;
-    if (options.responder.leased && options.responder.path.startsWith(prefix)) {
+    if (prefix === options.responder.mount) {
       report.perTokenMounts.push(prefix);
+      await revokeMountTokensByAccessor(vault, prefix, options.responder.accessor, report, limit);
       continue;
     }
     await vault.leaseRevokePrefix(prefix);
@@ -263,5 +286,39 @@ export async function lockdown(vault: LockdownVault, options: LockdownOptions): 
   }
   return report;
 }
+
+/**
+ * Every token of `prefix`'s mount but the responder's, looked up one by one (LIST
+ * auth/token/accessors names every token whatever its mount; its lookup tells where it was made).
+ */
+async function revokeMountTokensByAccessor(
+  vault: LockdownVault,
+  prefix: string,
+  own: string,
+  report: LockdownReport,
+  limit: ReturnType<typeof pLimit>,
+): Promise<void> {
+  const accessors = (await vault.tokenListAccessors()).filter((a) => a !== own);
+  await Promise.all(
+    accessors.map((accessor) =>
+      limit(async () => {
+        try {
+          const info = await vault.tokenLookupAccessor(accessor);
+          if (!info.path.startsWith(prefix)) return;
+          await vault.tokenRevokeAccessor(accessor);
+          report.tokensRevokedByAccessor++;
+        } catch (error) {
+          if (!isGoneAccessor(error)) throw error;
+          // Expired or revoked with its parent between the list and the lookup: already gone.
+          report.tokensAlreadyGone++;
+        }
+      }),
+    ),
+  );
+}
+
+const isGoneAccessor = (error: unknown) =>
+  error instanceof BadRequestError &&
+  /invalid accessor|not found|invalid token/i.test(error.serverErrors.join(' '));
 
 const trim = (path: string) => path.replace(/^\/+|\/+$/g, '');

@@ -1,5 +1,5 @@
 import type { PlaybookFactory } from '../playbook/registry.js';
-import { runbookPlaybook, type Runbook } from './runbook.js';
+import { runbookIncidentType, runbookPlaybook, type Runbook } from './runbook.js';
 import { authFailuresRunbook } from './runbooks/auth-failures.runbook.js';
 import { certExpiryRunbook } from './runbooks/cert-expiry.runbook.js';
 import { clusterFailureRunbook } from './runbooks/cluster-failure.runbook.js';
@@ -28,8 +28,7 @@ const BY_NAME: ReadonlyMap<string, Runbook> = new Map(Object.entries(RUNBOOKS));
 
 export const RUNBOOK_NAMES: readonly string[] = [...BY_NAME.keys()];
 
-/** Incident type of a runbook run: `runbook:sealed`. */
-export const runbookIncidentType = (name: string) => `runbook:${name}`;
+export { runbookIncidentType };
 
 export function runbookNamed(name: string): Runbook | undefined {
   return BY_NAME.get(name);

@@ -120,6 +120,9 @@ function summary(findings: readonly Finding[]): Record<string, number> {
   return counts;
 }
 
+/** Incident type of a runbook run: `runbook:sealed`. */
+export const runbookIncidentType = (name: string) => `runbook:${name}`;
+
 /** The playbook of one runbook: diagnose, remediate, verify. */
 export function runbookPlaybook<O extends Record<string, unknown>>(runbook: Runbook<O>): PlaybookFactory {
   return (deps, raw) => {

@@ -36,6 +36,8 @@ export interface NodeObservationTable {
   version: string | null;
   seal_type: string | null;
   error: string | null;
+  key_shares: number | null;
+  key_threshold: number | null;
 }
 
 /** A normalised audit event (src/store/audit-event.ts); JSON columns are text, booleans 0/1. */

@@ -103,8 +103,11 @@ describe('3-node lab and status', () => {
     await vault.seal(leader);
 
     const result = await runCli(['status', '--json', '--config', lab.configFile]);
-    expect(result.code, result.stderr).toBe(0);
+    // A sealed node makes the cluster not healthy: status says so with exit 1, and still reports.
+    expect(result.code, result.stderr).toBe(1);
     const report = result.json<StatusReport>();
+    expect(report.healthy).toBe(false);
+    expect(report.problems).toContain(`${leader} is sealed`);
     const sealed = report.nodes.find((n) => n.address === leader);
     expect(sealed).toMatchObject({ reachable: true, sealed: true, is_leader: false, unseal_progress: '0/3' });
     expect(report.nodes.filter((n) => n.sealed === false)).toHaveLength(2);

@@ -65,6 +65,8 @@ describe.each(backends)('store on $name', ({ name, open }) => {
         version: '2.7.2',
         seal_type: 'shamir',
         error: null,
+        key_shares: 5,
+        key_threshold: 3,
       },
       {
         observed_at: '2026-01-01T00:01:00.000Z',
@@ -76,6 +78,8 @@ describe.each(backends)('store on $name', ({ name, open }) => {
         version: '2.7.2',
         seal_type: 'shamir',
         error: null,
+        key_shares: 1,
+        key_threshold: 1,
       },
       {
         observed_at: '2026-01-01T00:02:00.000Z',
@@ -87,6 +91,8 @@ describe.each(backends)('store on $name', ({ name, open }) => {
         version: null,
         seal_type: null,
         error: 'connection refused',
+        key_shares: null,
+        key_threshold: null,
       },
     ]);
     const history = await store.observations.history(a);
@@ -95,6 +101,13 @@ describe.each(backends)('store on $name', ({ name, open }) => {
     expect(await store.observations.lastUnsealedAt(a)).toBe('2026-01-01T00:00:00.000Z');
     const other = await store.observations.history('http://other');
     expect(other[0]).toMatchObject({ reachable: false, sealed: null, error: 'connection refused' });
+    expect(await store.observations.latestShares([a, 'http://other'])).toEqual({
+      address: a,
+      observed_at: '2026-01-01T00:01:00.000Z',
+      shares: 1,
+      threshold: 1,
+    });
+    expect(await store.observations.latestShares(['http://other'])).toBeUndefined();
   });
 });
 

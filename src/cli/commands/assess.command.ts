@@ -64,6 +64,8 @@ export function assessCommand(run: CommandRunner): Command {
         if (ctx.json) ctx.out.json(result);
         else renderAssessment(ctx, result);
         const failOn = opts.failOn;
+        // A window nothing could be assessed in is not a pass: it fails the gate like a finding.
+        if (failOn && result.could_not_assess !== null) return EXIT.findings;
         if (
           failOn &&
           result.rules.some((r) => r.events > 0 && SEVERITY_RANK[r.severity] >= SEVERITY_RANK[failOn])
@@ -75,7 +77,14 @@ export function assessCommand(run: CommandRunner): Command {
 
 function renderAssessment(ctx: CliContext, r: BreachAssessment): void {
   const out = ctx.out;
+  if (r.could_not_assess !== null) {
+    // Zeros here would read as "nothing happened": say what was not looked at, and nothing else.
+    out.line(`could not assess: ${r.could_not_assess}`);
+    out.line(`window             ${r.window.since} .. ${r.window.until} (0 events)`);
+    return;
+  }
   out.line(`window             ${r.window.since} .. ${r.window.until} (${r.events_examined} events)`);
+  if (r.data_since !== null) out.line(`data only from     ${r.data_since}: nothing before it was looked at`);
   out.line(`breach detected at ${r.breach_detected_at ?? '-'}`);
   out.line(`suspicious events  ${r.suspicious_events}`);
   out.line(`secrets read       ${r.accessed_secrets} (by implicated actors)`);

@@ -38,6 +38,7 @@ export function statusCommand(run: CommandRunner): Command {
         }
         render(ctx, report);
         await recordObservations(ctx, report);
+        return report.healthy ? undefined : EXIT.failure;
       }),
     );
 }
@@ -57,6 +58,8 @@ async function recordObservations(ctx: CliContext, report: StatusReport): Promis
         version: n.version ?? null,
         seal_type: n.seal_type ?? null,
         error: n.error ?? null,
+        key_shares: n.key_shares ?? null,
+        key_threshold: n.key_threshold ?? null,
       })),
     );
   } catch (error) {
@@ -84,13 +87,19 @@ function render(ctx: CliContext, report: StatusReport): void {
     })),
     ['address', 'version', 'initialized', 'sealed', 'seal', 'role', 'unseal', 'error'],
   );
-  ctx.out.line(`leader: ${report.leader_address ?? 'none'}`);
+  ctx.out.line(`leader: ${report.leader.address ?? `none: ${report.leader.error ?? 'no node is active'}`}`);
   const peers = report.nodes.find((n) => n.raft_peers)?.raft_peers;
   if (peers) {
     ctx.out.line(
-      `\nraft peers${report.raft ? ` (autopilot ${report.raft.healthy ? 'healthy' : 'UNHEALTHY'}, failure tolerance ${report.raft.failure_tolerance})` : ''}:`,
+      `\nraft peers (from ${report.raft_configuration.from ?? '?'}${report.raft ? `; autopilot ${report.raft.healthy ? 'healthy' : 'UNHEALTHY'}, failure tolerance ${report.raft.failure_tolerance}` : `; autopilot ${report.autopilot.error ?? 'not read'}`}):`,
     );
     ctx.out.table(peers, ['node_id', 'address', 'voter', 'leader', 'healthy', 'status', 'last_contact']);
+  } else if (report.raft_configuration.error) {
+    ctx.out.line(`raft: ${report.raft_configuration.error}`);
+  }
+  if (report.problems.length > 0) {
+    ctx.out.line('\nnot healthy:');
+    for (const problem of report.problems) ctx.out.line(`  - ${problem}`);
   }
   for (const note of report.notes) ctx.progress(`note: ${note}`);
 }

@@ -49,8 +49,20 @@ export function createAssessStep(deps: AssessStepDeps): Step<AssessStepOptions> 
         { since: new Date(options.since) },
         { analysis: deps.store.auditAnalysis, config: deps.config, logger: deps.logger },
       );
+      const couldNotAssess = assessment.could_not_assess;
       return {
         evidence: {
+          // First, so the journal and the report show that the zeros below mean "not looked at".
+          ...(couldNotAssess === null
+            ? {}
+            : {
+                could_not_assess: couldNotAssess,
+                follow_ups: [
+                  `The assessment saw no audit event since ${options.since}, so no tenant is known to be affected or not: ${couldNotAssess}; then run sealwatch assess --since ${options.since}.`,
+                ],
+              }),
+          events_examined: assessment.events_examined,
+          data_since: assessment.data_since,
           audit_lines: ingested.counts.lines,
           events_stored: ingested.counts.events,
           malformed_lines: ingested.counts.malformed,
@@ -70,6 +82,7 @@ export function createAssessStep(deps: AssessStepDeps): Step<AssessStepOptions> 
           not_audited: assessment.not_audited,
         },
         outputs: {
+          could_not_assess: couldNotAssess,
           affected_tenants: assessment.affected_tenants,
           breach_scope: assessment.breach_scope,
           breach_detected_at: assessment.breach_detected_at,

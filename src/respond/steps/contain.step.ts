@@ -15,6 +15,7 @@ import { incidentDirectory, incidentFiles, type IncidentFilesDeps } from '../inc
 import {
   countLockdown,
   describeResponder,
+  keptAlive,
   lockdown,
   type LockdownReport,
   type Responder,
@@ -118,10 +119,13 @@ export function createContainStep(deps: ContainStepDeps): Step<ContainStepOption
       if (sealed) {
         entries.push({ action: 'Vault is sealed: the lockdown counts are read once it is unsealed' });
       } else {
+        // Refuses here, before anything changes, a token that lockdown could not keep alive.
+        const self = await describeResponder(deps.vault);
         // Plan only: without an earlier export the counts are read live.
         const exported = await existingExport(ctx).catch(() => undefined);
         const counts = await countLockdown(deps.vault, exported);
         entries.push(
+          { action: keptAlive(self), details: { mount: self.mount, path: self.path } },
           {
             action: "revoke every token except the responder's (by auth-mount prefix, then by accessor)",
             details: { tokens: counts.tokens },
@@ -185,8 +189,9 @@ export function createContainStep(deps: ContainStepDeps): Step<ContainStepOption
         };
       }
 
-      const ensured = await exportFor(ctx);
       responder = await describeResponder(deps.vault);
+      progress(keptAlive(responder));
+      const ensured = await exportFor(ctx);
       sample = await sampleAccessors(responder.accessor);
       const report = await lockdown(deps.vault, {
         exported: ensured.exported,

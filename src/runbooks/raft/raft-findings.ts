@@ -73,6 +73,7 @@ export function raftFindings(view: RaftView, runbook: string): Finding[] {
           ...(member.nodeId ? { node_id: member.nodeId } : {}),
           raft_configuration: configIds,
           own_view: n.raft?.map((s) => s.node_id).sort() ?? null,
+          rests_on: `${n.node} answers unsealed and its cluster address ${member.clusterAddress} is not among the servers of the leader's raft configuration`,
         },
         node: n.node,
         suggested_step: `${RUN(runbook)} --yes: its stale raft data is moved aside, it re-joins the leader and is unsealed`,
@@ -176,6 +177,7 @@ export function raftFindings(view: RaftView, runbook: string): Finding[] {
         evidence: {
           leader_view: configIds,
           views: Object.fromEntries(disagree.map((n) => [n.node, n.raft!.map((s) => s.node_id).sort()])),
+          rests_on: "each node's own sys/storage/raft/configuration compared with the leader's",
         },
         suggested_step: `a node whose view lacks itself was removed: ${RUN(runbook)} --yes re-joins it`,
       });

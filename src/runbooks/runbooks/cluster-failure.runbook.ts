@@ -16,12 +16,13 @@ import {
   restoreIntoEmptyNode,
   unsealActive,
 } from '../cluster-failure/restore.js';
-import type { Finding } from '../finding.js';
 import { probeNodes, type NodeProbe } from '../nodes.js';
 import { nodeHost } from '../raft/node-host.js';
 import { currentShares } from '../key-shares.js';
 import { bringIntoRaft, waitRaftHealthy } from '../raft/rejoin.js';
+import { isHealthy, type Finding } from '../finding.js';
 import { type Diagnosis, type Runbook, type RunbookDeps } from '../runbook.js';
+import { recordedShares, unfinishedRestore } from '../cluster-failure/share-evidence.js';
 import { RESTART_COMMAND_FLAG, WAIT_FLAG } from '../flags.js';
 
 const optionsSchema = z.object({
@@ -35,6 +36,8 @@ const optionsSchema = z.object({
 type ClusterFailureOptions = z.infer<typeof optionsSchema>;
 
 const NAME = 'cluster-failure';
+/** A hardening finding (one key share unseals the cluster): reported, but not a failed cluster. */
+const SINGLE_KEY_SHARE = 'single-key-share';
 /** What only a restore (or a start of the processes) fixes; the steps skip when none of it was seen. */
 const RESTORE_FINDINGS = new Set([
   'cluster-down',
@@ -100,8 +103,19 @@ async function snapshotFindings(
         symptom: dataGone
           ? 'no verified snapshot to restore from: no recorded snapshot has passed a restore drill'
           : 'no recorded snapshot has passed a restore drill (backup verify)',
-        evidence: { recorded_snapshots: (await deps.store.backups.list(1)).length > 0 },
-        suggested_step: REINITIALISE_ADVICE,
+        evidence: {
+          recorded_snapshots: (await deps.store.backups.list(1)).length > 0,
+          ...(dataGone
+            ? {
+                rests_on:
+                  'the findings above that the data is gone, and no recorded snapshot with a passed restore drill',
+              }
+            : {}),
+        },
+        // Reinitialising is advice only when the data is gone; a healthy cluster needs a snapshot.
+        suggested_step: dataGone
+          ? REINITIALISE_ADVICE
+          : 'take a snapshot and drill its restore: sealwatch backup snapshot, then sealwatch backup verify FILE',
       },
     ];
   const seconds = (Date.now() - Date.parse(newest.backup.taken_at)) / 1000;
@@ -173,11 +187,77 @@ async function dataFindings(
         backup_id: latest.id,
         taken_at: latest.taken_at,
         checks: missing,
+        rests_on: `the live counts and sampled secret versions against the baseline recorded with backup ${latest.id}`,
       },
       node: active,
       suggested_step: `sealwatch runbook run ${NAME} (restores the snapshot; approval needed)`,
     },
   ];
+}
+
+/**
+ * 1-of-1 nodes. A restore initialises a node with a temporary 1-of-1 key before the snapshot
+ * brings the cluster's own seal back, so a 1-of-1 node is a temporary initialisation only on
+ * evidence: a share count recorded for this cluster that differs, or a restore this runbook started
+ * and did not finish. Without it (small and staging servers are often initialised with one share)
+ * it is a hardening finding: one key share unseals the cluster. Never a restore on a guess.
+ */
+async function shareCountFindings(
+  deps: RunbookDeps,
+  initialised: NodeProbe[],
+): Promise<{ temporary: NodeProbe[]; findings: Finding[] }> {
+  const oneOfOne = initialised.filter((p) => p.seal!.n === 1 && p.seal!.t === 1);
+  if (oneOfOne.length === 0) return { temporary: [], findings: [] };
+  const [recorded, restore] = await Promise.all([recordedShares(deps), unfinishedRestore(deps)]);
+  const differs = recorded !== undefined && (recorded.shares !== 1 || recorded.threshold !== 1);
+  if (!differs && !restore)
+    return {
+      temporary: [],
+      findings: oneOfOne.map((p) => ({
+        id: SINGLE_KEY_SHARE,
+        severity: 'low',
+        symptom: `${p.node} is initialised with a single key share: one share unseals the cluster (no other share count is on record and no restore is unfinished, so this is taken as how it was set up)`,
+        evidence: {
+          shares: p.seal!.n,
+          threshold: p.seal!.t,
+          recorded_shares: recorded
+            ? `${recorded.threshold} of ${recorded.shares} (${recorded.source})`
+            : null,
+          unfinished_restore: null,
+        },
+        node: p.node,
+        suggested_step:
+          'hardening: rekey to several shares held by different people (bao operator rekey -init -key-shares=5 -key-threshold=3, or the rekey step of sealwatch respond breach)',
+      })),
+    };
+  const restsOn = [
+    ...(differs
+      ? [`${recorded.source} recorded the cluster's seal as ${recorded.threshold} of ${recorded.shares}`]
+      : []),
+    ...(restore
+      ? [
+          `restore of incident ${restore.incident} started${restore.started_at ? ` ${restore.started_at}` : ''} and is ${restore.status}`,
+        ]
+      : []),
+  ].join('; ');
+  return {
+    temporary: oneOfOne,
+    findings: oneOfOne.map((p) => ({
+      id: 'temporary-initialisation',
+      severity: 'high',
+      symptom: `${p.node} is initialised with a single 1-of-1 key share${differs ? `, not the cluster's ${recorded.threshold} of ${recorded.shares}` : ''}: an interrupted restore, or initialised by hand`,
+      evidence: {
+        shares: p.seal!.n,
+        threshold: p.seal!.t,
+        sealed: p.seal!.sealed,
+        recorded_shares: differs ? `${recorded.threshold} of ${recorded.shares} (${recorded.source})` : null,
+        unfinished_restore: restore ?? null,
+        rests_on: restsOn,
+      },
+      node: p.node,
+      suggested_step: `sealwatch runbook run ${NAME} (restarts it; a temporary initialisation without the snapshot is moved aside and restored afresh)`,
+    })),
+  };
 }
 
 async function diagnoseClusterFailure(deps: RunbookDeps, options: ClusterFailureOptions): Promise<Finding[]> {
@@ -191,7 +271,10 @@ async function diagnoseClusterFailure(deps: RunbookDeps, options: ClusterFailure
       id: 'cluster-down',
       severity: 'critical',
       symptom: `no node answers (${probes.length} configured): ${probes.map((p) => `${p.node}: ${p.error}`).join('; ')}`,
-      evidence: { nodes: errors(probes) },
+      evidence: {
+        nodes: errors(probes),
+        rests_on: `none of the ${probes.length} configured node(s) answered sys/seal-status`,
+      },
       suggested_step: `start the OpenBao processes (sealwatch runbook run ${NAME} starts lab nodes, or give --restart-command CMD), then diagnose again`,
     });
   } else if (initialised.length === 0) {
@@ -203,6 +286,7 @@ async function diagnoseClusterFailure(deps: RunbookDeps, options: ClusterFailure
         uninitialised: answering.map((p) => p.node),
         version: answering[0]!.seal!.version,
         ...(answering.length < probes.length ? { unreachable: errors(probes.filter((p) => p.error)) } : {}),
+        rests_on: `every node that answered reports initialized: false on sys/seal-status`,
       },
       suggested_step: `sealwatch runbook run ${NAME} (restores the newest verified snapshot; --snapshot F for another)`,
     });
@@ -249,16 +333,8 @@ async function diagnoseClusterFailure(deps: RunbookDeps, options: ClusterFailure
           suggested_step: 'sealwatch runbook run sealed',
         });
     const [latest] = await deps.store.backups.list(1);
-    const temporary = initialised.filter((p) => isTemporarySeal(p.seal!, latest));
-    for (const p of temporary)
-      findings.push({
-        id: 'temporary-initialisation',
-        severity: 'high',
-        symptom: `${p.node} is initialised with a single 1-of-1 key share, not the cluster's ${latest?.key_threshold ?? '?'} of ${latest?.key_shares ?? '?'}: an interrupted restore, or initialised by hand`,
-        evidence: { shares: p.seal!.n, threshold: p.seal!.t, sealed: p.seal!.sealed },
-        node: p.node,
-        suggested_step: `sealwatch runbook run ${NAME} (restarts it; a temporary initialisation without the snapshot is moved aside and restored afresh)`,
-      });
+    const { temporary, findings: shareFindings } = await shareCountFindings(deps, initialised);
+    findings.push(...shareFindings);
     const active = answering.find((p) => p.health?.httpStatus === 200);
     if (active && temporary.length === 0) findings.push(...(await dataFindings(deps, active.node, latest)));
   }
@@ -307,6 +383,8 @@ export const clusterFailureRunbook: Runbook<ClusterFailureOptions> = {
   ],
   options: optionsSchema,
   diagnose: diagnoseClusterFailure,
+  // One key share is weak, not broken: the cluster is up with its data, nothing here restores it.
+  healthy: (findings) => isHealthy(findings.filter((f) => f.id !== SINGLE_KEY_SHARE)),
   remediation: (deps, options, diagnosis) => {
     const host = nodeHost(deps, { restartCommand: options.restartCommand });
     const notNeeded = (ctx: StepContext<unknown>) =>
@@ -361,9 +439,8 @@ export const clusterFailureRunbook: Runbook<ClusterFailureOptions> = {
         run: async (ctx) => {
           const fresh = await diagnoseClusterFailure(deps, options);
           const gone = fresh.some((f) => f.id === 'cluster-uninitialized' || f.id === 'data-missing');
-          const interrupted = (await probeNodes(deps.vault)).some(
-            (p) => p.seal && isTemporarySeal(p.seal, undefined),
-          );
+          // Only on the diagnosis's evidence (a recorded share count, an unfinished restore).
+          const interrupted = fresh.some((f) => f.id === 'temporary-initialisation');
           if (!gone && !interrupted && !options.snapshot)
             return {
               evidence: { needed: false, reason: 'the nodes came back with their data' },

@@ -154,6 +154,17 @@ export class AuditAnalysisRepository {
     return Number(row.n);
   }
 
+  /** Time of the first event stored in the window, or null when it holds none. */
+  async firstEventTime(window: AnalysisWindow): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('audit_events')
+      .select((eb) => eb.fn.min('time').as('first'))
+      .where('time', '>=', window.since)
+      .where('time', '<=', window.until)
+      .executeTakeFirst();
+    return row?.first ?? null;
+  }
+
   /** Whether anything was stored before `time`: without that, "never seen before" means nothing. */
   async hasEventsBefore(time: string): Promise<boolean> {
     const row = await this.db

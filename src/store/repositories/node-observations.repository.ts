@@ -11,6 +11,17 @@ export interface NodeObservation {
   version: string | null;
   seal_type: string | null;
   error: string | null;
+  /** The seal's key shares and threshold the node reported (null when it did not say). */
+  key_shares: number | null;
+  key_threshold: number | null;
+}
+
+/** The newest share count `status` saw on one of some nodes. */
+export interface ObservedShares {
+  address: string;
+  observed_at: string;
+  shares: number;
+  threshold: number;
 }
 
 const bit = (value: boolean | null | undefined) =>
@@ -36,6 +47,8 @@ export class NodeObservationRepository {
           version: o.version,
           seal_type: o.seal_type,
           error: o.error,
+          key_shares: o.key_shares,
+          key_threshold: o.key_threshold,
         })),
       )
       .execute();
@@ -61,7 +74,31 @@ export class NodeObservationRepository {
       version: r.version,
       seal_type: r.seal_type,
       error: r.error,
+      key_shares: r.key_shares === null ? null : Number(r.key_shares),
+      key_threshold: r.key_threshold === null ? null : Number(r.key_threshold),
     }));
+  }
+
+  /** The newest key-share count observed on any of `addresses`, if status ever saw one. */
+  async latestShares(addresses: readonly string[]): Promise<ObservedShares | undefined> {
+    if (addresses.length === 0) return undefined;
+    const row = await this.db
+      .selectFrom('node_observations')
+      .select(['address', 'observed_at', 'key_shares', 'key_threshold'])
+      .where('address', 'in', [...addresses])
+      .where('key_shares', 'is not', null)
+      .where('key_threshold', 'is not', null)
+      .orderBy('observed_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (!row || row.key_shares === null || row.key_threshold === null) return undefined;
+    return {
+      address: row.address,
+      observed_at: row.observed_at,
+      shares: Number(row.key_shares),
+      threshold: Number(row.key_threshold),
+    };
   }
 
   /** When the node was last seen unsealed, if ever: tells how long a sealed node has been down. */

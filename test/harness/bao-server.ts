@@ -1,0 +1,97 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findBaoBinary } from '../../src/vault/bao-binary.js';
+import { freePorts } from '../../src/util/ports.js';
+import { spawnDetached, stopProcess } from '../../src/util/processes.js';
+import { silentLogger } from '../../src/logging/logger.js';
+import { waitFor } from '../../src/util/wait.js';
+import { VaultClient } from '../../src/vault/client.js';
+import { trackPid, untrackPid } from './cleanup.js';
+
+export interface PlainServer {
+  dir: string;
+  address: string;
+  rootToken: string;
+  unsealKeys: string[];
+  /** A client for this server with `token` (the initial root token unless given); stop() closes it. */
+  client(token?: string): VaultClient;
+  stop(): Promise<void>;
+}
+
+/**
+ * A single OpenBao server as an operator would set one up by hand, not through `sealwatch lab`:
+ * its own minimal configuration (raft or file storage, a loopback listener, nothing else),
+ * `operator init` with the given shares, and unsealed. No tenants, no audit device, no snapshot.
+ */
+export async function startPlainServer(
+  options: { shares?: number; threshold?: number; storage?: 'raft' | 'file' } = {},
+): Promise<PlainServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'sealwatch-plain-'));
+  const [apiPort, clusterPort] = await freePorts(2);
+  const address = `http://127.0.0.1:${apiPort}`;
+  mkdirSync(join(dir, 'data'));
+  const storage =
+    (options.storage ?? 'raft') === 'raft'
+      ? `storage "raft" {\n  path = ${JSON.stringify(join(dir, 'data'))}\n  node_id = "plain"\n}\n`
+      : `storage "file" {\n  path = ${JSON.stringify(join(dir, 'data'))}\n}\n`;
+  const configFile = join(dir, 'server.hcl');
+  writeFileSync(
+    configFile,
+    `${storage}
+listener "tcp" {
+  address = "127.0.0.1:${apiPort}"
+  cluster_address = "127.0.0.1:${clusterPort}"
+  tls_disable = true
+}
+api_addr = "${address}"
+cluster_addr = "https://127.0.0.1:${clusterPort}"
+disable_mlock = true
+`,
+  );
+  const pid = spawnDetached(findBaoBinary(), ['server', `-config=${configFile}`], join(dir, 'server.log'));
+  trackPid(pid);
+  const clients: VaultClient[] = [];
+  const client = (token?: string) => {
+    const c = new VaultClient({
+      addresses: [address],
+      token,
+      timeoutMs: 60_000,
+      retries: 2,
+      maxConnections: 16,
+      logger: silentLogger(),
+    });
+    clients.push(c);
+    return c;
+  };
+  const stop = async () => {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await stopProcess(pid, 5_000);
+    untrackPid(pid);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const anonymous = client();
+    await waitFor('the server to answer', () => anonymous.health(address), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
+    const shares = options.shares ?? 1;
+    const init = await anonymous.init(address, {
+      secret_shares: shares,
+      secret_threshold: options.threshold ?? shares,
+    });
+    const unsealKeys = init.keys;
+    for (const key of unsealKeys.slice(0, options.threshold ?? shares)) await anonymous.unseal(address, key);
+    const root = client(init.root_token);
+    await waitFor(
+      'the server to become active',
+      async () => (await root.health(address)).httpStatus === 200 && (await root.tokenLookupSelf()),
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    return { dir, address, rootToken: init.root_token, unsealKeys, client, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
