@@ -318,11 +318,16 @@ export function prometheusRuleResource(rules: RuleFile, name = 'sealwatch') {
   };
 }
 
-/** The rules as YAML in the format asked for. */
+/** The rule document in the format asked for: Prometheus's rule file or a PrometheusRule. */
+export function ruleDocument(format: RuleFormat, options: RuleOptions = DEFAULT_RULE_OPTIONS) {
+  const rules = prometheusRules(options);
+  return format === 'prometheusrule' ? prometheusRuleResource(rules) : rules;
+}
+
+/** The rule document as YAML (what Prometheus and kubectl read). */
 export function renderPrometheusRules(
   format: RuleFormat,
   options: RuleOptions = DEFAULT_RULE_OPTIONS,
 ): string {
-  const rules = prometheusRules(options);
-  return stringify(format === 'prometheusrule' ? prometheusRuleResource(rules) : rules, { lineWidth: 0 });
+  return stringify(ruleDocument(format, options), { lineWidth: 0 });
 }

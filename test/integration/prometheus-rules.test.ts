@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -60,6 +60,16 @@ describe('export prometheus-rules through promtool', () => {
     const check = await promtoolCheck(file);
     expect(check.code, check.output).toBe(0);
     expect(result.stdout).toContain('bao_core_unsealed');
+  });
+
+  it('writes the same rules as JSON with --json, which promtool accepts too', async () => {
+    const file = join(dir, 'rules.json');
+    const result = await runCli(['--json', 'export', 'prometheus-rules', '--output', file]);
+    expect(result.code, result.stderr).toBe(0);
+    const yaml = await runCli(['export', 'prometheus-rules']);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(parse(yaml.stdout));
+    const check = await promtoolCheck(file);
+    expect(check.code, check.output).toBe(0);
   });
 
   it('is checked for real: promtool refuses a broken rule', async () => {

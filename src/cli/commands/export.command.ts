@@ -4,6 +4,7 @@ import { grafanaDashboard } from '../../export/grafana-dashboard.js';
 import {
   renderPrometheusRules,
   RULE_FORMATS,
+  ruleDocument,
   ruleOptions,
   type RuleFormat,
 } from '../../export/prometheus-rules.js';
@@ -45,7 +46,7 @@ export function exportCommand(run: CommandRunner): Command {
     .addOption(
       new Option(
         '--format <format>',
-        'rules: a Prometheus rule file; prometheusrule: a Kubernetes PrometheusRule',
+        'rules: a Prometheus rule file; prometheusrule: a Kubernetes PrometheusRule (YAML; --json: JSON)',
       )
         .choices(RULE_FORMATS)
         .default('rules'),
@@ -68,7 +69,11 @@ export function exportCommand(run: CommandRunner): Command {
           openbaoJob: flags.openbaoJob,
           sealwatchJob: flags.sealwatchJob,
         });
-        emit(ctx, renderPrometheusRules(flags.format, options), flags.output, 'rules');
+        // --json: the same document as JSON, which Prometheus reads too (YAML is a superset of JSON).
+        const text = ctx.json
+          ? JSON.stringify(ruleDocument(flags.format, options), null, 2) + '\n'
+          : renderPrometheusRules(flags.format, options);
+        emit(ctx, text, flags.output, 'rules');
         return Promise.resolve();
       }),
     );
