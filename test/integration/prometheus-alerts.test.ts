@@ -101,4 +101,17 @@ describe('generated rules in a real Prometheus against a real OpenBao', () => {
       seen,
     );
   });
+
+  it('fires OpenBaoNodeDown once the node process is gone (up == 0)', async () => {
+    const node = lab.lab().nodes[0]!;
+    process.kill(node.pid, 'SIGKILL');
+    const down = await eventually(
+      'OpenBaoNodeDown firing',
+      30_000,
+      async () =>
+        (await alerts()).find((a) => a.labels['alertname'] === 'OpenBaoNodeDown' && a.state === 'firing'),
+      seen,
+    );
+    expect(down.labels).toMatchObject({ severity: 'critical', instance: new URL(node.address).host });
+  });
 });
