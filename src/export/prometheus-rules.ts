@@ -79,18 +79,25 @@ export const ERROR_RATIO_LIMIT = 0.05;
 /** Seconds the audit stream may lag behind the server before it is a fault. */
 export const INGEST_LAG_LIMIT_SECONDS = 60;
 
+/** The runbook that diagnoses it. */
+interface DiagnosedBy {
+  readonly runbook: RunbookName;
+}
+
+/** sealwatch's own faults, which no runbook diagnoses: what to look at instead. */
+interface CheckedBy {
+  readonly check: string;
+}
+
 /** A rule as written below: `forSeconds` is scaled and formatted, the runbook becomes a command. */
-interface RuleSpec {
+type RuleSpec = {
   readonly alert: string;
   readonly expr: string;
   readonly forSeconds: number;
   readonly severity: Severity;
   readonly summary: string;
   readonly description: string;
-  /** The runbook that diagnoses it; absent for sealwatch's own faults, which name their check. */
-  readonly runbook?: RunbookName;
-  readonly check?: string;
-}
+} & (DiagnosedBy | CheckedBy);
 
 /** Seconds as a Prometheus duration (`300` → `5m`, `1.5` → `1500ms`). */
 export function promDuration(seconds: number): string {
@@ -101,7 +108,7 @@ export function promDuration(seconds: number): string {
 }
 
 function toRule(spec: RuleSpec, forScale: number): AlertingRule {
-  const runbook = spec.runbook ? `sealwatch runbook diagnose ${spec.runbook}` : (spec.check ?? '');
+  const runbook = 'runbook' in spec ? `sealwatch runbook diagnose ${spec.runbook}` : spec.check;
   return {
     alert: spec.alert,
     expr: spec.expr,
