@@ -4,7 +4,7 @@ import type { RUNBOOKS } from '../runbooks/registry.js';
 import { openBaoMetric, SEALWATCH_METRICS, type OpenBaoMetric } from './metric-names.js';
 
 export type Severity = 'critical' | 'warning';
-export type RunbookName = keyof typeof RUNBOOKS;
+type RunbookName = keyof typeof RUNBOOKS;
 
 /** One alerting rule as Prometheus loads it. */
 export interface AlertingRule {
@@ -41,7 +41,7 @@ export interface RuleOptions {
   readonly forScale?: number;
 }
 
-export const DEFAULT_RULE_OPTIONS: RuleOptions = Object.freeze({
+const DEFAULT_RULE_OPTIONS: RuleOptions = Object.freeze({
   metricsPrefix: 'vault',
   openbaoJob: 'openbao',
   sealwatchJob: 'sealwatch',
@@ -71,13 +71,13 @@ export function ruleOptions(input: Partial<RuleOptions>): RuleOptions {
 }
 
 /** Never-expiring tokens above which the usage gauge alerts (root and long-lived service tokens). */
-export const NON_EXPIRING_TOKEN_LIMIT = 10;
+const NON_EXPIRING_TOKEN_LIMIT = 10;
 /** Raft entries waiting for the FSM above which a node is falling behind. */
-export const RAFT_FSM_PENDING_LIMIT = 10;
+const RAFT_FSM_PENDING_LIMIT = 10;
 /** Share of requests answered 5xx above which the success rate is low. */
-export const ERROR_RATIO_LIMIT = 0.05;
+const ERROR_RATIO_LIMIT = 0.05;
 /** Seconds the audit stream may lag behind the server before it is a fault. */
-export const INGEST_LAG_LIMIT_SECONDS = 60;
+const INGEST_LAG_LIMIT_SECONDS = 60;
 
 /** The runbook that diagnoses it. */
 interface DiagnosedBy {
@@ -316,7 +316,7 @@ export function prometheusRules(options: RuleOptions = DEFAULT_RULE_OPTIONS): Ru
 }
 
 /** The same groups as a Kubernetes PrometheusRule (prometheus-operator, monitoring.coreos.com/v1). */
-export function prometheusRuleResource(rules: RuleFile, name = 'sealwatch') {
+function prometheusRuleResource(rules: RuleFile, name = 'sealwatch') {
   return {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PrometheusRule',
