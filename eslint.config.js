@@ -18,6 +18,7 @@ const SERVICES = [
   'assess',
   'backup',
   'leak',
+  'export',
   'status',
   'drill',
   'lab',

@@ -25,6 +25,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<CommandFactory>>> = {
   respond: async () => (await import('./commands/respond.command.js')).respondCommand,
   runbook: async () => (await import('./commands/runbook.command.js')).runbookCommand,
   backup: async () => (await import('./commands/backup.command.js')).backupCommand,
+  export: async () => (await import('./commands/export.command.js')).exportCommand,
 };
 
 /**
