@@ -1,4 +1,3 @@
-import { parse as parseHcl } from '@cdktf/hcl2json';
 import { z } from 'zod';
 import { errorMessage, SealwatchError } from '../errors.js';
 
@@ -129,7 +128,10 @@ async function decode(name: string, text: string): Promise<unknown> {
     }
   }
   try {
-    return await parseHcl(`${name}.hcl`, text);
+    // Loaded on first use: the module reads and starts its WebAssembly (~70 ms, ~8 ms a policy after
+    // the first), which commands that read no policy should not pay for.
+    const { parse } = await import('@cdktf/hcl2json');
+    return await parse(`${name}.hcl`, text);
   } catch (error) {
     throw hclError(name, error);
   }
