@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { mustParsePathTemplate } from '../config/path-template.js';
+import { accessMatrix, roleTenant, tenantPaths, tenantsNamedIn } from './access-matrix.js';
+import { parsePolicy } from './policy.js';
+
+const smtp = {
+  template: mustParsePathTemplate('secret/tenants/{tenant}/smtp'),
+  mount: 'secret',
+  kvVersion: 2 as const,
+};
+const keys = {
+  template: mustParsePathTemplate('kv1/keys/{tenant}/{key_id}'),
+  mount: 'kv1',
+  kvVersion: 1 as const,
+};
+
+describe('access matrix', () => {
+  it('builds API paths from templates: data/ after a KV v2 mount, other placeholders kept', () => {
+    expect(tenantPaths('acme', [smtp, keys])).toEqual([
+      'secret/data/tenants/acme/smtp',
+      'kv1/keys/acme/{key_id}',
+    ]);
+  });
+
+  it('decides read and write per tenant, deny and priority included, and flags cross-tenant roles', async () => {
+    const policies = [
+      await parsePolicy(
+        'acme-app',
+        `path "secret/data/tenants/acme/*" { capabilities = ["read", "update"] }
+         path "secret/data/tenants/globex/smtp" { capabilities = ["read"] }`,
+      ),
+      await parsePolicy(
+        'support',
+        `path "secret/data/tenants/+/smtp" { capabilities = ["read"] }
+         path "secret/data/tenants/initech/smtp" { capabilities = ["deny"] }
+         path "kv1/keys/+/+" { capabilities = ["create"] }
+         path "secret/data/users/{{identity.entity.id}}" { capabilities = ["read"] }`,
+      ),
+      await parsePolicy('one-key', 'path "kv1/keys/acme/k1" { capabilities = ["update"] }'),
+    ];
+    const tenants = ['acme', 'globex', 'initech'].map((t) => ({
+      tenant: t,
+      paths: tenantPaths(t, [smtp, keys]),
+    }));
+    const matrix = accessMatrix({
+      policies,
+      roles: new Map([
+        ['acme-app', [{ mount: 'approle', role: 'acme-app', tenant: 'acme' }]],
+        ['support', [{ mount: 'userpass', role: 'sam' }]],
+      ]),
+      tenants,
+      couldNotRead: [
+        { what: 'role x', capability: 'read', path: 'auth/approle/role/x', reason: 'permission denied' },
+      ],
+    });
+    expect(matrix.policies).toEqual([
+      {
+        policy: 'acme-app',
+        roles: [{ mount: 'approle', role: 'acme-app', tenant: 'acme' }],
+        tenants: { read: ['acme', 'globex'], write: ['acme'] },
+        cross_tenant: true,
+        templated_rules: [],
+      },
+      // One key of one tenant is not the tenant's secrets: only rules covering every {key_id} count.
+      {
+        policy: 'one-key',
+        roles: [],
+        tenants: { read: [], write: [] },
+        cross_tenant: false,
+        templated_rules: [],
+      },
+      {
+        policy: 'support',
+        roles: [{ mount: 'userpass', role: 'sam' }],
+        tenants: { read: ['acme', 'globex'], write: ['acme', 'globex', 'initech'] },
+        cross_tenant: true,
+        templated_rules: ['secret/data/users/{{identity.entity.id}}'],
+      },
+    ]);
+    expect(matrix.by_tenant['initech']).toEqual({
+      readers: [],
+      writers: [{ policy: 'support', roles: [{ mount: 'userpass', role: 'sam' }] }],
+    });
+    expect(matrix.could_not_read).toHaveLength(1);
+  });
+
+  it('names the tenants policies mention at the {tenant} position, never a wildcard', async () => {
+    const policy = await parsePolicy(
+      'p',
+      `path "secret/data/tenants/acme/*" { capabilities = ["read"] }
+       path "secret/tenants/globex/smtp" { capabilities = ["read"] }
+       path "secret/data/tenants/+/smtp" { capabilities = ["read"] }
+       path "secret/data/tenants/ini*" { capabilities = ["read"] }`,
+    );
+    expect(tenantsNamedIn([policy], [smtp.template])).toEqual(['acme', 'globex']);
+  });
+
+  it('reads a role tenant by the configured template', () => {
+    expect(roleTenant('acme-app', '{tenant}-app')).toBe('acme');
+    expect(roleTenant('app-acme', 'app-{tenant}')).toBe('acme');
+    expect(roleTenant('-app', '{tenant}-app')).toBeUndefined();
+    expect(roleTenant('mailer', '{tenant}-app')).toBeUndefined();
+    expect(roleTenant('acme-app', undefined)).toBeUndefined();
+  });
+});
