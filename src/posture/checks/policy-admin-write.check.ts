@@ -1,6 +1,9 @@
 import { buildAcl, decide } from '../../policy/acl.js';
 import type { PostureCheck, PostureFinding } from '../check.js';
-import { gapFindings, policyFacts, WRITE_CAPABILITIES } from './policy-set.js';
+import { gapFindings, policyFacts } from './policy-set.js';
+
+/** Sudo alone writes nothing on these endpoints: it is policy-sudo's finding. */
+const WRITES = ['create', 'update', 'patch', 'delete'];
 
 /** The control-plane endpoints whose write turns a token into an administrator, each with a path to probe. */
 const ADMIN_AREAS = [
@@ -26,7 +29,7 @@ const ADMIN_AREAS = [
   },
 ] as const;
 
-/** Write (create, update, patch, delete, sudo) on sys/policies/*, sys/auth/*, sys/audit*, sys/mounts/*, as the server decides it. */
+/** Write (create, update, patch, delete) on sys/policies/*, sys/auth/*, sys/audit*, sys/mounts/*, as the server decides it. */
 export const policyAdminWriteCheck: PostureCheck = {
   id: 'policy-admin-write',
   area: 'policies',
@@ -40,9 +43,7 @@ export const policyAdminWriteCheck: PostureCheck = {
       const acl = buildAcl([policy]);
       for (const admin of ADMIN_AREAS) {
         const decision = decide(acl, admin.probe);
-        const writes = decision.capabilities.filter((c) =>
-          (WRITE_CAPABILITIES as readonly string[]).includes(c),
-        );
+        const writes = decision.capabilities.filter((c) => WRITES.includes(c));
         if (writes.length === 0) continue;
         findings.push({
           id: `${this.id}:${policy.name}:${admin.area}`,
