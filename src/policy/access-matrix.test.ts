@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mustParsePathTemplate } from '../config/path-template.js';
+import { buildAcl, decide } from './acl.js';
 import { accessMatrix, roleTenant, tenantPaths, tenantsNamedIn } from './access-matrix.js';
 import { parsePolicy } from './policy.js';
 
@@ -38,17 +39,14 @@ describe('access matrix', () => {
       ),
       await parsePolicy('one-key', 'path "kv1/keys/acme/k1" { capabilities = ["update"] }'),
     ];
-    const tenants = ['acme', 'globex', 'initech'].map((t) => ({
-      tenant: t,
-      paths: tenantPaths(t, [smtp, keys]),
-    }));
     const matrix = accessMatrix({
       policies,
       roles: new Map([
         ['acme-app', [{ mount: 'approle', role: 'acme-app', tenant: 'acme' }]],
         ['support', [{ mount: 'userpass', role: 'sam' }]],
       ]),
-      tenants,
+      tenants: ['acme', 'globex', 'initech'],
+      pathsOf: (t) => tenantPaths(t, [smtp, keys]),
       couldNotRead: [
         { what: 'role x', capability: 'read', path: 'auth/approle/role/x', reason: 'permission denied' },
       ],
@@ -82,6 +80,38 @@ describe('access matrix', () => {
       writers: [{ policy: 'support', roles: [{ mount: 'userpass', role: 'sam' }] }],
     });
     expect(matrix.could_not_read).toHaveLength(1);
+  });
+
+  it('decides tenants that no rule tells apart once, with the same answer as one by one', async () => {
+    const policy = await parsePolicy(
+      'tricky',
+      `path "secret/data/tenants/ac*" { capabilities = ["read"] }
+       path "secret/data/tenants/acme/smtp" { capabilities = ["deny"] }
+       path "secret/data/tenants/+/dkim" { capabilities = ["update"] }
+       path "secret/data/tenants/g/+" { capabilities = ["patch"] }
+       path "secret/data/*" { capabilities = ["list"] }
+       path "secret/+/tenants/zeta/smtp" { capabilities = ["read"] }
+       path "kv1/keys/b*" { capabilities = ["create"] }`,
+    );
+    const tenants = ['acme', 'acm', 'acmex', 'a', 'globex', 'g', 'zeta', 'bob', 'other', 'dkim', 'tenants'];
+    const pathsOf = (t: string) =>
+      tenantPaths(t, [
+        smtp,
+        keys,
+        { ...smtp, template: mustParsePathTemplate('secret/tenants/{tenant}/dkim') },
+      ]);
+    const { policies } = accessMatrix({ policies: [policy], roles: new Map(), tenants, pathsOf });
+    const acl = buildAcl([policy]);
+    const oneByOne = (caps: string[]) =>
+      tenants.filter((t) =>
+        pathsOf(t).some((p) => caps.some((c) => decide(acl, p).capabilities.includes(c))),
+      );
+    expect(policies[0]!.tenants).toEqual({
+      read: oneByOne(['read']),
+      write: oneByOne(['create', 'update', 'patch']),
+    });
+    // zeta's + rule loses to secret/data/* (its + comes first): the server's order, not the rule count.
+    expect(policies[0]!.tenants.read).toEqual(['acme', 'acm', 'acmex']);
   });
 
   it('names the tenants policies mention at the {tenant} position, never a wildcard', async () => {

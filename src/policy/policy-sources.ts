@@ -203,7 +203,13 @@ export async function readAccessMatrix(
     vault: PolicyReader & RoleReader & Pick<VaultClient, 'mountOf'>;
     config: Pick<Config, 'tenancy' | 'posture'>;
   },
-  options: { tenants: readonly string[]; couldNotListTenants?: CouldNotRead; only?: string },
+  options: {
+    tenants: readonly string[];
+    couldNotListTenants?: CouldNotRead;
+    only?: string;
+    /** Policies already read (posture reads them once per run); read here when absent. */
+    policySet?: PolicySet;
+  },
 ): Promise<AccessMatrix> {
   const { tenancy, posture } = deps.config;
   if (tenancy.paths.length === 0)
@@ -211,7 +217,7 @@ export async function readAccessMatrix(
       'tenancy.paths is empty: the access matrix needs the tenant secret path templates (e.g. secret/tenants/{tenant}/smtp)',
     );
   const [policySet, roleSet, templates] = await Promise.all([
-    readPolicies(deps.vault),
+    options.policySet ?? readPolicies(deps.vault),
     readRoles(deps.vault, posture.tenantRoleTemplate),
     resolveTemplateMounts(deps.vault, tenancy.paths),
   ]);
@@ -226,7 +232,8 @@ export async function readAccessMatrix(
   return accessMatrix({
     policies: policySet.policies,
     roles: roleSet.roles,
-    tenants: ids.map((tenant) => ({ tenant, paths: tenantPaths(tenant, templates.mounts) })),
+    tenants: ids,
+    pathsOf: (tenant) => tenantPaths(tenant, templates.mounts),
     couldNotRead: [
       ...(options.couldNotListTenants ? [options.couldNotListTenants] : []),
       ...policySet.couldNotRead,

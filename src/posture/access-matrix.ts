@@ -1,7 +1,7 @@
 import type { Config } from '../config/load.js';
 import { errorMessage } from '../errors.js';
 import type { AccessMatrix, CouldNotRead } from '../policy/access-matrix.js';
-import { readAccessMatrix } from '../policy/policy-sources.js';
+import { readAccessMatrix, type PolicySet } from '../policy/policy-sources.js';
 import { listTenants } from '../tenants/tenant-source.js';
 import type { VaultClient } from '../vault/client.js';
 
@@ -12,7 +12,7 @@ import type { VaultClient } from '../vault/client.js';
  */
 export async function tenantAccessMatrix(
   deps: { vault: VaultClient; config: Config },
-  options: { only?: string } = {},
+  options: { only?: string; policySet?: PolicySet } = {},
 ): Promise<AccessMatrix> {
   const { config, vault } = deps;
   let tenants: string[] = [];
@@ -36,6 +36,7 @@ export async function tenantAccessMatrix(
       tenants,
       ...(couldNotListTenants ? { couldNotListTenants } : {}),
       ...(options.only === undefined ? {} : { only: options.only }),
+      ...(options.policySet ? { policySet: options.policySet } : {}),
     },
   );
 }

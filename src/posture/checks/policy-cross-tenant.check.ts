@@ -1,6 +1,6 @@
 import { tenantAccessMatrix } from '../access-matrix.js';
 import type { PostureCheck, PostureFinding } from '../check.js';
-import { gapFindings } from './policy-set.js';
+import { gapFindings, policyFacts } from './policy-set.js';
 
 /**
  * Cross-tenant access from the effective access matrix. A role is a tenant's by its name
@@ -27,7 +27,11 @@ export const policyCrossTenantCheck: PostureCheck = {
           fix: 'tenancy:\n  paths: ["secret/tenants/{tenant}/smtp"]   # in sealwatch.yaml, one template per secret kind',
         },
       ];
-    const matrix = await tenantAccessMatrix({ vault, config });
+    const facts = await policyFacts(ctx);
+    const matrix = await tenantAccessMatrix(
+      { vault, config },
+      { policySet: { policies: facts.policies, couldNotRead: facts.policyGaps } },
+    );
     const findings: PostureFinding[] = gapFindings(this, matrix.could_not_read);
     for (const p of matrix.policies) {
       if (!p.cross_tenant) continue;

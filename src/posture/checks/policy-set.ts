@@ -1,13 +1,19 @@
 import { couldNotRead, type PostureCheck, type PostureContext, type PostureFinding } from '../check.js';
 import type { CouldNotRead, TemplateMount } from '../../policy/access-matrix.js';
-import { readPolicies, resolveTemplateMounts, type PolicySet } from '../../policy/policy-sources.js';
+import type { AclPolicy } from '../../policy/policy.js';
+import { readPolicies, resolveTemplateMounts } from '../../policy/policy-sources.js';
 
 /**
  * What the policy checks share, read once per posture run (parsing 500 policies takes seconds): the
  * parsed policies and the mounts of the tenant path templates. Keyed by the run's context.
  */
-export interface PolicyFacts extends PolicySet {
+export interface PolicyFacts {
+  policies: AclPolicy[];
   templateMounts: TemplateMount[];
+  /** What the policy set itself could not read (the list, a policy, a policy that does not parse). */
+  policyGaps: CouldNotRead[];
+  /** The policy gaps and the template mounts that could not be found. */
+  couldNotRead: CouldNotRead[];
 }
 
 const cache = new WeakMap<PostureContext, Promise<PolicyFacts>>();
@@ -20,8 +26,9 @@ export function policyFacts(ctx: PostureContext): Promise<PolicyFacts> {
       resolveTemplateMounts(ctx.vault, ctx.config.tenancy.paths),
     ]).then(([set, templates]) => ({
       policies: set.policies,
-      couldNotRead: [...set.couldNotRead, ...templates.couldNotRead],
       templateMounts: templates.mounts,
+      policyGaps: set.couldNotRead,
+      couldNotRead: [...set.couldNotRead, ...templates.couldNotRead],
     }));
     cache.set(ctx, facts);
   }
