@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mustParsePathTemplate } from '../config/path-template.js';
 import { buildAcl, decide } from './acl.js';
-import { accessMatrix, roleTenant, tenantPaths, tenantsNamedIn } from './access-matrix.js';
+import { accessMatrix, roleTenant, tenantPaths, tenantReach, tenantsNamedIn } from './access-matrix.js';
 import { parsePolicy } from './policy.js';
 
 const smtp = {
@@ -112,6 +112,23 @@ describe('access matrix', () => {
     });
     // zeta's + rule loses to secret/data/* (its + comes first): the server's order, not the rule count.
     expect(policies[0]!.tenants.read).toEqual(['acme', 'acm', 'acmex']);
+  });
+
+  it('reaches tenants for merged policies and an entity, templated tenant segments filled', async () => {
+    const own = await parsePolicy(
+      'own',
+      'path "secret/data/tenants/{{identity.entity.metadata.tenant}}/*" { capabilities = ["read"] }',
+    );
+    const deny = await parsePolicy('deny', 'path "secret/data/tenants/globex/*" { capabilities = ["deny"] }');
+    const wide = await parsePolicy('wide', 'path "secret/data/tenants/+/smtp" { capabilities = ["read"] }');
+    const tenants = ['acme', 'globex', 'initech'];
+    const pathsOf = (t: string) => tenantPaths(t, [smtp]);
+    expect(tenantReach([own], tenants, pathsOf)).toEqual({ read: [], write: [] });
+    expect(tenantReach([own], tenants, pathsOf, { entityMetadata: { tenant: 'acme' } }).read).toEqual([
+      'acme',
+    ]);
+    // Merged as for one token: globex's deny prefix outranks the + rule of the other policy.
+    expect(tenantReach([wide, deny], tenants, pathsOf).read).toEqual(['acme', 'initech']);
   });
 
   it('names the tenants policies mention at the {tenant} position, never a wildcard', async () => {

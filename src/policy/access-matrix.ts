@@ -1,5 +1,5 @@
 import { PathTemplateMatcher, type PathTemplate } from '../config/path-template.js';
-import { buildAcl, decide } from './acl.js';
+import { buildAcl, decide, type IdentityValues } from './acl.js';
 import type { AclPolicy, Capability } from './policy.js';
 
 /**
@@ -64,7 +64,7 @@ export function accessMatrix(input: {
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((policy): PolicyAccess => {
       const roles = input.roles.get(policy.name) ?? [];
-      const { read, write } = policyReach(policy, input.tenants, input.pathsOf);
+      const { read, write } = tenantReach([policy], input.tenants, input.pathsOf);
       const reached = new Set([...read, ...write]);
       const cross_tenant =
         reached.size > 1 ||
@@ -83,31 +83,39 @@ export function accessMatrix(input: {
 }
 
 /**
- * The tenants a policy reads and writes. A rule tells tenants apart only by a segment equal to the
- * tenant id or a prefix glob's partial segment the id starts with (`tenants/ac*`), so every tenant
- * that meets neither is decided exactly as a made-up tenant is: evaluated once, not 5,000 times.
+ * The tenants a set of policies (merged, as for one token) reads and writes; with `identity`, the
+ * templated rules are filled for that entity as the server fills them. What an actor could read
+ * (issue 20's could-read) is this for the actor's policies.
+ *
+ * A rule tells tenants apart only by a segment equal to the tenant id or a prefix glob's partial
+ * segment the id starts with (`tenants/ac*`), so every tenant that meets neither is decided exactly as
+ * a made-up tenant is: evaluated once, not 5,000 times. Filled templates can name any tenant, so with
+ * an identity and a templated rule every tenant is evaluated.
  */
-function policyReach(
-  policy: AclPolicy,
+export function tenantReach(
+  policies: readonly AclPolicy[],
   tenants: readonly string[],
   pathsOf: (tenant: string) => string[],
+  identity?: IdentityValues,
 ): { read: string[]; write: string[] } {
-  const acl = buildAcl([policy]);
+  const acl = buildAcl(policies, identity);
+  const oneByOne = identity !== undefined && policies.some((p) => p.rules.some((r) => r.templated));
   const segments = new Set<string>();
   const partials = new Set<string>();
-  for (const rule of policy.rules) {
+  for (const rule of policies.flatMap((p) => p.rules)) {
     const parts = rule.path.split('/');
     for (const part of parts) segments.add(part);
     const last = parts[parts.length - 1]!;
     if (last.endsWith('*') && last.length > 1) partials.add(last.slice(0, -1));
   }
-  const distinct = (t: string) => segments.has(t) || [...partials].some((p) => t.startsWith(p));
+  const distinct = (t: string) => oneByOne || segments.has(t) || [...partials].some((p) => t.startsWith(p));
   const reach = (tenant: string) => {
     const granted = new Set(pathsOf(tenant).flatMap((path) => decide(acl, path).capabilities));
-    return { read: granted.has('read'), write: WRITE.some((c) => granted.has(c)) };
+    const root = granted.has('root');
+    return { read: root || granted.has('read'), write: root || WRITE.some((c) => granted.has(c)) };
   };
   let probe = 'sealwatch-probe-tenant';
-  while (distinct(probe)) probe += '_';
+  while (segments.has(probe) || [...partials].some((p) => probe.startsWith(p))) probe += '_';
   const anyOther = reach(probe);
   const read: string[] = [];
   const write: string[] = [];
