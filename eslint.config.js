@@ -23,7 +23,7 @@ const SERVICES = [
   'drill',
   'lab',
 ];
-const DOMAIN = ['playbook', 'audit', 'notify', 'tenants', 'secrets'];
+const DOMAIN = ['playbook', 'audit', 'notify', 'tenants', 'secrets', 'policy'];
 const BASE = ['vault', 'store', 'config', 'util', 'logging'];
 
 const folders = (names) => names.map((name) => `src/${name}/**/*.ts`);

@@ -39,6 +39,8 @@ await build({
     'smtp-server',
     'tar',
     'sshpk',
+    // Reads its WebAssembly (main.wasm.gz) from beside its own files.
+    '@cdktf/hcl2json',
     // Imported on the first request to Vault: esbuild would give that dynamic import of a CommonJS
     // package only a default export, Node gives it its named ones.
     'undici',

@@ -46,6 +46,11 @@ export interface Config {
     readonly widespreadThreshold: number;
   };
   readonly assess: AssessThresholds;
+  readonly posture: {
+    /** `{tenant}-app`: how a role name says its tenant (see docs/policies.md). */
+    readonly tenantRoleTemplate: string | undefined;
+    readonly breakGlassPolicies: readonly string[];
+  };
   /** Secrets to rotate, limits and targets; file paths in it are resolved against the config file. */
   readonly rotation: RotationConfig;
   /** Tenant notices; file paths in it are resolved against the config file. */
@@ -116,6 +121,10 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
       loginBurstCount: parsed.assess.login_burst.count,
       loginBurstWithinMs: parseDuration(parsed.assess.login_burst.within)!,
       maxTokenTtlSeconds: parseDuration(parsed.assess.max_token_ttl)! / 1000,
+    },
+    posture: {
+      tenantRoleTemplate: parsed.posture.tenant_role_template,
+      breakGlassPolicies: parsed.posture.break_glass_policies,
     },
     rotation: resolveRotationPaths(parsed.rotation, relative),
     notify: parsed.notify ? resolveNotifyPaths(parsed.notify, relative) : undefined,

@@ -60,12 +60,24 @@ const assessSchema = z.strictObject({
   max_token_ttl: durationSchema.default('24h'),
 });
 
+/** Policy posture (src/posture/checks/policy-*.check.ts, `posture access`); see docs/policies.md. */
+const postureSchema = z.strictObject({
+  /** How a role's name says its tenant, e.g. `{tenant}-app`: such a role reaching another tenant is high. */
+  tenant_role_template: z
+    .string()
+    .refine((t) => t.split('{tenant}').length === 2, 'must contain {tenant} exactly once')
+    .optional(),
+  /** Policies allowed to hold `sudo` (break-glass); sudo in any other policy is a finding. */
+  break_glass_policies: z.array(z.string().min(1)).default([]),
+});
+
 export const configFileSchema = z.strictObject({
   vault: vaultSchema.default(vaultSchema.parse({})),
   store: z.strictObject({ url: z.string().min(1).optional() }).default({}),
   tenancy: tenancySchema.default(tenancySchema.parse({})),
   rotation: rotationSchema.default(rotationSchema.parse({})),
   assess: assessSchema.default(assessSchema.parse({})),
+  posture: postureSchema.default(postureSchema.parse({})),
   /** Tenant notices (email and signed webhooks); see notify.schema.ts. */
   notify: notifySchema.optional(),
   lab: z

@@ -16,13 +16,8 @@ import {
   secondAuditStanza,
 } from '../secret-leak/audit-device.js';
 import { gatherLeakFacts, scanHolder, type LeakFacts } from '../secret-leak/leak-facts.js';
-import {
-  decidingRule,
-  denyPaths,
-  grantsCapability,
-  policyDiff,
-  policyRules,
-} from '../secret-leak/policy-rules.js';
+import { decidingRule, denyPaths, grantsCapability, policyDiff } from '../secret-leak/policy-rules.js';
+import { parsePolicy } from '../../policy/policy.js';
 import { registerSecret } from '../../logging/redactor.js';
 
 /** A flag given once is a string, given again a list; journalled as the list. */
@@ -594,7 +589,12 @@ function tightenPoliciesStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<Leak
     Promise.all(
       [...(await byPolicy(ctx))].map(async ([policy, paths]) => {
         const before = (await deps.vault.readPolicy(policy)) ?? '';
-        const after = denyPaths(before, paths, `deny the leaked path(s), incident ${ctx.incidentId}`);
+        const after = await denyPaths(
+          policy,
+          before,
+          paths,
+          `deny the leaked path(s), incident ${ctx.incidentId}`,
+        );
         return { policy, paths, before, after, diff: policyDiff(policy, before, after) };
       }),
     );
@@ -623,7 +623,7 @@ function tightenPoliciesStep(deps: RunbookDeps, diagnosis: Diagnosis): Step<Leak
     verify: async (ctx) => {
       const checked = await Promise.all(
         [...(await byPolicy(ctx))].map(async ([policy, paths]) => {
-          const rules = policyRules((await deps.vault.readPolicy(policy)) ?? '');
+          const rules = await parsePolicy(policy, (await deps.vault.readPolicy(policy)) ?? '');
           const granted = (p: string) =>
             ['read', 'update', 'create'].some((c) => grantsCapability(decidingRule(rules, p), c));
           return { policy, still_granted: paths.filter(granted) };

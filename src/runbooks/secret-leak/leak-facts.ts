@@ -9,7 +9,8 @@ import { BadRequestError, PermissionDeniedError } from '../../vault/errors.js';
 import type { AuditDevice, TokenInfo } from '../../vault/types.js';
 import { orUnchecked, uncheckedFact, type UncheckedFact } from '../could-not-check.js';
 import { shortError } from '../nodes.js';
-import { decidingRule, grantsCapability, policyRules, type PolicyRule } from './policy-rules.js';
+import { parsePolicy } from '../../policy/policy.js';
+import { decidingRule, grantsCapability, type PolicyRule } from './policy-rules.js';
 
 /**
  * What the audit trail and the cluster say about one leaked value: who read it, what it is (a
@@ -435,24 +436,29 @@ async function findGrants(
   const texts = new Map(
     await Promise.all(
       names.map(async (name) => {
-        const text = await orUnchecked(
-          vault.readPolicy(name),
+        // A text that does not parse is a fact of its own (the error names the policy, line and column).
+        const read = await orUnchecked(
+          vault
+            .readPolicy(name)
+            .then(async (text) =>
+              text === undefined ? undefined : { text, policy: await parsePolicy(name, text) },
+            ),
           unchecked,
           `which rules of policy ${name} let its tokens read the leaked value`,
           { capability: 'read', path: `sys/policies/acl/${name}` },
         );
-        return [name, text] as const;
+        return [name, read] as const;
       }),
     ),
   );
   const grants = new Map<string, PolicyGrant>();
   for (const reader of unexpected)
     for (const policy of reader.policies) {
-      const text = texts.get(policy);
-      if (text === undefined) continue;
-      const rules = policyRules(text);
+      const read = texts.get(policy);
+      if (read === undefined) continue;
+      const { text } = read;
       for (const { path, operation } of reader.reads) {
-        const rule = decidingRule(rules, path);
+        const rule = decidingRule(read.policy, path);
         if (!grantsCapability(rule, operation)) continue;
         const key = `${policy}\0${path}`;
         const grant = grants.get(key) ?? { policy, path, rule: rule!, text, readers: [] };
