@@ -25,6 +25,8 @@ const COMMANDS: Readonly<Record<string, () => Promise<CommandFactory>>> = {
   respond: async () => (await import('./commands/respond.command.js')).respondCommand,
   runbook: async () => (await import('./commands/runbook.command.js')).runbookCommand,
   backup: async () => (await import('./commands/backup.command.js')).backupCommand,
+  watch: async () => (await import('./commands/watch.command.js')).watchCommand,
+  alerts: async () => (await import('./commands/alerts.command.js')).alertsCommand,
 };
 
 /**

@@ -8,6 +8,7 @@ import { mustParsePathTemplate, type PathTemplate } from './path-template.js';
 import { parseDuration } from '../util/duration.js';
 import { resolveNotifyPaths, type NotifyConfig } from './notify.schema.js';
 import type { RotationConfig } from './rotation.schema.js';
+import { resolveWatchPaths, type WatchConfigFile } from './watch.schema.js';
 import { configFileSchema, type ConfigFile, type TenantSource } from './schema.js';
 
 /** Flags every command accepts; undefined when not given on the command line. */
@@ -50,6 +51,8 @@ export interface Config {
   readonly rotation: RotationConfig;
   /** Tenant notices; file paths in it are resolved against the config file. */
   readonly notify: NotifyConfig | undefined;
+  /** `watch` settings; file paths in it are resolved against the config file. */
+  readonly watch: Readonly<WatchConfigFile>;
   readonly lab: { readonly file: string } | undefined;
   readonly logLevel: ConfigFile['log']['level'];
 }
@@ -119,6 +122,7 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
     },
     rotation: resolveRotationPaths(parsed.rotation, relative),
     notify: parsed.notify ? resolveNotifyPaths(parsed.notify, relative) : undefined,
+    watch: resolveWatchPaths(parsed.watch, relative),
     lab: parsed.lab ? { file: relative(parsed.lab.file) } : undefined,
     logLevel: (env['SEALWATCH_LOG_LEVEL'] as ConfigFile['log']['level'] | undefined) ?? parsed.log.level,
   };

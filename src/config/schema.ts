@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parsePathTemplate } from './path-template.js';
 import { notifySchema } from './notify.schema.js';
 import { rotationSchema } from './rotation.schema.js';
+import { watchSchema } from './watch.schema.js';
 
 /** Durations in config are written as humans write them: 30s, 5m, 24h, 7d. */
 export const durationSchema = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 30s, 5m, 24h or 7d');
@@ -66,6 +67,8 @@ export const configFileSchema = z.strictObject({
   assess: assessSchema.default(assessSchema.parse({})),
   /** Tenant notices (email and signed webhooks); see notify.schema.ts. */
   notify: notifySchema.optional(),
+  /** `watch`: intervals, rule thresholds and notification channels; see watch.schema.ts. */
+  watch: watchSchema.default(watchSchema.parse({})),
   lab: z
     .strictObject({
       /** Set by `lab up`: the lab file holding the lab's root token and unseal keys. */

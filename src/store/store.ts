@@ -7,6 +7,7 @@ import type { Pool } from 'pg';
 import { redactUrl } from '../config/load.js';
 import { SealwatchError } from '../errors.js';
 import { migrations, type StoreDialect } from './migrations/index.js';
+import { AlertRepository } from './repositories/alerts.repository.js';
 import { AuditAnalysisRepository } from './repositories/audit-analysis.repository.js';
 import { AuditEventRepository } from './repositories/audit-events.repository.js';
 import { AuditLoginRepository } from './repositories/audit-logins.repository.js';
@@ -41,6 +42,8 @@ export class Store {
   readonly notifications: NotificationRepository;
   /** Raft snapshots taken and the restore drills run on them (`backup snapshot|verify`). */
   readonly backups: BackupRepository;
+  /** `watch` alerts, silences and the notice outbox (`alerts list|show|ack|silence`). */
+  readonly alerts: AlertRepository;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -58,6 +61,7 @@ export class Store {
     this.incidents = new IncidentRepository(db);
     this.notifications = new NotificationRepository(db);
     this.backups = new BackupRepository(db);
+    this.alerts = new AlertRepository(db);
   }
 
   static async open(url: string): Promise<Store> {

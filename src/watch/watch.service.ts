@@ -1,0 +1,246 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AuditPipelineDeps } from '../audit/audit-sink.js';
+import { followAuditFile } from '../audit/follow.js';
+import { listenForAuditEvents } from '../audit/listen.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { AlertRecord } from '../store/repositories/alerts.repository.js';
+import type { Store } from '../store/store.js';
+import type { VaultClient } from '../vault/client.js';
+import type { AlertCondition, AlertRule, RuleContext } from './alert-rule.js';
+import { ALERT_RULE_LIST } from './alerts/registry.js';
+import type { AlertChannel } from './channels/channel.js';
+import { advanceAlerts } from './lifecycle.js';
+import type { WatchMetrics } from './metrics.js';
+import { deliverDue } from './outbox.js';
+import { pollCluster } from './poll.js';
+import type { AuditFailureCounters, ClusterSample, WatchFaults } from './sample.js';
+
+export interface WatchSettings {
+  intervalMs: number;
+  nodeTimeoutMs: number;
+  repeatMs: number;
+  leaderChangesMax: number;
+  leaderChangesWithinMs: number;
+  /** Per-rule for-durations overriding the rules' own. */
+  forMs: Readonly<Record<string, number>>;
+  retries: ReadonlyMap<string, { attempts: number; backoffMs: number }>;
+  auditSockets: readonly string[];
+  auditFiles: readonly string[];
+}
+
+export interface WatchDeps {
+  /** A client limited to the node timeout without retries (VaultClient.withLimits). */
+  vault: Pick<VaultClient, 'health' | 'sealStatus' | 'autopilotState' | 'metricsPrometheus'>;
+  nodes: readonly string[];
+  store: Pick<Store, 'alerts'>;
+  /** Where live audit events go: the same pipeline as `audit listen` and `audit follow`. */
+  audit: AuditPipelineDeps;
+  channels: readonly AlertChannel[];
+  metrics: WatchMetrics;
+  logger: Logger;
+  settings: WatchSettings;
+}
+
+export interface CycleResult {
+  sample: ClusterSample;
+  /** Pending and firing alerts after the cycle; undefined when the store could not be used. */
+  active: AlertRecord[] | undefined;
+  /** Why the store could not be used this cycle. */
+  storeError: string | undefined;
+}
+
+const HISTORY_MS = 60 * 60_000;
+
+/** Waits, or less when watch is told to stop. */
+const pause = (ms: number, signal: AbortSignal) =>
+  // The abort's rejection is the stop itself, not a failure: every loop checks the signal next.
+  sleep(ms, undefined, { signal }).catch(() => undefined);
+
+/** The composition root of `watch`: poll, evaluate, keep state, notify, ingest the audit stream. */
+export function createWatch(deps: WatchDeps) {
+  const { settings, logger } = deps;
+  const rules: AlertRule[] = ALERT_RULE_LIST.map((r) => ({ ...r, forMs: settings.forMs[r.id] ?? r.forMs }));
+  const faults: WatchFaults = { auditSockets: [], store: undefined, notifiers: [] };
+  const leaderChanges: number[] = [];
+  const auditCounters: { at: number; counters: AuditFailureCounters }[] = [];
+  let lastLeader: string | undefined;
+  let lastCycleAt: Date | undefined;
+
+  const context: RuleContext = {
+    thresholds: {
+      leaderChangesMax: settings.leaderChangesMax,
+      leaderChangesWithinMs: settings.leaderChangesWithinMs,
+    },
+    leaderChanges: (withinMs) => leaderChanges.filter((t) => t >= Date.now() - withinMs).length,
+    auditFailureIncrease: (withinMs) => {
+      const latest = auditCounters[auditCounters.length - 1];
+      const base = auditCounters.find((s) => s.at >= Date.now() - withinMs);
+      if (!latest || !base || base === latest) return undefined;
+      return {
+        request: latest.counters.requestFailures - base.counters.requestFailures,
+        response: latest.counters.responseFailures - base.counters.responseFailures,
+      };
+    },
+  };
+
+  const remember = (sample: ClusterSample) => {
+    const now = sample.at.getTime();
+    if (sample.leader && lastLeader && sample.leader !== lastLeader) leaderChanges.push(now);
+    if (sample.leader) lastLeader = sample.leader;
+    if (sample.auditFailures?.ok) auditCounters.push({ at: now, counters: sample.auditFailures.value });
+    while (leaderChanges.length > 0 && leaderChanges[0]! < now - HISTORY_MS) leaderChanges.shift();
+    while (auditCounters.length > 1 && auditCounters[0]!.at < now - HISTORY_MS) auditCounters.shift();
+  };
+
+  const notifierFailed = (channel: string, error: string) => {
+    deps.metrics.notifierFailures.inc({ channel });
+    faults.notifiers = [...faults.notifiers.filter((n) => n.channel !== channel), { channel, error }];
+  };
+  const notifierOk = (channel: string) => {
+    faults.notifiers = faults.notifiers.filter((n) => n.channel !== channel);
+  };
+
+  async function cycle(options: { once?: boolean } = {}): Promise<CycleResult> {
+    const sample = await pollCluster(
+      { vault: deps.vault, nodes: deps.nodes, timeoutMs: settings.nodeTimeoutMs },
+      { auditSockets: [...faults.auditSockets], store: faults.store, notifiers: [...faults.notifiers] },
+    );
+    remember(sample);
+    deps.metrics.observeSample(sample);
+    const results = new Map<string, readonly AlertCondition[] | undefined>(
+      rules.map((rule) => [rule.id, rule.evaluate(sample, context)]),
+    );
+    let active: AlertRecord[] | undefined;
+    try {
+      const previous = await deps.store.alerts.active();
+      const silences = await deps.store.alerts.activeSilences(sample.at.toISOString());
+      const { changed, notices } = advanceAlerts({
+        rules,
+        results,
+        active: previous,
+        silences,
+        now: sample.at,
+        repeatMs: settings.repeatMs,
+        channels: deps.channels.map((c) => c.name),
+        ignoreFor: options.once ?? false,
+      });
+      await deps.store.alerts.commitCycle(changed, notices);
+      faults.store = undefined;
+      const known = new Set(previous.map((a) => a.fingerprint));
+      for (const a of changed) if (!known.has(a.fingerprint)) deps.metrics.detections.inc({ rule: a.rule });
+      const byFingerprint = new Map(previous.map((a) => [a.fingerprint, a]));
+      for (const a of changed) byFingerprint.set(a.fingerprint, a);
+      active = [...byFingerprint.values()].filter((a) => a.state !== 'resolved');
+      deps.metrics.observeAlerts(active, rules);
+      for (const n of notices)
+        logger.info({ fingerprint: n.fingerprint, channel: n.channel, kind: n.kind }, 'notice queued');
+    } catch (error) {
+      // Alert state cannot be kept this cycle; the fault is reported (log, /healthz, next sample).
+      faults.store = errorMessage(error);
+      logger.error({ err: error }, 'the store cannot be used: alert state not updated this cycle');
+    }
+    lastCycleAt = sample.at;
+    return { sample, active, storeError: faults.store };
+  }
+
+  const deliver = () =>
+    deliverDue({
+      store: deps.store,
+      channels: deps.channels,
+      logger,
+      retries: settings.retries,
+      onFailure: notifierFailed,
+      onSuccess: notifierOk,
+    });
+
+  /** Keeps one audit socket listening; a listener that fails or stops is a fault until it listens again. */
+  async function keepListening(bind: string, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await listenForAuditEvents(
+          {
+            bind,
+            signal,
+            onStored: storedAuditEvents,
+            onListening: () => {
+              faults.auditSockets = faults.auditSockets.filter((s) => s.bind !== bind);
+              logger.info({ bind }, 'receiving the audit socket');
+            },
+            onNotice: (message) => logger.warn({ bind }, message),
+          },
+          deps.audit,
+        );
+        if (signal.aborted) return;
+        faults.auditSockets = [
+          ...faults.auditSockets.filter((s) => s.bind !== bind),
+          { bind, error: 'stopped' },
+        ];
+      } catch (error) {
+        faults.auditSockets = [
+          ...faults.auditSockets.filter((s) => s.bind !== bind),
+          { bind, error: errorMessage(error) },
+        ];
+        logger.error({ bind, err: error }, 'audit socket listener failed; retrying');
+      }
+      // Retried each interval, until the address is free again.
+      await pause(settings.intervalMs, signal);
+    }
+  }
+
+  async function keepFollowing(file: string, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await followAuditFile(
+          { file, signal, onStored: storedAuditEvents, onNotice: (m) => logger.warn({ file }, m) },
+          deps.audit,
+        );
+      } catch (error) {
+        logger.error({ file, err: error }, 'following the audit file failed; retrying');
+      }
+      await pause(settings.intervalMs, signal);
+    }
+  }
+
+  function storedAuditEvents(stored: { inserted: number; newestTime: string | undefined }): void {
+    deps.metrics.auditEventsIngested.inc(stored.inserted);
+    if (stored.newestTime)
+      deps.metrics.auditIngestLag.set(Math.max(0, (Date.now() - Date.parse(stored.newestTime)) / 1000));
+  }
+
+  /** Runs until the signal: audit streams, a cycle every interval, deliveries as they fall due. */
+  async function run(signal: AbortSignal): Promise<void> {
+    const streams = [
+      ...settings.auditSockets.map((bind) => keepListening(bind, signal)),
+      ...settings.auditFiles.map((file) => keepFollowing(file, signal)),
+    ];
+    // Deliveries run beside the cycles: a slow receiver never delays a poll.
+    const delivering = (async () => {
+      while (!signal.aborted) {
+        await deliver().catch((error: unknown) => logger.error({ err: error }, 'delivering notices failed'));
+        await pause(250, signal);
+      }
+    })();
+    while (!signal.aborted) {
+      const started = Date.now();
+      await cycle().catch((error: unknown) => logger.error({ err: error }, 'watch cycle failed'));
+      await pause(Math.max(0, settings.intervalMs - (Date.now() - started)), signal);
+    }
+    await Promise.allSettled([delivering, ...streams]);
+  }
+
+  return {
+    cycle,
+    deliver,
+    run,
+    rules,
+    /** Healthy while cycles run and the store answers. */
+    health: () => ({
+      ok: faults.store === undefined && lastCycleAt !== undefined,
+      last_cycle_at: lastCycleAt?.toISOString() ?? null,
+      faults: { ...faults },
+    }),
+  };
+}
+
+export type Watch = ReturnType<typeof createWatch>;
