@@ -167,6 +167,9 @@ async function openPostgres(url: string): Promise<Store> {
   // Loaded here: a SQLite store (the default) never pays for the PostgreSQL driver.
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000 });
+  // An idle connection that the server drops (a restart, a failover) is discarded by the pool; the
+  // next query connects anew or fails with its own error. Unhandled, this event would end the process.
+  pool.on('error', () => undefined);
   try {
     const client = await pool.connect();
     client.release();

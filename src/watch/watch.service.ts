@@ -4,12 +4,13 @@ import { followAuditFile } from '../audit/follow.js';
 import { listenForAuditEvents } from '../audit/listen.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { AlertRecord } from '../store/repositories/alerts.repository.js';
+import type { AlertRecord, NewOutboxEntry, Silence } from '../store/repositories/alerts.repository.js';
 import type { Store } from '../store/store.js';
 import type { VaultClient } from '../vault/client.js';
 import type { AlertCondition, AlertRule, RuleContext } from './alert-rule.js';
 import { ALERT_RULE_LIST } from './alerts/registry.js';
 import type { AlertChannel } from './channels/channel.js';
+import { alertJsonSchema } from './alert-json.js';
 import { advanceAlerts } from './lifecycle.js';
 import type { WatchMetrics } from './metrics.js';
 import { deliverDue } from './outbox.js';
@@ -44,8 +45,8 @@ export interface WatchDeps {
 
 export interface CycleResult {
   sample: ClusterSample;
-  /** Pending and firing alerts after the cycle; undefined when the store could not be used. */
-  active: AlertRecord[] | undefined;
+  /** Pending and firing alerts after the cycle (kept in memory while the store does not answer). */
+  active: AlertRecord[];
   /** Why the store could not be used this cycle. */
   storeError: string | undefined;
 }
@@ -101,7 +102,35 @@ export function createWatch(deps: WatchDeps) {
     faults.notifiers = faults.notifiers.filter((n) => n.channel !== channel);
   };
 
+  /**
+   * What watch knows of its alerts when the store does not answer: the last active list, the
+   * silences, and changes not yet written. Written (without queuing their notices again, which
+   * were sent directly) as soon as the store answers.
+   */
+  let memory: { active: AlertRecord[]; silences: Silence[]; unsaved: Map<string, AlertRecord> } = {
+    active: [],
+    silences: [],
+    unsaved: new Map(),
+  };
+
+  /** Reads the store's alert state; a failure is the store fault of this cycle, never an empty state. */
+  async function readState(at: Date): Promise<{ active: AlertRecord[]; silences: Silence[] } | undefined> {
+    try {
+      const [active, silences] = await Promise.all([
+        deps.store.alerts.active(),
+        deps.store.alerts.activeSilences(at.toISOString()),
+      ]);
+      faults.store = undefined;
+      return { active, silences };
+    } catch (error) {
+      faults.store = errorMessage(error);
+      logger.error({ err: error }, 'the store cannot be used: keeping alert state in memory');
+      return undefined;
+    }
+  }
+
   async function cycle(options: { once?: boolean } = {}): Promise<CycleResult> {
+    const stored = await readState(new Date());
     const sample = await pollCluster(
       { vault: deps.vault, nodes: deps.nodes, timeoutMs: settings.nodeTimeoutMs },
       { auditSockets: [...faults.auditSockets], store: faults.store, notifiers: [...faults.notifiers] },
@@ -111,37 +140,67 @@ export function createWatch(deps: WatchDeps) {
     const results = new Map<string, readonly AlertCondition[] | undefined>(
       rules.map((rule) => [rule.id, rule.evaluate(sample, context)]),
     );
-    let active: AlertRecord[] | undefined;
-    try {
-      const previous = await deps.store.alerts.active();
-      const silences = await deps.store.alerts.activeSilences(sample.at.toISOString());
-      const { changed, notices } = advanceAlerts({
-        rules,
-        results,
-        active: previous,
-        silences,
-        now: sample.at,
-        repeatMs: settings.repeatMs,
-        channels: deps.channels.map((c) => c.name),
-        ignoreFor: options.once ?? false,
-      });
-      await deps.store.alerts.commitCycle(changed, notices);
-      faults.store = undefined;
-      const known = new Set(previous.map((a) => a.fingerprint));
-      for (const a of changed) if (!known.has(a.fingerprint)) deps.metrics.detections.inc({ rule: a.rule });
-      const byFingerprint = new Map(previous.map((a) => [a.fingerprint, a]));
-      for (const a of changed) byFingerprint.set(a.fingerprint, a);
-      active = [...byFingerprint.values()].filter((a) => a.state !== 'resolved');
-      deps.metrics.observeAlerts(active, rules);
-      for (const n of notices)
-        logger.info({ fingerprint: n.fingerprint, channel: n.channel, kind: n.kind }, 'notice queued');
-    } catch (error) {
-      // Alert state cannot be kept this cycle; the fault is reported (log, /healthz, next sample).
-      faults.store = errorMessage(error);
-      logger.error({ err: error }, 'the store cannot be used: alert state not updated this cycle');
+    // After an outage the store is behind what was notified meanwhile: memory is the truth until written.
+    const previous = stored && memory.unsaved.size === 0 ? stored.active : memory.active;
+    const silences = stored?.silences ?? memory.silences;
+    const { changed, notices } = advanceAlerts({
+      rules,
+      results,
+      active: previous,
+      silences,
+      now: sample.at,
+      repeatMs: settings.repeatMs,
+      channels: deps.channels.map((c) => c.name),
+      ignoreFor: options.once ?? false,
+    });
+    const known = new Set(previous.map((a) => a.fingerprint));
+    for (const a of changed) if (!known.has(a.fingerprint)) deps.metrics.detections.inc({ rule: a.rule });
+    const byFingerprint = new Map(previous.map((a) => [a.fingerprint, a]));
+    for (const a of changed) byFingerprint.set(a.fingerprint, a);
+    const active = [...byFingerprint.values()].filter((a) => a.state !== 'resolved');
+    deps.metrics.observeAlerts(active, rules);
+
+    let written = false;
+    if (stored) {
+      try {
+        const unsaved = new Map(memory.unsaved);
+        for (const a of changed) unsaved.set(a.fingerprint, a);
+        await deps.store.alerts.commitCycle([...unsaved.values()], notices);
+        written = true;
+        for (const n of notices)
+          logger.info({ fingerprint: n.fingerprint, channel: n.channel, kind: n.kind }, 'notice queued');
+      } catch (error) {
+        faults.store = errorMessage(error);
+        logger.error({ err: error }, 'the store cannot be written: keeping alert state in memory');
+      }
+    }
+    if (written) memory = { active, silences, unsaved: new Map() };
+    else {
+      for (const a of changed) memory.unsaved.set(a.fingerprint, a);
+      memory = { active, silences, unsaved: memory.unsaved };
+      await sendDirectly(notices);
     }
     lastCycleAt = sample.at;
     return { sample, active, storeError: faults.store };
+  }
+
+  /** Without a store there is no outbox: one attempt per notice, straight to the channel. */
+  async function sendDirectly(notices: readonly NewOutboxEntry[]): Promise<void> {
+    await Promise.all(
+      notices.map(async (n) => {
+        const channel = deps.channels.find((c) => c.name === n.channel);
+        const alert = alertJsonSchema.safeParse(n.payload);
+        // Both come from this process (its channels, toAlertJson): nothing to send otherwise.
+        if (!channel || !alert.success) return;
+        const result = await channel.send({
+          kind: n.kind,
+          alert: alert.data,
+          id: `sealwatch-${n.fingerprint}-${n.kind}-${Date.parse(alert.data.last_notified_at ?? '') || 0}`,
+        });
+        if (result.ok) notifierOk(n.channel);
+        else notifierFailed(n.channel, result.error);
+      }),
+    );
   }
 
   const deliver = () =>

@@ -19,9 +19,10 @@ import {
   sampleAlert,
   type ReceivedNotice,
 } from '../contract/alert-channel.contract.js';
-import { badNode } from '../harness/raft-faults.js';
+import { badNode, until } from '../harness/raft-faults.js';
 import { startReceiver } from '../harness/receiver.js';
 import { startSmtpServer } from '../harness/smtp.js';
+import { startPostgres } from '../harness/postgres.js';
 
 const TIMEOUT_MS = 1_000;
 const KEY = 'contract-signing-key-0123456789';
@@ -267,4 +268,72 @@ describe('the outbox and a failing channel', () => {
       await Promise.all([good.close(), bad.close(), garbage.close()]);
     }
   });
+  it('while the store is down, store-unreachable is told directly and state is kept in memory, then written', async () => {
+    const pg = await startPostgres();
+    const pgStore = await Store.open(pg.url);
+    const [good, garbage] = await Promise.all([startReceiver('ok'), badNode('garbage')]);
+    const vault = new VaultClient({
+      addresses: [garbage.address],
+      timeoutMs: 500,
+      retries: 0,
+      maxConnections: 4,
+      logger: silentLogger(),
+    });
+    const watch = createWatch({
+      vault,
+      nodes: [garbage.address],
+      store: pgStore,
+      audit: { store: pgStore, matcher: new PathTemplateMatcher([]), logger: silentLogger() },
+      channels: [webhookChannel({ name: 'good', url: good.url, signingKey: KEY, timeoutMs: TIMEOUT_MS })],
+      metrics: new WatchMetrics(),
+      logger: silentLogger(),
+      settings: {
+        intervalMs: 1_000,
+        nodeTimeoutMs: 500,
+        repeatMs: 3_600_000,
+        leaderChangesMax: 3,
+        leaderChangesWithinMs: 600_000,
+        forMs: {},
+        retries: new Map([['good', { attempts: 3, backoffMs: 0 }]]),
+        auditSockets: [],
+        auditFiles: [],
+      },
+    });
+    const told = (rule: string, kind: string) =>
+      good
+        .received()
+        .map((r) => r.json<{ kind: string; alert: { rule: string } }>())
+        .filter((n) => n.alert.rule === rule && n.kind === kind).length;
+    try {
+      await watch.cycle();
+      await watch.deliver();
+      expect(told('node-unreachable', 'firing')).toBe(1);
+      pg.halt();
+      const down = await watch.cycle();
+      expect(down.storeError).toBeDefined();
+      expect(down.active.find((a) => a.rule === 'watch-store-unreachable')?.state).toBe('firing');
+      expect(told('watch-store-unreachable', 'firing')).toBe(1);
+      expect(watch.health().ok).toBe(false);
+      pg.resume();
+      // The first query after the restart may still meet a dropped connection: cycles go on.
+      await until(
+        'a cycle with the store back',
+        async () => (await watch.cycle()).storeError === undefined,
+        20_000,
+      );
+      await watch.deliver();
+      expect(told('watch-store-unreachable', 'resolved')).toBe(1);
+      const kept = await pgStore.alerts.list({ includeResolved: true });
+      expect(kept.find((a) => a.rule === 'watch-store-unreachable')).toMatchObject({
+        state: 'resolved',
+        notified_state: 'resolved',
+      });
+      // Nothing that was already told went out again.
+      expect(told('node-unreachable', 'firing')).toBe(1);
+    } finally {
+      await vault.close();
+      await pgStore.close();
+      await Promise.all([good.close(), garbage.close(), pg.stop()]);
+    }
+  }, 60_000);
 });

@@ -100,10 +100,11 @@ export function watchCommand(run: CommandRunner): Command {
             const result = await watch.cycle({ once: true });
             await watch.deliver();
             render(ctx, result);
-            if (!result.active) return EXIT.failure;
             const failOn = opts.failOn;
             if (failOn && result.active.some((a) => a.state === 'firing' && rank(a.severity) >= rank(failOn)))
               return EXIT.findings;
+            // Notices went out directly, but nothing was kept: a cron run must see that.
+            if (result.storeError) return EXIT.failure;
             return;
           }
           const http = await startWatchHttp(opts.listen ?? w.listen, metrics, watch.health);
