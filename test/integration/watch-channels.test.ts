@@ -336,4 +336,58 @@ describe('the outbox and a failing channel', () => {
       await Promise.all([good.close(), garbage.close(), pg.stop()]);
     }
   }, 60_000);
+  it('an audit socket that cannot be listened on is an alert, and the listener is retried', async () => {
+    const taken = await badNode('hang');
+    const bind = taken.address.replace('http://', '');
+    const good = await startReceiver('ok');
+    const vault = new VaultClient({
+      addresses: [good.url],
+      timeoutMs: 500,
+      retries: 0,
+      maxConnections: 4,
+      logger: silentLogger(),
+    });
+    const watch = createWatch({
+      vault,
+      nodes: [],
+      store,
+      audit: { store, matcher: new PathTemplateMatcher([]), logger: silentLogger() },
+      channels: [webhookChannel({ name: 'good', url: good.url, signingKey: KEY, timeoutMs: TIMEOUT_MS })],
+      metrics: new WatchMetrics(),
+      logger: silentLogger(),
+      settings: {
+        intervalMs: 300,
+        nodeTimeoutMs: 500,
+        repeatMs: 3_600_000,
+        leaderChangesMax: 3,
+        leaderChangesWithinMs: 600_000,
+        forMs: {},
+        retries: new Map([['good', { attempts: 3, backoffMs: 0 }]]),
+        auditSockets: [bind],
+        auditFiles: [],
+      },
+    });
+    const controller = new AbortController();
+    const running = watch.run(controller.signal);
+    const rules = () =>
+      good
+        .received()
+        .map((r) => r.json<{ kind: string; alert: { rule: string; labels: Record<string, string> } }>());
+    try {
+      const down = await until('the audit-socket-down notice', async () =>
+        rules().find((n) => n.alert.rule === 'watch-audit-socket-down' && n.kind === 'firing'),
+      );
+      expect(down.alert.labels).toEqual({ socket: bind });
+      // The address frees up: watch listens there at its next retry and the alert resolves.
+      await taken.close();
+      await until('the audit-socket-down resolve notice', async () =>
+        rules().find((n) => n.alert.rule === 'watch-audit-socket-down' && n.kind === 'resolved'),
+      );
+    } finally {
+      controller.abort();
+      await running;
+      await vault.close();
+      await good.close();
+    }
+  }, 30_000);
 });

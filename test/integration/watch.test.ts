@@ -277,5 +277,28 @@ describe('sealwatch watch on a 3-node lab', () => {
     expect(flapping.alert.runbook).toBe('leader-election');
     expect(noticesOf('node-unreachable', 'firing')).toHaveLength(0);
     await stopWatch();
+    const ack = await cli([
+      'alerts',
+      'ack',
+      flapping.alert.fingerprint.slice(0, 8),
+      '--author',
+      'bob',
+      '--json',
+    ]);
+    expect(ack.code, ack.stderr).toBe(0);
+    expect(ack.json<AlertJson>()).toMatchObject({ fingerprint: flapping.alert.fingerprint, acked_by: 'bob' });
+    const silence = (await alertsList())
+      .find((a) => a.rule === 'node-unreachable')!
+      .silenced_by!.split(' ')[0]!;
+    const unsilence = await cli(['alerts', 'unsilence', silence]);
+    expect(unsilence.code, unsilence.stderr).toBe(0);
+    expect((await cli(['alerts', 'unsilence', 'no-such-silence'])).code).toBe(2);
+    // Unsilenced, the still unreachable hanging node is notified by the next cycle.
+    const once = await cli(['watch', '--once']);
+    expect(once.code, once.stderr).toBe(0);
+    expect(noticesOf('node-unreachable', 'firing').map((n) => n.alert.labels['node'])).toContain(
+      hang.address,
+    );
+    expect(noticesOf('leader-flapping', 'firing')).toHaveLength(1);
   }, 90_000);
 });
