@@ -63,6 +63,9 @@ export const watchSchema = z.strictObject({
   repeat_interval: durationSchema.default('4h'),
   audit_sockets: z.array(z.string().min(3)).default([]),
   audit_files: z.array(z.string().min(1)).default([]),
+  /** TLS listeners (host:port) whose certificates are watched, beside every https:// vault address. */
+  tls_listeners: z.array(z.string().regex(/^(\[[^\]]+\]|[^:/\s]+):\d{1,5}$/, 'host:port')).default([]),
+  tls_probe_interval: durationSchema.default('10m'),
   rules: z
     .strictObject({
       /** Leader changes tolerated within `leader_changes_within` before leader-flapping fires. */

@@ -1,4 +1,5 @@
 import { errorMessage } from '../errors.js';
+import { listenerKey, probeTls, type ListenerAddress } from '../runbooks/cert-expiry/tls-probe.js';
 import type { VaultClient } from '../vault/client.js';
 import type {
   AuditFailureCounters,
@@ -6,6 +7,7 @@ import type {
   ClusterSample,
   NodeSample,
   Observed,
+  TlsSample,
   WatchFaults,
 } from './sample.js';
 
@@ -15,12 +17,19 @@ export interface PollDeps {
   nodes: readonly string[];
   /** The deadline of one node's poll, enforced here too (a promise that never settles cannot hold a cycle). */
   timeoutMs: number;
+  /** TLS listeners whose certificates this cycle reads by handshake (none: not this cycle). */
+  tlsListeners?: readonly ListenerAddress[] | undefined;
 }
 
 /** Polls every node at once, then asks the active node for autopilot state and telemetry. */
 export async function pollCluster(deps: PollDeps, faults: WatchFaults): Promise<ClusterSample> {
   const at = new Date();
-  const nodes = await Promise.all(deps.nodes.map((node) => pollNode(deps, node)));
+  const [nodes, tls] = await Promise.all([
+    Promise.all(deps.nodes.map((node) => pollNode(deps, node))),
+    deps.tlsListeners
+      ? Promise.all(deps.tlsListeners.map((l) => probeListener(l, deps.timeoutMs)))
+      : undefined,
+  ]);
   const leader = nodes.find((n) => n.active)?.address;
   const [autopilot, auditFailures] = leader
     ? await Promise.all([
@@ -31,7 +40,7 @@ export async function pollCluster(deps: PollDeps, faults: WatchFaults): Promise<
         observe(deps.timeoutMs, async () => auditFailureCounters(await deps.vault.metricsPrometheus(leader))),
       ])
     : [undefined, undefined];
-  return { at, nodes, leader, autopilot, auditFailures, faults };
+  return { at, nodes, leader, autopilot, auditFailures, faults, tls };
 }
 
 async function pollNode(deps: PollDeps, address: string): Promise<NodeSample> {
@@ -67,6 +76,24 @@ async function pollNode(deps: PollDeps, address: string): Promise<NodeSample> {
     // OpenBao 2.6 renamed build_date to commit_date.
     buildDate: seal.ok ? (seal.value.commit_date ?? seal.value.build_date) : undefined,
     pollSeconds,
+  };
+}
+
+/** The certificate a listener serves, read by one handshake (tls-probe.ts, as the cert-expiry runbook). */
+async function probeListener(listener: ListenerAddress, timeoutMs: number): Promise<TlsSample> {
+  const result = await probeTls(listener, { timeoutMs });
+  return {
+    listener: listenerKey(listener),
+    certificate: result.ok
+      ? {
+          ok: true,
+          value: {
+            daysLeft: result.probe.leaf.days_left,
+            notAfter: result.probe.leaf.not_after,
+            subject: result.probe.leaf.subject,
+          },
+        }
+      : { ok: false, reason: result.error },
   };
 }
 

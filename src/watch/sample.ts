@@ -52,4 +52,12 @@ export interface ClusterSample {
   /** sys/metrics of the active node only; undefined when there is no leader to ask. */
   auditFailures: Observed<AuditFailureCounters> | undefined;
   faults: WatchFaults;
+  /** Listener certificates by TLS handshake; undefined in cycles that do not probe them. */
+  tls: TlsSample[] | undefined;
+}
+
+export interface TlsSample {
+  /** host:port */
+  listener: string;
+  certificate: Observed<{ daysLeft: number; notAfter: string; subject: string }>;
 }

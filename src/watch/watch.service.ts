@@ -6,6 +6,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { AlertRecord, NewOutboxEntry, Silence } from '../store/repositories/alerts.repository.js';
 import type { Store } from '../store/store.js';
+import { listenerOfAddress, parseListener, type ListenerAddress } from '../runbooks/cert-expiry/tls-probe.js';
 import type { VaultClient } from '../vault/client.js';
 import type { AlertCondition, AlertRule, RuleContext } from './alert-rule.js';
 import { ALERT_RULE_LIST } from './alerts/registry.js';
@@ -28,6 +29,10 @@ export interface WatchSettings {
   retries: ReadonlyMap<string, { attempts: number; backoffMs: number }>;
   auditSockets: readonly string[];
   auditFiles: readonly string[];
+  /** TLS listeners (host:port) whose certificates are read, beside every https:// node address. */
+  tlsListeners: readonly string[];
+  /** How often listener certificates are read (a handshake per listener). */
+  tlsProbeEveryMs: number;
 }
 
 export interface WatchDeps {
@@ -67,6 +72,11 @@ export function createWatch(deps: WatchDeps) {
   const auditCounters: { at: number; counters: AuditFailureCounters }[] = [];
   let lastLeader: string | undefined;
   let lastCycleAt: Date | undefined;
+  let lastTlsProbe = -Infinity;
+  const tlsListeners: ListenerAddress[] = [
+    ...deps.nodes.flatMap((address) => listenerOfAddress(address) ?? []),
+    ...settings.tlsListeners.flatMap((l) => parseListener(l) ?? []),
+  ];
 
   const context: RuleContext = {
     thresholds: {
@@ -131,8 +141,15 @@ export function createWatch(deps: WatchDeps) {
 
   async function cycle(options: { once?: boolean } = {}): Promise<CycleResult> {
     const stored = await readState(new Date());
+    const probeTls = tlsListeners.length > 0 && Date.now() - lastTlsProbe >= settings.tlsProbeEveryMs;
+    if (probeTls) lastTlsProbe = Date.now();
     const sample = await pollCluster(
-      { vault: deps.vault, nodes: deps.nodes, timeoutMs: settings.nodeTimeoutMs },
+      {
+        vault: deps.vault,
+        nodes: deps.nodes,
+        timeoutMs: settings.nodeTimeoutMs,
+        tlsListeners: probeTls ? tlsListeners : undefined,
+      },
       { auditSockets: [...faults.auditSockets], store: faults.store, notifiers: [...faults.notifiers] },
     );
     remember(sample);

@@ -1,4 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createTlsServer } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -246,6 +248,8 @@ describe('the outbox and a failing channel', () => {
         ]),
         auditSockets: [],
         auditFiles: [],
+        tlsListeners: [],
+        tlsProbeEveryMs: 600_000,
       },
     });
     try {
@@ -297,6 +301,8 @@ describe('the outbox and a failing channel', () => {
         retries: new Map([['good', { attempts: 3, backoffMs: 0 }]]),
         auditSockets: [],
         auditFiles: [],
+        tlsListeners: [],
+        tlsProbeEveryMs: 600_000,
       },
     });
     const told = (rule: string, kind: string) =>
@@ -365,6 +371,8 @@ describe('the outbox and a failing channel', () => {
         retries: new Map([['good', { attempts: 3, backoffMs: 0 }]]),
         auditSockets: [bind],
         auditFiles: [],
+        tlsListeners: [],
+        tlsProbeEveryMs: 600_000,
       },
     });
     const controller = new AbortController();
@@ -388,6 +396,82 @@ describe('the outbox and a failing channel', () => {
       await running;
       await vault.close();
       await good.close();
+    }
+  }, 30_000);
+  it('listener certificates: a 5-day certificate fires the 7-day alert only, a 20-day one the 30-day alert', async () => {
+    const certDir = mkdtempSync(join(tmpdir(), 'sealwatch-tls-'));
+    const listener = async (days: number) => {
+      const key = join(certDir, `${days}.key`);
+      const cert = join(certDir, `${days}.crt`);
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+          '-days',
+          String(days),
+          '-subj',
+          `/CN=listener-${days}d`,
+        ],
+        { stdio: 'ignore' },
+      );
+      const server = createTlsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (s) => s.end());
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return { server, bind: `127.0.0.1:${(server.address() as { port: number }).port}` };
+    };
+    const [five, twenty] = await Promise.all([listener(5), listener(20)]);
+    const vault = new VaultClient({
+      addresses: ['http://127.0.0.1:1'],
+      timeoutMs: 500,
+      retries: 0,
+      maxConnections: 4,
+      logger: silentLogger(),
+    });
+    const watch = createWatch({
+      vault,
+      nodes: [],
+      store,
+      audit: { store, matcher: new PathTemplateMatcher([]), logger: silentLogger() },
+      channels: [],
+      metrics: new WatchMetrics(),
+      logger: silentLogger(),
+      settings: {
+        intervalMs: 1_000,
+        nodeTimeoutMs: 2_000,
+        repeatMs: 3_600_000,
+        leaderChangesMax: 3,
+        leaderChangesWithinMs: 600_000,
+        forMs: {},
+        retries: new Map(),
+        auditSockets: [],
+        auditFiles: [],
+        tlsListeners: [five.bind, twenty.bind],
+        tlsProbeEveryMs: 600_000,
+      },
+    });
+    try {
+      const { active } = await watch.cycle();
+      const certs = active.filter((a) => a.rule.startsWith('listener-cert-expires'));
+      expect(certs.map((a) => [a.rule, a.severity, a.labels['listener']]).sort()).toEqual([
+        ['listener-cert-expires-30d', 'low', twenty.bind],
+        ['listener-cert-expires-7d', 'high', five.bind],
+      ]);
+      expect(certs.every((a) => a.runbook === 'cert-expiry' && a.state === 'firing')).toBe(true);
+      // Not probed again before tls_probe_interval: the alerts keep their state, nothing resolves.
+      const again = await watch.cycle();
+      expect(again.active.filter((a) => a.rule.startsWith('listener-cert-expires'))).toHaveLength(2);
+    } finally {
+      await vault.close();
+      five.server.close();
+      twenty.server.close();
+      rmSync(certDir, { recursive: true, force: true });
     }
   }, 30_000);
 });

@@ -93,6 +93,8 @@ export function watchCommand(run: CommandRunner): Command {
             ),
             auditSockets: opts.auditSocket.length > 0 ? opts.auditSocket : w.audit_sockets,
             auditFiles: opts.auditFile.length > 0 ? opts.auditFile : w.audit_files,
+            tlsListeners: w.tls_listeners,
+            tlsProbeEveryMs: parseDuration(w.tls_probe_interval)!,
           },
         });
         try {

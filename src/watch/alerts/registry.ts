@@ -2,6 +2,7 @@ import type { AlertRule } from '../alert-rule.js';
 import { auditDeviceFailuresAlert } from './audit-device-failures.alert.js';
 import { autopilotUnhealthyAlert } from './autopilot-unhealthy.alert.js';
 import { failureToleranceZeroAlert } from './failure-tolerance-zero.alert.js';
+import { listenerCertExpiryAlert } from './listener-cert-expiry.alert.js';
 import { leaderFlappingAlert } from './leader-flapping.alert.js';
 import { noLeaderAlert } from './no-leader.alert.js';
 import { nodeSealedAlert } from './node-sealed.alert.js';
@@ -19,6 +20,9 @@ export const ALERT_RULES = {
   'autopilot-unhealthy': autopilotUnhealthyAlert,
   'failure-tolerance-zero': failureToleranceZeroAlert,
   'audit-device-failures': auditDeviceFailuresAlert,
+  'listener-cert-expires-30d': listenerCertExpiryAlert(30, 'low'),
+  'listener-cert-expires-14d': listenerCertExpiryAlert(14, 'medium'),
+  'listener-cert-expires-7d': listenerCertExpiryAlert(7, 'high'),
   'watch-audit-socket-down': watchAuditSocketDownAlert,
   'watch-store-unreachable': watchStoreUnreachableAlert,
   'watch-notifier-failing': watchNotifierFailingAlert,
