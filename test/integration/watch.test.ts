@@ -75,6 +75,8 @@ describe('sealwatch watch on a 3-node lab', () => {
         `127.0.0.1:${metricsPort}`,
         '--audit-socket',
         `127.0.0.1:${auditPort}`,
+        '--audit-file',
+        lab.lab().audit_log,
         '--interval',
         '1s',
       ],
@@ -222,9 +224,17 @@ describe('sealwatch watch on a 3-node lab', () => {
     await new Promise((r) => setTimeout(r, 3_500));
     const later = Date.parse((await health()).last_cycle_at!);
     expect(later - first).toBeGreaterThanOrEqual(2_000);
-    // Audit events arrive through the socket device and are counted.
-    await vault.read('secret/data/tenants/tenant-001/smtp').catch(() => undefined);
-    await until('audit events ingested', async () =>
+    // Audit events arrive through the socket device and the file device: each is stored once.
+    const probe = `secret/data/watch-probe-${Date.now()}`;
+    await vault.read(probe).catch(() => undefined); // a 404 is audited like any other request
+    const stored = async () => {
+      const r = await cli(['audit', 'query', '--path-prefix', probe, '--json']);
+      return r.json<{ type: string; source: string }[]>();
+    };
+    await until('the probe request and response stored', async () => (await stored()).length >= 2);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await stored()).map((e) => e.type).sort()).toEqual(['request', 'response']);
+    await until('audit events counted', async () =>
       /sealwatch_audit_events_ingested_total [1-9]/.test(await metrics()),
     );
   }, 90_000);
