@@ -37,6 +37,11 @@ export interface AuditSinkOptions {
   batchSize?: number;
   /** Malformed lines listed in `errors`; all of them are counted. */
   maxErrors?: number;
+  /**
+   * Told after each stored batch: how many events were new and the newest event time in it
+   * (`watch` counts ingested events and the ingest lag from it).
+   */
+  onStored?: (stored: { inserted: number; newestTime: string | undefined }) => void;
 }
 
 export const DEFAULT_BATCH_SIZE = 5_000;
@@ -97,6 +102,7 @@ export class AuditSink {
   private batch: AuditRowValues[] = [];
   private readonly batchSize: number;
   private readonly maxErrors: number;
+  private readonly onStored: AuditSinkOptions['onStored'];
 
   constructor(
     private readonly deps: AuditPipelineDeps,
@@ -104,6 +110,7 @@ export class AuditSink {
   ) {
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     this.maxErrors = options.maxErrors ?? DEFAULT_MAX_ERRORS;
+    this.onStored = options.onStored;
   }
 
   get pending(): number {
@@ -142,6 +149,14 @@ export class AuditSink {
     const result = await this.deps.store.auditEvents.insertRows(rows, checkpoint ? { checkpoint } : {});
     this.counts.events += result.inserted;
     this.counts.duplicates += result.duplicates;
+    if (rows.length > 0)
+      this.onStored?.({
+        inserted: result.inserted,
+        newestTime: rows.reduce<string | undefined>(
+          (newest, [, time]) => (newest && newest > time ? newest : time),
+          undefined,
+        ),
+      });
     return result;
   }
 }

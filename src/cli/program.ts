@@ -26,6 +26,8 @@ const COMMANDS: Readonly<Record<string, () => Promise<CommandFactory>>> = {
   runbook: async () => (await import('./commands/runbook.command.js')).runbookCommand,
   backup: async () => (await import('./commands/backup.command.js')).backupCommand,
   export: async () => (await import('./commands/export.command.js')).exportCommand,
+  watch: async () => (await import('./commands/watch.command.js')).watchCommand,
+  alerts: async () => (await import('./commands/alerts.command.js')).alertsCommand,
 };
 
 /**

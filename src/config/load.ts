@@ -8,6 +8,7 @@ import { mustParsePathTemplate, type PathTemplate } from './path-template.js';
 import { parseDuration } from '../util/duration.js';
 import { resolveNotifyPaths, type NotifyConfig } from './notify.schema.js';
 import type { RotationConfig } from './rotation.schema.js';
+import { resolveWatchPaths, type WatchConfigFile } from './watch.schema.js';
 import { configFileSchema, logLevelSchema, type ConfigFile, type TenantSource } from './schema.js';
 
 /** Flags every command accepts; undefined when not given on the command line. */
@@ -55,6 +56,8 @@ export interface Config {
   readonly rotation: RotationConfig;
   /** Tenant notices; file paths in it are resolved against the config file. */
   readonly notify: NotifyConfig | undefined;
+  /** `watch` settings; file paths in it are resolved against the config file. */
+  readonly watch: Readonly<WatchConfigFile>;
   readonly lab: { readonly file: string } | undefined;
   readonly logLevel: ConfigFile['log']['level'];
 }
@@ -128,6 +131,7 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
     },
     rotation: resolveRotationPaths(parsed.rotation, relative),
     notify: parsed.notify ? resolveNotifyPaths(parsed.notify, relative) : undefined,
+    watch: resolveWatchPaths(parsed.watch, relative),
     lab: parsed.lab ? { file: relative(parsed.lab.file) } : undefined,
     logLevel: envLogLevel(env) ?? parsed.log.level,
   };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parsePathTemplate } from './path-template.js';
 import { notifySchema } from './notify.schema.js';
 import { rotationSchema } from './rotation.schema.js';
+import { watchSchema } from './watch.schema.js';
 
 export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -80,6 +81,8 @@ export const configFileSchema = z.strictObject({
   posture: postureSchema.default(postureSchema.parse({})),
   /** Tenant notices (email and signed webhooks); see notify.schema.ts. */
   notify: notifySchema.optional(),
+  /** `watch`: intervals, rule thresholds and notification channels; see watch.schema.ts. */
+  watch: watchSchema.default(watchSchema.parse({})),
   lab: z
     .strictObject({
       /** Set by `lab up`: the lab file holding the lab's root token and unseal keys. */

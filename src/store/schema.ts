@@ -18,6 +18,9 @@ export interface Database {
   notifications: NotificationTable;
   backups: BackupTable;
   backup_verifications: BackupVerificationTable;
+  alerts: AlertTable;
+  alert_silences: AlertSilenceTable;
+  alert_outbox: AlertOutboxTable;
 }
 
 export interface SealwatchMetaTable {
@@ -208,4 +211,50 @@ export interface BackupVerificationTable {
   checks: string;
   seconds: string;
   error: string | null;
+}
+
+/** One `watch` alert per fingerprint (0080-alerts); labels JSON. */
+export interface AlertTable {
+  fingerprint: string;
+  rule: string;
+  severity: string;
+  state: string;
+  labels: string;
+  summary: string;
+  runbook: string | null;
+  started_at: string;
+  fired_at: string | null;
+  resolved_at: string | null;
+  last_seen_at: string;
+  last_notified_at: string | null;
+  /** The state the last notice told (firing or resolved): what a restarted watch must not repeat. */
+  notified_state: string | null;
+  acked_by: string | null;
+  acked_at: string | null;
+  silenced_by: string | null;
+}
+
+/** A silence: label matchers (JSON object), who made it and until when. */
+export interface AlertSilenceTable {
+  id: string;
+  matchers: string;
+  author: string;
+  comment: string;
+  created_at: string;
+  ends_at: string;
+}
+
+/** A notice waiting to leave (or sent, or given up on), per alert and channel. */
+export interface AlertOutboxTable {
+  id: Generated<number>;
+  fingerprint: string;
+  channel: string;
+  kind: string;
+  payload: string;
+  state: string;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  created_at: string;
+  sent_at: string | null;
 }

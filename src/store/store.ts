@@ -7,6 +7,7 @@ import type { Pool } from 'pg';
 import { redactUrl } from '../config/load.js';
 import { SealwatchError, errorMessage } from '../errors.js';
 import { migrations, type StoreDialect } from './migrations/index.js';
+import { AlertRepository } from './repositories/alerts.repository.js';
 import { AuditAnalysisRepository } from './repositories/audit-analysis.repository.js';
 import { AuditEventRepository } from './repositories/audit-events.repository.js';
 import { AuditLoginRepository } from './repositories/audit-logins.repository.js';
@@ -41,6 +42,8 @@ export class Store {
   readonly notifications: NotificationRepository;
   /** Raft snapshots taken and the restore drills run on them (`backup snapshot|verify`). */
   readonly backups: BackupRepository;
+  /** `watch` alerts, silences and the notice outbox (`alerts list|show|ack|silence`). */
+  readonly alerts: AlertRepository;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -58,6 +61,7 @@ export class Store {
     this.incidents = new IncidentRepository(db);
     this.notifications = new NotificationRepository(db);
     this.backups = new BackupRepository(db);
+    this.alerts = new AlertRepository(db);
   }
 
   static async open(url: string): Promise<Store> {
@@ -163,6 +167,9 @@ async function openPostgres(url: string): Promise<Store> {
   // Loaded here: a SQLite store (the default) never pays for the PostgreSQL driver.
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000 });
+  // An idle connection that the server drops (a restart, a failover) is discarded by the pool; the
+  // next query connects anew or fails with its own error. Unhandled, this event would end the process.
+  pool.on('error', () => undefined);
   try {
     const client = await pool.connect();
     client.release();

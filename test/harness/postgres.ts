@@ -22,6 +22,9 @@ export interface TestPostgres {
   password: string;
   /** URL for another role/database on the same server. */
   urlFor(user: string, password: string, database?: string): string;
+  /** Stops the server, keeping its data (the store briefly unavailable); resume() starts it again. */
+  halt(): void;
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -78,18 +81,22 @@ export async function startPostgres(): Promise<TestPostgres> {
     'UTF8',
   ]);
   rmSync(pwfile);
-  run('pg_ctl', [
-    '-D',
-    data,
-    '-l',
-    join(dir, 'server.log'),
-    '-o',
-    `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
-    '-w',
-    'start',
-  ]);
-  const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  trackPid(pid);
+  const start = () => {
+    run('pg_ctl', [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'server.log'),
+      '-o',
+      `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
+      '-w',
+      'start',
+    ]);
+    const started = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    trackPid(started);
+    return started;
+  };
+  let pid = start();
   const urlFor = (user: string, pw: string, database = 'postgres') =>
     `postgres://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${port}/${database}`;
   return {
@@ -98,6 +105,13 @@ export async function startPostgres(): Promise<TestPostgres> {
     superuser,
     password,
     urlFor,
+    halt: () => {
+      run('pg_ctl', ['-D', data, '-m', 'fast', 'stop']);
+      untrackPid(pid);
+    },
+    resume: () => {
+      pid = start();
+    },
     stop: async () => {
       try {
         run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/store/audit-event.js';
+import type { AlertRecord } from '../../src/store/repositories/alerts.repository.js';
 import { Store, StoreError } from '../../src/store/store.js';
 import { startPostgres, type TestPostgres } from '../harness/postgres.js';
 
@@ -588,5 +589,72 @@ describe.each(backends)('backup records on $name', ({ open }) => {
     const drills = await store.backups.verificationsOf('c'.repeat(64));
     expect(drills.map((d) => d.ok)).toEqual([false, true]);
     expect(await store.backups.verifiedNewestFirst({ clusterId: 'other' })).toEqual([]);
+  });
+  it('keeps alerts, silences and the notice outbox, a cycle and its notices in one transaction', async () => {
+    const alert: AlertRecord = {
+      fingerprint: 'a1b2c3d4e5f60718',
+      rule: 'node-sealed',
+      severity: 'critical',
+      state: 'firing',
+      labels: { node: 'http://127.0.0.1:8200' },
+      summary: 'http://127.0.0.1:8200 is sealed',
+      runbook: 'sealed',
+      started_at: '2026-12-06T03:00:00.000Z',
+      fired_at: '2026-12-06T03:00:00.000Z',
+      resolved_at: null,
+      last_seen_at: '2026-12-06T03:00:00.000Z',
+      last_notified_at: '2026-12-06T03:00:00.000Z',
+      notified_state: 'firing',
+      acked_by: null,
+      acked_at: null,
+      silenced_by: null,
+    };
+    await store.alerts.commitCycle(
+      [alert],
+      [{ fingerprint: alert.fingerprint, channel: 'hook', kind: 'firing', payload: { rule: alert.rule } }],
+    );
+    expect(await store.alerts.active()).toEqual([alert]);
+    expect(await store.alerts.find('a1b2')).toEqual(alert);
+    expect(await store.alerts.find('zz')).toBeUndefined();
+    // Upsert by fingerprint: the resolved row replaces the firing one.
+    await store.alerts.commitCycle(
+      [{ ...alert, state: 'resolved', resolved_at: '2026-12-06T03:05:00.000Z' }],
+      [],
+    );
+    expect(await store.alerts.active()).toEqual([]);
+    expect((await store.alerts.list({ includeResolved: true }))[0]).toMatchObject({ state: 'resolved' });
+    await store.alerts.ack(alert.fingerprint, 'alice');
+    expect((await store.alerts.find(alert.fingerprint))?.acked_by).toBe('alice');
+
+    const [queued] = await store.alerts.dueNotices('2026-12-31T00:00:00.000Z');
+    expect(queued).toMatchObject({
+      channel: 'hook',
+      kind: 'firing',
+      state: 'queued',
+      attempts: 0,
+      payload: { rule: 'node-sealed' },
+    });
+    await store.alerts.noticeFailed(queued!.id, 1, 'HTTP 500', '2027-01-01T00:00:00.000Z');
+    expect(await store.alerts.dueNotices('2026-12-31T00:00:00.000Z')).toEqual([]);
+    await store.alerts.noticeSent(queued!.id, 2);
+    expect((await store.alerts.noticesOf(alert.fingerprint))[0]).toMatchObject({
+      state: 'sent',
+      attempts: 2,
+      last_error: null,
+    });
+
+    const now = new Date().toISOString();
+    const silence = await store.alerts.addSilence({
+      matchers: { rule: 'node-sealed' },
+      author: 'alice',
+      comment: 'maintenance',
+      ends_at: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    expect((await store.alerts.activeSilences(now)).map((s) => s.id)).toContain(silence.id);
+    expect(await store.alerts.endSilence(silence.id)).toBe(true);
+    expect(await store.alerts.endSilence('no-such')).toBe(false);
+    expect(
+      (await store.alerts.activeSilences(new Date(Date.now() + 1).toISOString())).map((s) => s.id),
+    ).not.toContain(silence.id);
   });
 });

@@ -10,6 +10,7 @@ import { backupsMigration } from './0050-backups.migration.js';
 import { auditEventKeyIndexMigration } from './0060-audit-event-key-index.migration.js';
 import { auditPathKindMigration } from './0070-audit-path-kind.migration.js';
 import { nodeObservationSharesMigration } from './0075-node-observation-shares.migration.js';
+import { alertsMigration } from './0080-alerts.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -43,5 +44,6 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
     '0060-audit-event-key-index': auditEventKeyIndexMigration(context),
     '0070-audit-path-kind': auditPathKindMigration(context),
     '0075-node-observation-shares': nodeObservationSharesMigration(context),
+    '0080-alerts': alertsMigration(context),
   };
 }

@@ -1,0 +1,108 @@
+import { z } from 'zod';
+import { credentialRefSchema, type CredentialRef } from './rotation.schema.js';
+
+const durationSchema = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 30s, 5m, 24h or 7d');
+
+const retriesSchema = z
+  .strictObject({
+    attempts: z.int().min(1).max(20).default(5),
+    backoff_ms: z.int().min(0).max(600_000).default(1_000),
+  })
+  .default({ attempts: 5, backoff_ms: 1_000 });
+
+const common = {
+  /** The channel's name in metrics, logs and the outbox; defaults to its kind. */
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]*$/)
+    .optional(),
+  timeout_ms: z.int().min(100).max(120_000).default(10_000),
+  retries: retriesSchema,
+};
+
+/**
+ * Where alert notices go. Secrets (signing keys, Slack webhook URLs that carry their token,
+ * PagerDuty routing keys, SMTP passwords) are credential references ({file} or {env}), never values.
+ */
+export const watchChannelSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('webhook'),
+    url: z.url({ protocol: /^https?$/ }),
+    signing_key: credentialRefSchema,
+    ...common,
+  }),
+  z.strictObject({ kind: z.literal('slack'), url: credentialRefSchema, ...common }),
+  z.strictObject({
+    kind: z.literal('pagerduty'),
+    url: z.url({ protocol: /^https?$/ }).default('https://events.pagerduty.com/v2/enqueue'),
+    routing_key: credentialRefSchema,
+    ...common,
+  }),
+  z.strictObject({
+    kind: z.literal('email'),
+    from: z.string().min(3),
+    to: z.array(z.string().min(3)).min(1),
+    smtp: z.strictObject({
+      host: z.string().min(1),
+      port: z.int().min(1).max(65535).default(587),
+      secure: z.boolean().default(false),
+      starttls: z.enum(['required', 'opportunistic', 'none']).default('required'),
+      auth: z.strictObject({ user: z.string().min(1), password: credentialRefSchema }).optional(),
+    }),
+    ...common,
+  }),
+]);
+
+/** `watch`: the always-on monitor (docs/watch.md). */
+export const watchSchema = z.strictObject({
+  interval: durationSchema.default('5s'),
+  listen: z.string().min(3).default('127.0.0.1:9464'),
+  /** How long one node may take to answer a poll; a hanging node costs this, never a cycle. */
+  node_timeout: durationSchema.default('2s'),
+  /** A firing alert not acknowledged is notified again this often. */
+  repeat_interval: durationSchema.default('4h'),
+  audit_sockets: z.array(z.string().min(3)).default([]),
+  audit_files: z.array(z.string().min(1)).default([]),
+  /** TLS listeners (host:port) whose certificates are watched, beside every https:// vault address. */
+  tls_listeners: z.array(z.string().regex(/^(\[[^\]]+\]|[^:/\s]+):\d{1,5}$/, 'host:port')).default([]),
+  tls_probe_interval: durationSchema.default('10m'),
+  rules: z
+    .strictObject({
+      /** Leader changes tolerated within `leader_changes_within` before leader-flapping fires. */
+      leader_changes_max: z.int().min(0).default(3),
+      leader_changes_within: durationSchema.default('10m'),
+      /** Per-rule for-durations overriding the rule's own (`node-unreachable: 30s`). */
+      for: z.record(z.string(), durationSchema).default({}),
+    })
+    .default({ leader_changes_max: 3, leader_changes_within: '10m', for: {} }),
+  channels: z.array(watchChannelSchema).default([]),
+});
+
+export type WatchConfigFile = z.infer<typeof watchSchema>;
+export type WatchChannelConfig = z.infer<typeof watchChannelSchema>;
+
+/** File references resolved against the config file's directory; audit files too. */
+export function resolveWatchPaths(
+  watch: WatchConfigFile,
+  relative: (path: string) => string,
+): WatchConfigFile {
+  const ref = (r: CredentialRef): CredentialRef => ('file' in r ? { file: relative(r.file) } : r);
+  return {
+    ...watch,
+    audit_files: watch.audit_files.map(relative),
+    channels: watch.channels.map((c) => {
+      switch (c.kind) {
+        case 'webhook':
+          return { ...c, signing_key: ref(c.signing_key) };
+        case 'slack':
+          return { ...c, url: ref(c.url) };
+        case 'pagerduty':
+          return { ...c, routing_key: ref(c.routing_key) };
+        case 'email':
+          return c.smtp.auth
+            ? { ...c, smtp: { ...c.smtp, auth: { ...c.smtp.auth, password: ref(c.smtp.auth.password) } } }
+            : c;
+      }
+    }),
+  };
+}

@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import type { AlertRecord, NewOutboxEntry, Silence } from '../store/repositories/alerts.repository.js';
+import type { AlertCondition, AlertRule } from './alert-rule.js';
+import { toAlertJson } from './alert-json.js';
+
+/** Rule id plus sorted labels: the same problem on the same node is the same alert across restarts. */
+export function fingerprint(rule: string, labels: Readonly<Record<string, string>>): string {
+  const text = [
+    rule,
+    ...Object.keys(labels)
+      .sort()
+      .map((k) => `${k}=${labels[k]}`),
+  ].join('\u0000');
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/** A silence matches when every matcher equals the alert's label (`rule` matches the rule id). */
+export function silenceMatches(silence: Silence, alert: Pick<AlertRecord, 'rule' | 'labels'>): boolean {
+  const labels: Record<string, string> = { ...alert.labels, rule: alert.rule };
+  return Object.entries(silence.matchers).every(([k, v]) => labels[k] === v);
+}
+
+export interface LifecycleInput {
+  rules: readonly AlertRule[];
+  /** Each rule's conditions this cycle; undefined where the rule could not look. */
+  results: ReadonlyMap<string, readonly AlertCondition[] | undefined>;
+  /** Pending and firing alerts from the store. */
+  active: readonly AlertRecord[];
+  silences: readonly Silence[];
+  now: Date;
+  repeatMs: number;
+  /** Channel names: every notice is queued once per channel. */
+  channels: readonly string[];
+  /** `--once`: one cycle cannot wait out a for-duration, so conditions fire at once. */
+  ignoreFor?: boolean;
+}
+
+export interface LifecycleOutput {
+  /** Alerts whose row changes (written with the notices, in one transaction). */
+  changed: AlertRecord[];
+  notices: NewOutboxEntry[];
+}
+
+/**
+ * Alertmanager's lifecycle as pure code: a condition starts pending, fires once it has held for the
+ * rule's for-duration, resolves when the rule (having looked) no longer sees it. A firing alert is
+ * notified once, again after the repeat interval unless acknowledged, and a resolve notice follows
+ * one that was notified; silenced alerts are not notified. What was notified is part of the row,
+ * so a restart repeats nothing.
+ */
+export function advanceAlerts(input: LifecycleInput): LifecycleOutput {
+  const now = input.now.toISOString();
+  const byFingerprint = new Map(input.active.map((a) => [a.fingerprint, a]));
+  const changed: AlertRecord[] = [];
+  for (const rule of input.rules) {
+    const conditions = input.results.get(rule.id);
+    if (conditions === undefined) continue;
+    const seen = new Set<string>();
+    for (const condition of conditions) {
+      const fp = fingerprint(rule.id, condition.labels);
+      if (seen.has(fp)) continue;
+      seen.add(fp);
+      const previous = byFingerprint.get(fp);
+      const alert: AlertRecord = previous
+        ? { ...previous, summary: condition.summary, last_seen_at: now }
+        : {
+            fingerprint: fp,
+            rule: rule.id,
+            severity: rule.severity,
+            state: 'pending',
+            labels: { ...condition.labels },
+            summary: condition.summary,
+            runbook: rule.runbook,
+            started_at: now,
+            fired_at: null,
+            resolved_at: null,
+            last_seen_at: now,
+            last_notified_at: null,
+            notified_state: null,
+            acked_by: null,
+            acked_at: null,
+            silenced_by: null,
+          };
+      if (
+        alert.state === 'pending' &&
+        (input.ignoreFor || input.now.getTime() - Date.parse(alert.started_at) >= rule.forMs)
+      ) {
+        alert.state = 'firing';
+        alert.fired_at = now;
+      }
+      changed.push(alert);
+    }
+    for (const previous of input.active)
+      if (previous.rule === rule.id && !seen.has(previous.fingerprint))
+        changed.push({ ...previous, state: 'resolved', resolved_at: now });
+  }
+
+  const notices: NewOutboxEntry[] = [];
+  for (const alert of changed) {
+    const silence = input.silences.find((s) => silenceMatches(s, alert));
+    alert.silenced_by = silence ? `${silence.id} (${silence.author})` : null;
+    if (silence) continue;
+    const kind =
+      alert.state === 'firing' &&
+      (alert.notified_state !== 'firing' ||
+        (!alert.acked_by &&
+          alert.last_notified_at !== null &&
+          input.now.getTime() - Date.parse(alert.last_notified_at) >= input.repeatMs))
+        ? 'firing'
+        : alert.state === 'resolved' && alert.notified_state === 'firing'
+          ? 'resolved'
+          : undefined;
+    if (!kind) continue;
+    alert.notified_state = kind;
+    alert.last_notified_at = now;
+    const payload = { ...toAlertJson(alert) };
+    for (const channel of input.channels)
+      notices.push({ fingerprint: alert.fingerprint, channel, kind, payload });
+  }
+  return { changed, notices };
+}

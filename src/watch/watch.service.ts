@@ -1,0 +1,322 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AuditPipelineDeps } from '../audit/audit-sink.js';
+import { followAuditFile } from '../audit/follow.js';
+import { listenForAuditEvents } from '../audit/listen.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { AlertRecord, NewOutboxEntry, Silence } from '../store/repositories/alerts.repository.js';
+import type { Store } from '../store/store.js';
+import { listenerOfAddress, parseListener, type ListenerAddress } from '../runbooks/cert-expiry/tls-probe.js';
+import type { VaultClient } from '../vault/client.js';
+import type { AlertCondition, AlertRule, RuleContext } from './alert-rule.js';
+import { ALERT_RULE_LIST } from './alerts/registry.js';
+import type { AlertChannel } from './channels/channel.js';
+import { alertJsonSchema } from './alert-json.js';
+import { advanceAlerts } from './lifecycle.js';
+import type { WatchMetrics } from './metrics.js';
+import { deliverDue } from './outbox.js';
+import { pollCluster } from './poll.js';
+import type { AuditFailureCounters, ClusterSample, WatchFaults } from './sample.js';
+
+export interface WatchSettings {
+  intervalMs: number;
+  nodeTimeoutMs: number;
+  repeatMs: number;
+  leaderChangesMax: number;
+  leaderChangesWithinMs: number;
+  /** Per-rule for-durations overriding the rules' own. */
+  forMs: Readonly<Record<string, number>>;
+  retries: ReadonlyMap<string, { attempts: number; backoffMs: number }>;
+  auditSockets: readonly string[];
+  auditFiles: readonly string[];
+  /** TLS listeners (host:port) whose certificates are read, beside every https:// node address. */
+  tlsListeners: readonly string[];
+  /** How often listener certificates are read (a handshake per listener). */
+  tlsProbeEveryMs: number;
+}
+
+export interface WatchDeps {
+  /** A client limited to the node timeout without retries (VaultClient.withLimits). */
+  vault: Pick<VaultClient, 'health' | 'sealStatus' | 'autopilotState' | 'metricsPrometheus'>;
+  nodes: readonly string[];
+  store: Pick<Store, 'alerts'>;
+  /** Where live audit events go: the same pipeline as `audit listen` and `audit follow`. */
+  audit: AuditPipelineDeps;
+  channels: readonly AlertChannel[];
+  metrics: WatchMetrics;
+  logger: Logger;
+  settings: WatchSettings;
+}
+
+export interface CycleResult {
+  sample: ClusterSample;
+  /** Pending and firing alerts after the cycle (kept in memory while the store does not answer). */
+  active: AlertRecord[];
+  /** Why the store could not be used this cycle. */
+  storeError: string | undefined;
+}
+
+const HISTORY_MS = 60 * 60_000;
+
+/** Waits, or less when watch is told to stop. */
+const pause = (ms: number, signal: AbortSignal) =>
+  // The abort's rejection is the stop itself, not a failure: every loop checks the signal next.
+  sleep(ms, undefined, { signal }).catch(() => undefined);
+
+/** The composition root of `watch`: poll, evaluate, keep state, notify, ingest the audit stream. */
+export function createWatch(deps: WatchDeps) {
+  const { settings, logger } = deps;
+  const rules: AlertRule[] = ALERT_RULE_LIST.map((r) => ({ ...r, forMs: settings.forMs[r.id] ?? r.forMs }));
+  const faults: WatchFaults = { auditSockets: [], store: undefined, notifiers: [] };
+  const leaderChanges: number[] = [];
+  const auditCounters: { at: number; counters: AuditFailureCounters }[] = [];
+  let lastLeader: string | undefined;
+  let lastCycleAt: Date | undefined;
+  let lastTlsProbe = -Infinity;
+  const tlsListeners: ListenerAddress[] = [
+    ...deps.nodes.flatMap((address) => listenerOfAddress(address) ?? []),
+    ...settings.tlsListeners.flatMap((l) => parseListener(l) ?? []),
+  ];
+
+  const context: RuleContext = {
+    thresholds: {
+      leaderChangesMax: settings.leaderChangesMax,
+      leaderChangesWithinMs: settings.leaderChangesWithinMs,
+    },
+    leaderChanges: (withinMs) => leaderChanges.filter((t) => t >= Date.now() - withinMs).length,
+    auditFailureIncrease: (withinMs) => {
+      const latest = auditCounters[auditCounters.length - 1];
+      const base = auditCounters.find((s) => s.at >= Date.now() - withinMs);
+      if (!latest || !base || base === latest) return undefined;
+      return {
+        request: latest.counters.requestFailures - base.counters.requestFailures,
+        response: latest.counters.responseFailures - base.counters.responseFailures,
+      };
+    },
+  };
+
+  const remember = (sample: ClusterSample) => {
+    const now = sample.at.getTime();
+    if (sample.leader && lastLeader && sample.leader !== lastLeader) leaderChanges.push(now);
+    if (sample.leader) lastLeader = sample.leader;
+    if (sample.auditFailures?.ok) auditCounters.push({ at: now, counters: sample.auditFailures.value });
+    while (leaderChanges.length > 0 && leaderChanges[0]! < now - HISTORY_MS) leaderChanges.shift();
+    while (auditCounters.length > 1 && auditCounters[0]!.at < now - HISTORY_MS) auditCounters.shift();
+  };
+
+  const notifierFailed = (channel: string, error: string) => {
+    deps.metrics.notifierFailures.inc({ channel });
+    faults.notifiers = [...faults.notifiers.filter((n) => n.channel !== channel), { channel, error }];
+  };
+  const notifierOk = (channel: string) => {
+    faults.notifiers = faults.notifiers.filter((n) => n.channel !== channel);
+  };
+
+  /**
+   * What watch knows of its alerts when the store does not answer: the last active list, the
+   * silences, and changes not yet written. Written (without queuing their notices again, which
+   * were sent directly) as soon as the store answers.
+   */
+  let memory: { active: AlertRecord[]; silences: Silence[]; unsaved: Map<string, AlertRecord> } = {
+    active: [],
+    silences: [],
+    unsaved: new Map(),
+  };
+
+  /** Reads the store's alert state; a failure is the store fault of this cycle, never an empty state. */
+  async function readState(at: Date): Promise<{ active: AlertRecord[]; silences: Silence[] } | undefined> {
+    try {
+      const [active, silences] = await Promise.all([
+        deps.store.alerts.active(),
+        deps.store.alerts.activeSilences(at.toISOString()),
+      ]);
+      faults.store = undefined;
+      return { active, silences };
+    } catch (error) {
+      faults.store = errorMessage(error);
+      logger.error({ err: error }, 'the store cannot be used: keeping alert state in memory');
+      return undefined;
+    }
+  }
+
+  async function cycle(options: { once?: boolean } = {}): Promise<CycleResult> {
+    const stored = await readState(new Date());
+    const probeTls = tlsListeners.length > 0 && Date.now() - lastTlsProbe >= settings.tlsProbeEveryMs;
+    if (probeTls) lastTlsProbe = Date.now();
+    const sample = await pollCluster(
+      {
+        vault: deps.vault,
+        nodes: deps.nodes,
+        timeoutMs: settings.nodeTimeoutMs,
+        tlsListeners: probeTls ? tlsListeners : undefined,
+      },
+      { auditSockets: [...faults.auditSockets], store: faults.store, notifiers: [...faults.notifiers] },
+    );
+    remember(sample);
+    deps.metrics.observeSample(sample);
+    const results = new Map<string, readonly AlertCondition[] | undefined>(
+      rules.map((rule) => [rule.id, rule.evaluate(sample, context)]),
+    );
+    // After an outage the store is behind what was notified meanwhile: memory is the truth until written.
+    const previous = stored && memory.unsaved.size === 0 ? stored.active : memory.active;
+    const silences = stored?.silences ?? memory.silences;
+    const { changed, notices } = advanceAlerts({
+      rules,
+      results,
+      active: previous,
+      silences,
+      now: sample.at,
+      repeatMs: settings.repeatMs,
+      channels: deps.channels.map((c) => c.name),
+      ignoreFor: options.once ?? false,
+    });
+    const known = new Set(previous.map((a) => a.fingerprint));
+    for (const a of changed) if (!known.has(a.fingerprint)) deps.metrics.detections.inc({ rule: a.rule });
+    const byFingerprint = new Map(previous.map((a) => [a.fingerprint, a]));
+    for (const a of changed) byFingerprint.set(a.fingerprint, a);
+    const active = [...byFingerprint.values()].filter((a) => a.state !== 'resolved');
+    deps.metrics.observeAlerts(active, rules);
+
+    let written = false;
+    if (stored) {
+      try {
+        const unsaved = new Map(memory.unsaved);
+        for (const a of changed) unsaved.set(a.fingerprint, a);
+        await deps.store.alerts.commitCycle([...unsaved.values()], notices);
+        written = true;
+        for (const n of notices)
+          logger.info({ fingerprint: n.fingerprint, channel: n.channel, kind: n.kind }, 'notice queued');
+      } catch (error) {
+        faults.store = errorMessage(error);
+        logger.error({ err: error }, 'the store cannot be written: keeping alert state in memory');
+      }
+    }
+    if (written) memory = { active, silences, unsaved: new Map() };
+    else {
+      for (const a of changed) memory.unsaved.set(a.fingerprint, a);
+      memory = { active, silences, unsaved: memory.unsaved };
+      await sendDirectly(notices);
+    }
+    lastCycleAt = sample.at;
+    return { sample, active, storeError: faults.store };
+  }
+
+  /** Without a store there is no outbox: one attempt per notice, straight to the channel. */
+  async function sendDirectly(notices: readonly NewOutboxEntry[]): Promise<void> {
+    await Promise.all(
+      notices.map(async (n) => {
+        const channel = deps.channels.find((c) => c.name === n.channel);
+        const alert = alertJsonSchema.safeParse(n.payload);
+        // Both come from this process (its channels, toAlertJson): nothing to send otherwise.
+        if (!channel || !alert.success) return;
+        const result = await channel.send({
+          kind: n.kind,
+          alert: alert.data,
+          id: `sealwatch-${n.fingerprint}-${n.kind}-${Date.parse(alert.data.last_notified_at ?? '') || 0}`,
+        });
+        if (result.ok) notifierOk(n.channel);
+        else notifierFailed(n.channel, result.error);
+      }),
+    );
+  }
+
+  const deliver = () =>
+    deliverDue({
+      store: deps.store,
+      channels: deps.channels,
+      logger,
+      retries: settings.retries,
+      onFailure: notifierFailed,
+      onSuccess: notifierOk,
+    });
+
+  /** Keeps one audit socket listening; a listener that fails or stops is a fault until it listens again. */
+  async function keepListening(bind: string, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await listenForAuditEvents(
+          {
+            bind,
+            signal,
+            onStored: storedAuditEvents,
+            onListening: () => {
+              faults.auditSockets = faults.auditSockets.filter((s) => s.bind !== bind);
+              logger.info({ bind }, 'receiving the audit socket');
+            },
+            onNotice: (message) => logger.warn({ bind }, message),
+          },
+          deps.audit,
+        );
+        if (signal.aborted) return;
+        faults.auditSockets = [
+          ...faults.auditSockets.filter((s) => s.bind !== bind),
+          { bind, error: 'stopped' },
+        ];
+      } catch (error) {
+        faults.auditSockets = [
+          ...faults.auditSockets.filter((s) => s.bind !== bind),
+          { bind, error: errorMessage(error) },
+        ];
+        logger.error({ bind, err: error }, 'audit socket listener failed; retrying');
+      }
+      // Retried each interval, until the address is free again.
+      await pause(settings.intervalMs, signal);
+    }
+  }
+
+  async function keepFollowing(file: string, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await followAuditFile(
+          { file, signal, onStored: storedAuditEvents, onNotice: (m) => logger.warn({ file }, m) },
+          deps.audit,
+        );
+      } catch (error) {
+        logger.error({ file, err: error }, 'following the audit file failed; retrying');
+      }
+      await pause(settings.intervalMs, signal);
+    }
+  }
+
+  function storedAuditEvents(stored: { inserted: number; newestTime: string | undefined }): void {
+    deps.metrics.auditEventsIngested.inc(stored.inserted);
+    if (stored.newestTime)
+      deps.metrics.auditIngestLag.set(Math.max(0, (Date.now() - Date.parse(stored.newestTime)) / 1000));
+  }
+
+  /** Runs until the signal: audit streams, a cycle every interval, deliveries as they fall due. */
+  async function run(signal: AbortSignal): Promise<void> {
+    const streams = [
+      ...settings.auditSockets.map((bind) => keepListening(bind, signal)),
+      ...settings.auditFiles.map((file) => keepFollowing(file, signal)),
+    ];
+    // Deliveries run beside the cycles: a slow receiver never delays a poll.
+    const delivering = (async () => {
+      while (!signal.aborted) {
+        await deliver().catch((error: unknown) => logger.error({ err: error }, 'delivering notices failed'));
+        await pause(250, signal);
+      }
+    })();
+    while (!signal.aborted) {
+      const started = Date.now();
+      await cycle().catch((error: unknown) => logger.error({ err: error }, 'watch cycle failed'));
+      await pause(Math.max(0, settings.intervalMs - (Date.now() - started)), signal);
+    }
+    await Promise.allSettled([delivering, ...streams]);
+  }
+
+  return {
+    cycle,
+    deliver,
+    run,
+    rules,
+    /** Healthy while cycles run and the store answers. */
+    health: () => ({
+      ok: faults.store === undefined && lastCycleAt !== undefined,
+      last_cycle_at: lastCycleAt?.toISOString() ?? null,
+      faults: { ...faults },
+    }),
+  };
+}
+
+export type Watch = ReturnType<typeof createWatch>;
