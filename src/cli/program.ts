@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { LOG_FORMATS } from '../logging/log-format.js';
+import { SEALWATCH_VERSION } from '../version.js';
 import { commandNamed } from './command-line.js';
 import { examples } from './help.js';
 import { createRunner, type CommandRunner } from './runner.js';
@@ -25,6 +26,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<CommandFactory>>> = {
   respond: async () => (await import('./commands/respond.command.js')).respondCommand,
   runbook: async () => (await import('./commands/runbook.command.js')).runbookCommand,
   backup: async () => (await import('./commands/backup.command.js')).backupCommand,
+  posture: async () => (await import('./commands/posture.command.js')).postureCommand,
 };
 
 /**
@@ -46,7 +48,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .description(
       'incident response for HashiCorp Vault and OpenBao: detect, contain, assess, rotate, recover, report',
     )
-    .version('0.1.0')
+    .version(SEALWATCH_VERSION)
     .option('--config <file>', 'config file (env SEALWATCH_CONFIG; default ./sealwatch.yaml if present)')
     .option(
       '--store <url>',

@@ -46,6 +46,7 @@ export interface Config {
     readonly widespreadThreshold: number;
   };
   readonly assess: AssessThresholds;
+  readonly posture: PostureThresholds;
   /** Secrets to rotate, limits and targets; file paths in it are resolved against the config file. */
   readonly rotation: RotationConfig;
   /** Tenant notices; file paths in it are resolved against the config file. */
@@ -59,6 +60,13 @@ export interface AssessThresholds {
   readonly loginBurstCount: number;
   readonly loginBurstWithinMs: number;
   readonly maxTokenTtlSeconds: number;
+}
+
+export interface PostureThresholds {
+  readonly maxTokenTtlSeconds: number;
+  readonly maxMountTtlSeconds: number;
+  readonly maxKeyringAgeMs: number;
+  readonly maxIngestLagMs: number;
 }
 
 /** Where the token came from; the token itself is kept apart from the config object. */
@@ -116,6 +124,12 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
       loginBurstCount: parsed.assess.login_burst.count,
       loginBurstWithinMs: parseDuration(parsed.assess.login_burst.within)!,
       maxTokenTtlSeconds: parseDuration(parsed.assess.max_token_ttl)! / 1000,
+    },
+    posture: {
+      maxTokenTtlSeconds: parseDuration(parsed.posture.max_token_ttl)! / 1000,
+      maxMountTtlSeconds: parseDuration(parsed.posture.max_mount_ttl)! / 1000,
+      maxKeyringAgeMs: parseDuration(parsed.posture.max_keyring_age)!,
+      maxIngestLagMs: parseDuration(parsed.posture.max_ingest_lag)!,
     },
     rotation: resolveRotationPaths(parsed.rotation, relative),
     notify: parsed.notify ? resolveNotifyPaths(parsed.notify, relative) : undefined,

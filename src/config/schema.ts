@@ -58,12 +58,25 @@ const assessSchema = z.strictObject({
   max_token_ttl: durationSchema.default('24h'),
 });
 
+/** Thresholds of `sealwatch posture` (src/posture/checks). */
+const postureSchema = z.strictObject({
+  /** A token created to live longer than this (or forever) is a finding. */
+  max_token_ttl: durationSchema.default('24h'),
+  /** A default or max lease TTL of the system or an auth mount above this is a finding (OpenBao's default is 768h). */
+  max_mount_ttl: durationSchema.default('768h'),
+  /** A barrier keyring term older than this wants `sys/rotate/keyring`. */
+  max_keyring_age: durationSchema.default('90d'),
+  /** No audit event ingested for longer than this: the store has stopped following the log. */
+  max_ingest_lag: durationSchema.default('24h'),
+});
+
 export const configFileSchema = z.strictObject({
   vault: vaultSchema.default(vaultSchema.parse({})),
   store: z.strictObject({ url: z.string().min(1).optional() }).default({}),
   tenancy: tenancySchema.default(tenancySchema.parse({})),
   rotation: rotationSchema.default(rotationSchema.parse({})),
   assess: assessSchema.default(assessSchema.parse({})),
+  posture: postureSchema.default(postureSchema.parse({})),
   /** Tenant notices (email and signed webhooks); see notify.schema.ts. */
   notify: notifySchema.optional(),
   lab: z

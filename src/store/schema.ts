@@ -18,6 +18,7 @@ export interface Database {
   notifications: NotificationTable;
   backups: BackupTable;
   backup_verifications: BackupVerificationTable;
+  posture_baselines: PostureBaselineTable;
 }
 
 export interface SealwatchMetaTable {
@@ -206,4 +207,12 @@ export interface BackupVerificationTable {
   checks: string;
   seconds: string;
   error: string | null;
+}
+
+/** One `posture baseline`; findings are JSON. */
+export interface PostureBaselineTable {
+  id: Generated<number>;
+  taken_at: string;
+  server: string;
+  findings: string;
 }

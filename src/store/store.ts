@@ -14,6 +14,7 @@ import { BackupRepository } from './repositories/backup.repository.js';
 import { IncidentRepository } from './repositories/incident.repository.js';
 import { NotificationRepository } from './repositories/notification.repository.js';
 import { NodeObservationRepository } from './repositories/node-observations.repository.js';
+import { PostureBaselineRepository } from './repositories/posture-baseline.repository.js';
 import { RotationRepository } from './repositories/rotation.repository.js';
 import type { Database } from './schema.js';
 
@@ -41,6 +42,8 @@ export class Store {
   readonly notifications: NotificationRepository;
   /** Raft snapshots taken and the restore drills run on them (`backup snapshot|verify`). */
   readonly backups: BackupRepository;
+  /** Findings kept by `posture baseline` for `posture diff`. */
+  readonly postureBaselines: PostureBaselineRepository;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -58,6 +61,7 @@ export class Store {
     this.incidents = new IncidentRepository(db);
     this.notifications = new NotificationRepository(db);
     this.backups = new BackupRepository(db);
+    this.postureBaselines = new PostureBaselineRepository(db);
   }
 
   static async open(url: string): Promise<Store> {

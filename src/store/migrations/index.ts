@@ -9,6 +9,7 @@ import { auditActorsMigration } from './0040-audit-actors.migration.js';
 import { backupsMigration } from './0050-backups.migration.js';
 import { auditEventKeyIndexMigration } from './0060-audit-event-key-index.migration.js';
 import { auditPathKindMigration } from './0070-audit-path-kind.migration.js';
+import { postureBaselineMigration } from './0090-posture-baseline.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -41,5 +42,6 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
     '0050-backups': backupsMigration(context),
     '0060-audit-event-key-index': auditEventKeyIndexMigration(context),
     '0070-audit-path-kind': auditPathKindMigration(context),
+    '0090-posture-baseline': postureBaselineMigration(context),
   };
 }
