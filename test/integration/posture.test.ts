@@ -2,8 +2,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PostureFinding } from '../../src/posture/check.js';
-import type { PostureDiff, PostureReport } from '../../src/posture/posture.service.js';
+import { loadConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/logging/logger.js';
+import type { PostureCheck, PostureFinding } from '../../src/posture/check.js';
+import { sealCheck } from '../../src/posture/checks/seal.check.js';
+import { createPosture, type PostureDiff, type PostureReport } from '../../src/posture/posture.service.js';
+import { Store } from '../../src/store/store.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { startPlainBaoServer, type PlainBaoServer } from '../harness/bao-server.js';
 import { runCli } from '../harness/cli.js';
@@ -237,5 +241,39 @@ describe('posture seal check against a Shamir 5-of-3 OpenBao', () => {
     expect(r.findings.map((f) => f.id)).toEqual(['seal:shamir']);
     expect(r.findings[0]!.evidence).toMatchObject({ shares: 5, threshold: 3 });
     expect(r.score.by_area).toEqual({ seal: 100, tls: 100 });
+  });
+
+  it('reports a check that throws as could-not-check, and runs the rest', async () => {
+    const store = await Store.open(join(scratch, 'service.db'));
+    try {
+      const broken: PostureCheck = {
+        id: 'broken',
+        area: 'engines',
+        title: 'a check with a defect',
+        run: () => Promise.reject(new TypeError('cannot read properties of undefined')),
+      };
+      const posture = createPosture({
+        vault: server.client(),
+        store,
+        config: loadConfig({}, {}, scratch),
+        logger: silentLogger(),
+        checks: [broken, sealCheck],
+      });
+      const r = await posture.run({ since: new Date(Date.now() - 86_400_000) });
+      expect(r.checks).toEqual([
+        {
+          id: 'broken',
+          area: 'engines',
+          title: 'a check with a defect',
+          status: 'could-not-check',
+          error: 'cannot read properties of undefined',
+        },
+        { id: 'seal', area: 'seal', title: sealCheck.title, status: 'findings' },
+      ]);
+      expect(r.findings.map((f) => f.id)).toEqual(['broken:could-not-check', 'seal:shamir']);
+      expect(r.score.by_area.engines).toBe(85);
+    } finally {
+      await store.close();
+    }
   });
 });
