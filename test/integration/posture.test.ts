@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -275,5 +276,39 @@ describe('posture seal check against a Shamir 5-of-3 OpenBao', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('posture audit check against an OpenBao whose only audit device is a socket', () => {
+  let server: PlainBaoServer;
+  let receiver: Server;
+  let scratch: string;
+  beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'sealwatch-posture-test-'));
+    // A receiver that accepts and drops the lines: OpenBao blocks requests a socket device cannot deliver.
+    receiver = createServer((socket) => socket.resume());
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const bound = receiver.address();
+    if (!bound || typeof bound === 'string') throw new Error('the audit receiver has no TCP address');
+    server = await startPlainBaoServer({ noFileAudit: true, auditSocket: `127.0.0.1:${bound.port}` });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+    await new Promise((resolve) => receiver?.close(resolve));
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('flags the lone socket device as high', async () => {
+    const result = await runCli(['posture', '--json', '--only', 'audit-devices', '--fail-on', 'high'], {
+      env: { BAO_ADDR: server.address, BAO_TOKEN: server.rootToken, SEALWATCH_STORE: join(scratch, 's.db') },
+      cwd: scratch,
+    });
+    expect(result.code, result.stderr).toBe(3);
+    const r = result.json<PostureReport>();
+    expect(r.findings.find((f) => f.id === 'audit-devices:lone-socket')).toMatchObject({
+      severity: 'high',
+      evidence: { devices: [{ path: 'stream/', type: 'socket' }] },
+    });
+    expect(r.findings.map((f) => f.id)).not.toContain('audit-devices:single');
   });
 });
