@@ -2,7 +2,7 @@ import type { FindingSeverity } from '../../runbooks/finding.js';
 import type { PostureReport } from '../posture.service.js';
 import { findingSubject } from './subject.js';
 
-const LEVEL: Readonly<Record<FindingSeverity, 'error' | 'warning' | 'note'>> = {
+const LEVEL: Readonly<Record<FindingSeverity, SarifLevel>> = {
   critical: 'error',
   high: 'error',
   medium: 'warning',
@@ -18,6 +18,46 @@ const SECURITY_SEVERITY: Readonly<Record<FindingSeverity, string>> = {
   low: '3.0',
   info: '0.0',
 };
+
+type SarifLevel = 'error' | 'warning' | 'note';
+
+/** The parts of SARIF 2.1.0 sealwatch writes. */
+export interface SarifLog {
+  $schema: string;
+  version: '2.1.0';
+  runs: {
+    tool: {
+      driver: {
+        name: string;
+        version: string;
+        rules: {
+          id: string;
+          name: string;
+          shortDescription: { text: string };
+          properties: { tags: string[] };
+        }[];
+      };
+    };
+    invocations: {
+      executionSuccessful: boolean;
+      endTimeUtc: string;
+      toolExecutionNotifications: {
+        level: SarifLevel;
+        message: { text: string };
+        descriptor: { id: string };
+      }[];
+    }[];
+    results: {
+      ruleId: string;
+      ruleIndex?: number;
+      level: SarifLevel;
+      message: { text: string };
+      locations: { logicalLocations: { name: string; fullyQualifiedName: string; kind: string }[] }[];
+      partialFingerprints: Record<string, string>;
+      properties: Record<string, unknown>;
+    }[];
+  }[];
+}
 
 /**
  * The report as a SARIF 2.1.0 log: one rule per check, one result per finding with its level
@@ -50,7 +90,7 @@ export function renderSarif(report: PostureReport, tool: { version: string }): R
             toolExecutionNotifications: report.checks
               .filter((c) => c.status === 'could-not-check')
               .map((c) => ({
-                level: 'error',
+                level: 'error' as const,
                 message: { text: `check ${c.id} could not run: ${c.error ?? 'unknown error'}` },
                 descriptor: { id: c.id },
               })),
