@@ -244,6 +244,15 @@ describe('posture seal check against a Shamir 5-of-3 OpenBao', () => {
     expect(r.score.by_area).toEqual({ seal: 100, tls: 100 });
   });
 
+  it('diff without a baseline fails and says to take one', async () => {
+    const result = await runCli(['posture', 'diff', '--only', 'seal'], {
+      env: { BAO_ADDR: server.address, BAO_TOKEN: server.rootToken, SEALWATCH_STORE: join(scratch, 's.db') },
+      cwd: scratch,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('run sealwatch posture baseline first');
+  });
+
   it('reports a check that throws as could-not-check, and runs the rest', async () => {
     const store = await Store.open(join(scratch, 'service.db'));
     try {
