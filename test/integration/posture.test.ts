@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +97,25 @@ describe('posture against a real OpenBao configured wrong on purpose', () => {
     // A short-lived child token is fine.
     const fine = await root.tokenCreate({ policies: ['default'], ttl: '1h' });
     expect(ids(await report(['--only', 'token-ttl'])).filter((id) => id.endsWith(fine.accessor))).toEqual([]);
+  });
+
+  it('finds the system and auth-mount lease TTLs above posture.max_mount_ttl, and not once tuned', async () => {
+    const config = join(scratch, 'strict.yaml');
+    writeFileSync(config, 'posture:\n  max_mount_ttl: 100h\n');
+    const before = await report(['--only', 'token-ttl', '--config', config]);
+    expect(before.findings.find((f) => f.id === 'token-ttl:system:max_lease_ttl')).toMatchObject({
+      severity: 'medium',
+      evidence: { max_lease_ttl: 768 * 3600, configured: 0, max_mount_ttl: 100 * 3600 },
+    });
+    expect(ids(before)).toContain('token-ttl:mount:approle/:max_lease_ttl');
+    expect(ids(before)).toContain('token-ttl:mount:approle/:default_lease_ttl');
+
+    await root.write('sys/auth/approle/tune', { default_lease_ttl: '1h', max_lease_ttl: '50h' });
+    const after = await report(['--only', 'token-ttl', '--config', config]);
+    expect(ids(after).filter((id) => id.startsWith('token-ttl:mount:approle/'))).toEqual([]);
+    expect(ids(after)).toContain('token-ttl:mount:token/:max_lease_ttl');
+    // With the default maximum (768h) the server's own defaults are not findings.
+    expect(ids(await report(['--only', 'token-ttl'])).filter((id) => id.includes(':system:'))).toEqual([]);
   });
 
   it('finds the single audit device, the unused userpass mount and the AppRole role without limits', async () => {
