@@ -163,6 +163,24 @@ describe('posture against a real OpenBao configured wrong on purpose', () => {
     expect(Object.keys(r.score.by_area).sort()).toEqual(['seal', 'tls']);
   });
 
+  it('finds a keyring term older than posture.max_keyring_age, and not after bao operator rotate', async () => {
+    const config = join(scratch, 'keyring.yaml');
+    writeFileSync(config, 'posture:\n  max_keyring_age: 8s\n');
+    const installed = Date.parse((await root.keyStatus()).install_time);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, installed + 9_000 - Date.now())));
+    const old = await report(['--only', 'seal', '--config', config]);
+    const term = (await root.keyStatus()).term;
+    expect(old.findings.find((f) => f.id === 'seal:keyring-age')).toMatchObject({
+      severity: 'medium',
+      evidence: expect.objectContaining({ term }),
+      fix: 'bao operator rotate',
+    });
+    await root.rotateKeyring();
+    expect((await root.keyStatus()).term).toBe(term + 1);
+    const rotated = await report(['--only', 'seal', '--config', config]);
+    expect(ids(rotated)).not.toContain('seal:keyring-age');
+  });
+
   it('says what a restricted token could not read, with the capability and path, and runs the rest', async () => {
     await root.writePolicy(
       'posture-partial',
