@@ -1,17 +1,18 @@
 import type { PostureCheck, PostureFinding } from '../check.js';
 import { inventoryRefusal, isRootToken, tokenInventory } from '../token-inventory.js';
 
+const check = { id: 'root-tokens', area: 'tokens' } as const;
+
 /** Live tokens carrying the `root` policy: each is unlimited power that should exist only during a ceremony. */
 export const rootTokensCheck: PostureCheck = {
-  id: 'root-tokens',
-  area: 'tokens',
+  ...check,
   title: 'live root tokens',
   async run(ctx) {
     let inventory;
     try {
       inventory = await tokenInventory(ctx);
     } catch (error) {
-      return [inventoryRefusal(this, error)];
+      return [inventoryRefusal(check, error)];
     }
     let self: string | undefined;
     try {
