@@ -157,7 +157,7 @@ async function ingestFindings(ctx: PostureContext): Promise<PostureFinding[]> {
         last_checkpoint: lastCheckpoint ?? null,
         max_ingest_lag_ms: maxLag,
       },
-      why: 'the server writes an audit line for every request, its own health checks included: a store this far behind has stopped following the log',
+      why: 'the server writes an audit line for every authenticated request (including those of this posture run): a store this far behind has stopped following the log',
       fix: 'sealwatch audit follow /var/log/openbao/audit.log  # restart the follower (or watch)',
     },
   ];
