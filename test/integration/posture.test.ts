@@ -12,6 +12,7 @@ import { Store } from '../../src/store/store.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { startPlainBaoServer, type PlainBaoServer } from '../harness/bao-server.js';
 import { runCli } from '../harness/cli.js';
+import { sarifValidator } from '../harness/sarif-schema.js';
 
 /**
  * `sealwatch posture` through the built CLI against real OpenBao servers configured wrong on
@@ -217,6 +218,8 @@ describe('posture against a real OpenBao configured wrong on purpose', () => {
       runs: { tool: { driver: { rules: { id: string }[] } }; results: { ruleId: string; level: string }[] }[];
     };
     expect(log.version).toBe('2.1.0');
+    const validate = sarifValidator();
+    expect(validate(log), JSON.stringify(validate.errors)).toBe(true);
     expect(log.runs[0]!.tool.driver.rules.map((r) => r.id)).toEqual([
       'root-tokens',
       'token-ttl',

@@ -64,7 +64,7 @@ export interface SarifLog {
  * from the severity and a logical location naming the server and the path or object it is about.
  * The finding id is the result's fingerprint, so a code-scanning service tracks it across runs.
  */
-export function renderSarif(report: PostureReport, tool: { version: string }): Record<string, unknown> {
+export function renderSarif(report: PostureReport, tool: { version: string }): SarifLog {
   const ruleIndex = new Map(report.checks.map((c, i) => [c.id, i]));
   return {
     $schema: 'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json',
