@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { LOG_FORMATS } from '../logging/log-format.js';
+import { SEALWATCH_VERSION } from '../version.js';
 import { commandNamed } from './command-line.js';
 import { examples } from './help.js';
 import { createRunner, type CommandRunner } from './runner.js';
@@ -28,6 +29,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<CommandFactory>>> = {
   export: async () => (await import('./commands/export.command.js')).exportCommand,
   watch: async () => (await import('./commands/watch.command.js')).watchCommand,
   alerts: async () => (await import('./commands/alerts.command.js')).alertsCommand,
+  posture: async () => (await import('./commands/posture.command.js')).postureCommand,
 };
 
 /**
@@ -49,7 +51,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .description(
       'incident response for HashiCorp Vault and OpenBao: detect, contain, assess, rotate, recover, report',
     )
-    .version('0.1.0')
+    .version(SEALWATCH_VERSION)
     .option('--config <file>', 'config file (env SEALWATCH_CONFIG; default ./sealwatch.yaml if present)')
     .option(
       '--store <url>',

@@ -47,7 +47,7 @@ export interface Config {
     readonly widespreadThreshold: number;
   };
   readonly assess: AssessThresholds;
-  readonly posture: {
+  readonly posture: PostureThresholds & {
     /** `{tenant}-app`: how a role name says its tenant (see docs/policies.md). */
     readonly tenantRoleTemplate: string | undefined;
     readonly breakGlassPolicies: readonly string[];
@@ -67,6 +67,13 @@ export interface AssessThresholds {
   readonly loginBurstCount: number;
   readonly loginBurstWithinMs: number;
   readonly maxTokenTtlSeconds: number;
+}
+
+export interface PostureThresholds {
+  readonly maxTokenTtlSeconds: number;
+  readonly maxMountTtlSeconds: number;
+  readonly maxKeyringAgeMs: number;
+  readonly maxIngestLagMs: number;
 }
 
 /** Where the token came from; the token itself is kept apart from the config object. */
@@ -128,6 +135,10 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
     posture: {
       tenantRoleTemplate: parsed.posture.tenant_role_template,
       breakGlassPolicies: parsed.posture.break_glass_policies,
+      maxTokenTtlSeconds: parseDuration(parsed.posture.max_token_ttl)! / 1000,
+      maxMountTtlSeconds: parseDuration(parsed.posture.max_mount_ttl)! / 1000,
+      maxKeyringAgeMs: parseDuration(parsed.posture.max_keyring_age)!,
+      maxIngestLagMs: parseDuration(parsed.posture.max_ingest_lag)!,
     },
     rotation: resolveRotationPaths(parsed.rotation, relative),
     notify: parsed.notify ? resolveNotifyPaths(parsed.notify, relative) : undefined,

@@ -61,7 +61,7 @@ const assessSchema = z.strictObject({
   max_token_ttl: durationSchema.default('24h'),
 });
 
-/** Policy posture (src/posture/checks/policy-*.check.ts, `posture access`); see docs/policies.md. */
+/** `sealwatch posture`: thresholds of its checks (src/posture/checks) and how it reads policies (docs/policies.md). */
 const postureSchema = z.strictObject({
   /** How a role's name says its tenant, e.g. `{tenant}-app`: such a role reaching another tenant is high. */
   tenant_role_template: z
@@ -70,6 +70,14 @@ const postureSchema = z.strictObject({
     .optional(),
   /** Policies allowed to hold `sudo` (break-glass); sudo in any other policy is a finding. */
   break_glass_policies: z.array(z.string().min(1)).default([]),
+  /** A token created to live longer than this (or forever) is a finding. */
+  max_token_ttl: durationSchema.default('24h'),
+  /** A default or max lease TTL of the system or an auth mount above this is a finding (OpenBao's default is 768h). */
+  max_mount_ttl: durationSchema.default('768h'),
+  /** A barrier keyring term older than this wants `sys/rotate/keyring`. */
+  max_keyring_age: durationSchema.default('90d'),
+  /** No audit event ingested for longer than this: the store has stopped following the log. */
+  max_ingest_lag: durationSchema.default('24h'),
 });
 
 export const configFileSchema = z.strictObject({

@@ -21,6 +21,7 @@ export interface Database {
   alerts: AlertTable;
   alert_silences: AlertSilenceTable;
   alert_outbox: AlertOutboxTable;
+  posture_baselines: PostureBaselineTable;
 }
 
 export interface SealwatchMetaTable {
@@ -257,4 +258,12 @@ export interface AlertOutboxTable {
   last_error: string | null;
   created_at: string;
   sent_at: string | null;
+}
+
+/** One `posture baseline`; findings are JSON. */
+export interface PostureBaselineTable {
+  id: Generated<number>;
+  taken_at: string;
+  server: string;
+  findings: string;
 }

@@ -15,6 +15,7 @@ import { BackupRepository } from './repositories/backup.repository.js';
 import { IncidentRepository } from './repositories/incident.repository.js';
 import { NotificationRepository } from './repositories/notification.repository.js';
 import { NodeObservationRepository } from './repositories/node-observations.repository.js';
+import { PostureBaselineRepository } from './repositories/posture-baseline.repository.js';
 import { RotationRepository } from './repositories/rotation.repository.js';
 import type { Database } from './schema.js';
 
@@ -44,6 +45,8 @@ export class Store {
   readonly backups: BackupRepository;
   /** `watch` alerts, silences and the notice outbox (`alerts list|show|ack|silence`). */
   readonly alerts: AlertRepository;
+  /** Findings kept by `posture baseline` for `posture diff`. */
+  readonly postureBaselines: PostureBaselineRepository;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -62,6 +65,7 @@ export class Store {
     this.notifications = new NotificationRepository(db);
     this.backups = new BackupRepository(db);
     this.alerts = new AlertRepository(db);
+    this.postureBaselines = new PostureBaselineRepository(db);
   }
 
   static async open(url: string): Promise<Store> {

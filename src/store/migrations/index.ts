@@ -11,6 +11,7 @@ import { auditEventKeyIndexMigration } from './0060-audit-event-key-index.migrat
 import { auditPathKindMigration } from './0070-audit-path-kind.migration.js';
 import { nodeObservationSharesMigration } from './0075-node-observation-shares.migration.js';
 import { alertsMigration } from './0080-alerts.migration.js';
+import { postureBaselineMigration } from './0090-posture-baseline.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -45,5 +46,6 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
     '0070-audit-path-kind': auditPathKindMigration(context),
     '0075-node-observation-shares': nodeObservationSharesMigration(context),
     '0080-alerts': alertsMigration(context),
+    '0090-posture-baseline': postureBaselineMigration(context),
   };
 }

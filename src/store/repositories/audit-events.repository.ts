@@ -279,6 +279,25 @@ export class AuditEventRepository {
     return Number(row.n);
   }
 
+  /**
+   * How fresh the store is: the time of the newest event stored and when `audit follow` last
+   * advanced a checkpoint (either undefined when there is none). A follower that stopped leaves both
+   * behind while the server keeps writing its log.
+   */
+  async ingestFreshness(): Promise<{ newestEvent: string | undefined; lastCheckpoint: string | undefined }> {
+    const [event, checkpoint] = await Promise.all([
+      this.db
+        .selectFrom('audit_events')
+        .select((eb) => eb.fn.max('time').as('newest'))
+        .executeTakeFirst(),
+      this.db
+        .selectFrom('audit_checkpoints')
+        .select((eb) => eb.fn.max('updated_at').as('newest'))
+        .executeTakeFirst(),
+    ]);
+    return { newestEvent: event?.newest ?? undefined, lastCheckpoint: checkpoint?.newest ?? undefined };
+  }
+
   async getCheckpoint(source: string): Promise<AuditCheckpoint | undefined> {
     const row = await this.db
       .selectFrom('audit_checkpoints')
