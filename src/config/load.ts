@@ -46,6 +46,8 @@ export interface Config {
     readonly widespreadThreshold: number;
   };
   readonly assess: AssessThresholds;
+  /** Suspects named in the config (`suspects:`), added to every --suspect. */
+  readonly suspects: readonly string[];
   /** Secrets to rotate, limits and targets; file paths in it are resolved against the config file. */
   readonly rotation: RotationConfig;
   /** Tenant notices; file paths in it are resolved against the config file. */
@@ -59,6 +61,8 @@ export interface AssessThresholds {
   readonly loginBurstCount: number;
   readonly loginBurstWithinMs: number;
   readonly maxTokenTtlSeconds: number;
+  /** `display-name:` / `role:` entries that `--scope conservative` leaves out. */
+  readonly allowActors: readonly string[];
 }
 
 /** Where the token came from; the token itself is kept apart from the config object. */
@@ -116,7 +120,9 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
       loginBurstCount: parsed.assess.login_burst.count,
       loginBurstWithinMs: parseDuration(parsed.assess.login_burst.within)!,
       maxTokenTtlSeconds: parseDuration(parsed.assess.max_token_ttl)! / 1000,
+      allowActors: parsed.assess.allow_actors,
     },
+    suspects: parsed.suspects,
     rotation: resolveRotationPaths(parsed.rotation, relative),
     notify: parsed.notify ? resolveNotifyPaths(parsed.notify, relative) : undefined,
     lab: parsed.lab ? { file: relative(parsed.lab.file) } : undefined,
