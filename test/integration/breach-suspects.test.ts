@@ -53,8 +53,9 @@ describe('breach scope from what the responder knows, on a server the lab did no
       token_policies: ['tenant-reader'],
     });
     const roleId = (await root.read<{ role_id: string }>('auth/approle/role/mailer/role-id')).data.role_id;
-    const secretId = (await root.write<{ secret_id: string }>('auth/approle/role/mailer/secret-id', {}))!
-      .data!.secret_id;
+    const secretId = (await root.write<{ secret_id: string }>('auth/approle/role/mailer/secret-id', {}))?.data
+      ?.secret_id;
+    if (!secretId) throw new Error('no secret ID for mailer');
 
     since = new Date(Date.now() - 1000).toISOString();
     const login = async (path: string, body: Record<string, unknown>): Promise<VaultClient> =>
