@@ -18,7 +18,15 @@ import { RULE_LIST, type RuleId } from './rules/index.js';
 import { SecretPathClassifier } from './secret-paths.js';
 import { loadSecretReads, type SecretReadCount } from './secret-reads.js';
 import type { AssessScope } from '../config/suspect.js';
-import { localSelector, parseSuspects, type ResolvedSuspect, type SuspectKind } from './suspects.js';
+import {
+  localSelector,
+  matchSuspects,
+  parseSuspects,
+  type ResolvedSuspect,
+  type SuspectMatch,
+} from './suspects.js';
+
+export type { SuspectMatch };
 
 export type { SecretReadCount };
 
@@ -58,15 +66,6 @@ export interface AssessRequest {
 export { ASSESS_SCOPES, type AssessScope } from '../config/suspect.js';
 
 export const SUSPECT_REASON = 'named as suspect by the responder';
-
-/** What one suspect matched in the window. */
-export interface SuspectMatch {
-  suspect: string;
-  kind: SuspectKind;
-  /** Actor keys (`accessor:…`, or `address:…` for calls without a token). */
-  matched_actors: string[];
-  matched_events: number;
-}
 
 export interface AssessDeps {
   analysis: AnalysisReader;
@@ -483,31 +482,6 @@ function fromAuditTime(time: string): string {
 /** Audit times as stored: ISO-8601 UTC with nine fraction digits, so text order is time order. */
 export function toAuditTime(date: Date): string {
   return date.toISOString().replace(/Z$/, '000000Z');
-}
-
-/** What each suspect matched in the window, as actor keys with their event counts. */
-async function matchSuspects(
-  analysis: AnalysisReader,
-  window: AnalysisWindow,
-  suspects: readonly ResolvedSuspect[],
-): Promise<SuspectMatch[]> {
-  const matches: SuspectMatch[] = [];
-  for (const { suspect, selector } of suspects) {
-    const rows = await analysis.actorsMatching(window, selector);
-    const actors = new Set<string>();
-    let events = 0;
-    for (const row of rows) {
-      events += row.events;
-      if (row.accessor !== null) actors.add(`accessor:${row.accessor}`);
-    }
-    matches.push({
-      suspect: suspect.text,
-      kind: suspect.kind,
-      matched_actors: [...actors].sort(),
-      matched_events: events,
-    });
-  }
-  return matches;
 }
 
 /**

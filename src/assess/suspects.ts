@@ -1,8 +1,12 @@
 import { isIP } from 'node:net';
-import { parseAddress, type Suspect } from '../config/suspect.js';
+import { parseAddress, type Suspect, type SuspectKind } from '../config/suspect.js';
 import { SealwatchError, UsageError } from '../errors.js';
 import { registerSecret } from '../logging/redactor.js';
-import type { ActorSelector } from '../store/repositories/audit-analysis.repository.js';
+import type {
+  ActorSelector,
+  AnalysisWindow,
+  AuditAnalysisRepository,
+} from '../store/repositories/audit-analysis.repository.js';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../vault/errors.js';
 import type { VaultClient } from '../vault/client.js';
 
@@ -164,4 +168,38 @@ export async function responderAccessors(
     (await vault.listAuditDevices()).map((device) => vault.auditHash(device.path, accessor)),
   );
   return [accessor, ...hashes];
+}
+
+/** What one suspect matched in the window. */
+export interface SuspectMatch {
+  suspect: string;
+  kind: SuspectKind;
+  /** Actor keys (`accessor:…`, or `address:…` for calls without a token). */
+  matched_actors: string[];
+  matched_events: number;
+}
+
+/** What each suspect matched in the window, as actor keys with their event counts. */
+export async function matchSuspects(
+  analysis: Pick<AuditAnalysisRepository, 'actorsMatching'>,
+  window: AnalysisWindow,
+  suspects: readonly ResolvedSuspect[],
+): Promise<SuspectMatch[]> {
+  const matches: SuspectMatch[] = [];
+  for (const { suspect, selector } of suspects) {
+    const rows = await analysis.actorsMatching(window, selector);
+    const actors = new Set<string>();
+    let events = 0;
+    for (const row of rows) {
+      events += row.events;
+      if (row.accessor !== null) actors.add(`accessor:${row.accessor}`);
+    }
+    matches.push({
+      suspect: suspect.text,
+      kind: suspect.kind,
+      matched_actors: [...actors].sort(),
+      matched_events: events,
+    });
+  }
+  return matches;
 }

@@ -27,6 +27,7 @@ describe('breach scope from what the responder knows, on a server the lab did no
   let smtp: TestSmtpServer;
   let config: string;
   let since: string;
+  let attackerAccessor: string;
   const env = () => ({ BAO_ADDR: server.address, BAO_TOKEN: server.rootToken });
   const cli = (args: string[], input?: string) =>
     runCli([...args, '--config', config], { env: env(), cwd: dir, ...(input ? { input } : {}) });
@@ -63,6 +64,7 @@ describe('breach scope from what the responder knows, on a server the lab did no
     const billing = await login('auth/userpass/login/billing', { password: 'billing-pw' });
     for (const tenant of BILLING) await billing.kv('secret').read(`tenants/${tenant}/smtp`);
     const attacker = await login('auth/approle/login', { role_id: roleId, secret_id: secretId });
+    attackerAccessor = (await attacker.tokenLookupSelf()).accessor;
     for (const tenant of ATTACKED) await attacker.kv('secret').read(`tenants/${tenant}/smtp`);
 
     writeFileSync(join(dir, 'keys.txt'), `${server.unsealKeys[0]}\n`, { mode: 0o600 });
@@ -122,6 +124,32 @@ describe('breach scope from what the responder knows, on a server the lab did no
     expect(result.suspects[0]!.matched_events).toBeGreaterThanOrEqual(2);
     const actor = result.actors.find((a) => a.actor === result.suspects[0]!.matched_actors[0]);
     expect(actor).toMatchObject({ tenants: ATTACKED, reasons: ['named as suspect by the responder'] });
+
+    // The device HMACs accessors: the raw accessor matches through sys/audit-hash.
+    const byAccessor = await assessJson('--suspect', `accessor:${attackerAccessor}`);
+    expect(byAccessor.affected_tenants).toEqual(ATTACKED);
+    expect(byAccessor.accessors_hmac).toBe('all');
+
+    // leak trace marks the events of the suspect that carried the leaked value.
+    writeFileSync(join(dir, 'leaked.txt'), 'pw-acme\n', { mode: 0o600 });
+    const trace = await cli([
+      'leak',
+      'trace',
+      '--json',
+      '--value-file',
+      join(dir, 'leaked.txt'),
+      '--suspect',
+      'role:approle/mailer',
+    ]);
+    expect(trace.code, trace.stderr).toBe(0);
+    const traced = trace.json<{
+      events: { path: string; suspects: string[] }[];
+      suspects: { suspect: string }[];
+    }>();
+    expect(traced.suspects.map((m) => m.suspect)).toEqual(['role:approle/mailer']);
+    expect(
+      traced.events.filter((e) => e.suspects.includes('role:approle/mailer')).map((e) => e.path),
+    ).toEqual(['secret/data/tenants/acme/smtp']);
 
     const conservative = await assessJson('--scope', 'conservative');
     expect(conservative.affected_tenants).toEqual(TENANTS);
