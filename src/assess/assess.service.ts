@@ -327,7 +327,6 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
     if (key.startsWith('accessor:')) continue;
     // Unauthenticated actors (failed logins) are known only by their findings.
     const own = hits.filter((h) => actorKey(h) === key);
-    if (own.length === 0 && !suspectsOf.has(key)) continue;
     actors.push({
       actor: key,
       display_name: null,
