@@ -17,6 +17,16 @@ import {
 import { RULE_LIST, type RuleId } from './rules/index.js';
 import { SecretPathClassifier } from './secret-paths.js';
 import { loadSecretReads, type SecretReadCount } from './secret-reads.js';
+import type { AssessScope } from '../config/suspect.js';
+import {
+  localSelector,
+  matchSuspects,
+  parseSuspects,
+  type ResolvedSuspect,
+  type SuspectMatch,
+} from './suspects.js';
+
+export type { SuspectMatch };
 
 export type { SecretReadCount };
 
@@ -40,13 +50,30 @@ export interface AssessRequest {
   until?: Date;
   /** Most suspicious events listed (all are counted). Default 1000. */
   limit?: number;
+  /** What the responder knows (src/assess/suspects.ts): every actor they match is implicated. */
+  suspects?: readonly ResolvedSuspect[];
+  /** Which tenants are affected (see `AssessScope`). Default `implicated`. */
+  scope?: AssessScope;
+  /**
+   * The responder's own token's accessor (raw and as each audit device HMACs it): never a reader
+   * that counts. Asked only when someone read a secret in the window.
+   */
+  responderAccessors?: () => Promise<{ accessors: readonly string[]; note: string | null }>;
+  /** Notes from preparing the request (what could not be looked up), listed first. */
+  notes?: readonly string[];
 }
+
+export { ASSESS_SCOPES, type AssessScope } from '../config/suspect.js';
+
+export const SUSPECT_REASON = 'named as suspect by the responder';
 
 export interface AssessDeps {
   analysis: AnalysisReader;
   config: Pick<Config, 'tenancy' | 'assess'>;
   logger: Logger;
   now?: () => Date;
+  /** Every counted tenant of the tenancy source: what `--scope all` affects. */
+  allTenants?: () => Promise<string[]>;
 }
 
 export interface SuspiciousEvent {
@@ -83,6 +110,10 @@ export interface BreachActor {
   first_seen: string;
   last_seen: string;
   rules: RuleId[];
+  /** Suspects (as given) that matched it: then it is implicated, "named as suspect by the responder". */
+  suspects: string[];
+  /** Why it is implicated: rules of severity medium or above and/or the suspect reason. */
+  reasons: string[];
 }
 
 export interface BreachAssessment {
@@ -112,6 +143,22 @@ export interface BreachAssessment {
   secrets: SecretReadCount[];
   /** Tenants whose secrets an implicated actor read successfully; excluded tenants never appear. */
   affected_tenants: string[];
+  /** How `affected_tenants` was decided (--scope). */
+  scope: AssessScope;
+  /** Each suspect the responder named, with what it matched. */
+  suspects: SuspectMatch[];
+  /**
+   * Everyone who read a counted tenant's secret in the window, but the responder's token and
+   * `assess.allow_actors`: the readers `--scope conservative` counts.
+   */
+  secret_readers: { actors: number; tenants: number };
+  /** Successful secret reads in the window by anyone: 0 means no secret was read in it. */
+  window_secret_reads: number;
+  /**
+   * Set when the implicated scope is empty although secrets were read in the window: one line
+   * naming the readers and tenants and the flags that decide (--suspect, --scope). Null otherwise.
+   */
+  scope_decision: string | null;
   /** Excluded (test) tenants that implicated actors read: reported, never counted. */
   excluded_tenants_read: string[];
   breach_scope: 'limited' | 'widespread';
@@ -161,7 +208,7 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
   const secrets = new SecretPathClassifier(config.tenancy.paths, config.tenancy.exclude);
   const data = loadOnce(analysis, window, secrets, historyBefore);
 
-  const notes: string[] = coverage.note ? [coverage.note] : [];
+  const notes: string[] = [...(request.notes ?? []), ...(coverage.note ? [coverage.note] : [])];
   const hits: RuleHit[] = [];
   const outcomes = await Promise.all(
     RULE_LIST.map(async (rule) => ({
@@ -199,6 +246,18 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
     actorRules.set(key, (actorRules.get(key) ?? new Set()).add(hit.rule));
   }
   const implicatedKeys = new Set(implicating.map(actorKey));
+  const ruleImplicated = new Set(implicatedKeys);
+  const suspectMatches = await matchSuspects(analysis, window, request.suspects ?? []);
+  const suspectsOf = new Map<string, string[]>();
+  for (const match of suspectMatches)
+    for (const key of match.matched_actors) {
+      implicatedKeys.add(key);
+      suspectsOf.set(key, [...(suspectsOf.get(key) ?? []), match.suspect]);
+    }
+  const suspectNotes = suspectMatches
+    .filter((m) => m.matched_events === 0)
+    .map((m) => `suspect ${m.suspect} matched no audit event in the window: the id may be wrong`);
+  notes.push(...suspectNotes);
   const implicatedAccessors = [...implicatedKeys].flatMap((k) =>
     k.startsWith('accessor:') ? [k.slice(9)] : [],
   );
@@ -243,6 +302,10 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
   }
 
   const actors: BreachActor[] = [];
+  const reasonsOf = (key: string) => [
+    ...(ruleImplicated.has(key) ? [`rules: ${sortRules(actorRules.get(key)).join(', ')}`] : []),
+    ...(suspectsOf.has(key) ? [SUSPECT_REASON] : []),
+  ];
   for (const row of activity) {
     const key = `accessor:${row.accessor}`;
     actors.push({
@@ -256,6 +319,8 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
       first_seen: row.first_seen,
       last_seen: row.last_seen,
       rules: sortRules(actorRules.get(key)),
+      suspects: suspectsOf.get(key) ?? [],
+      reasons: reasonsOf(key),
     });
   }
   for (const key of implicatedKeys) {
@@ -273,6 +338,8 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
       first_seen: own[0]?.time ?? '',
       last_seen: own[own.length - 1]?.time ?? '',
       rules: sortRules(actorRules.get(key)),
+      suspects: suspectsOf.get(key) ?? [],
+      reasons: reasonsOf(key),
     });
   }
   actors.sort(
@@ -287,7 +354,34 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
     else eventIds.add(hit.event_id);
   }
   const limit = request.limit ?? 1000;
+  const scope = request.scope ?? 'implicated';
+  const responder =
+    reads.byAccessor.size && request.responderAccessors
+      ? await request.responderAccessors()
+      : { accessors: [], note: null };
+  if (responder.note) notes.push(responder.note);
+  const readers = await secretReaders(reads.byAccessor, responder.accessors, {
+    analysis,
+    window,
+    allowActors: config.assess.allowActors,
+    isExcluded: (tenant) => secrets.isExcluded(tenant),
+  });
+  let scopedSecrets = secretPaths;
+  if (scope === 'conservative') {
+    for (const tenant of readers.tenants) affected.add(tenant);
+    scopedSecrets = await reads.pathsReadBy(new Set([...readers.accessors, ...implicatedAccessorSet]));
+  } else if (scope === 'all') {
+    if (!deps.allTenants)
+      throw new UsageError('assess --scope all needs the tenancy source (tenancy.source in the config)');
+    for (const tenant of await deps.allTenants()) if (!secrets.isExcluded(tenant)) affected.add(tenant);
+  }
   const affectedTenants = [...affected].sort();
+  let windowReads = 0;
+  for (const own of reads.byAccessor.values()) windowReads += own.reads;
+  const scopeDecision =
+    scope === 'implicated' && affectedTenants.length === 0 && readers.tenants.size > 0
+      ? `no actor a rule or a suspect implicates read a tenant secret, but ${readers.accessors.size} actor(s) read secrets of ${readers.tenants.size} tenant(s) in the window: name the leaked credential with --suspect KIND:VALUE, or widen the scope with --scope conservative|all`
+      : null;
   if (accessorsHmac === 'all' || accessorsHmac === 'some')
     notes.push(
       'accessors are HMAC\'d in the audit log (hmac_accessor is on): hash a known accessor through sys/audit-hash to match it, or set hmac_accessor = "false" on the device',
@@ -317,9 +411,14 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
       explanation: rule.explanation,
       events: hits.filter((h) => h.rule === rule.id).length,
     })),
-    accessed_secrets: secretPaths.length,
-    secrets: secretPaths,
+    accessed_secrets: scopedSecrets.length,
+    secrets: scopedSecrets,
     affected_tenants: affectedTenants,
+    scope,
+    suspects: suspectMatches,
+    secret_readers: { actors: readers.accessors.size, tenants: readers.tenants.size },
+    window_secret_reads: windowReads,
+    scope_decision: scopeDecision,
     excluded_tenants_read: [...excludedRead].sort(),
     breach_scope: affectedTenants.length > config.tenancy.widespreadThreshold ? 'widespread' : 'limited',
     widespread_threshold: config.tenancy.widespreadThreshold,
@@ -382,6 +481,42 @@ function fromAuditTime(time: string): string {
 /** Audit times as stored: ISO-8601 UTC with nine fraction digits, so text order is time order. */
 export function toAuditTime(date: Date): string {
   return date.toISOString().replace(/Z$/, '000000Z');
+}
+
+/**
+ * The accessors that read a counted tenant's secret in the window and the tenants they read, but
+ * the responder's own token and the actors of `assess.allow_actors` (matched like suspects).
+ */
+async function secretReaders(
+  byAccessor: ReadonlyMap<string, { reads: number; tenants: ReadonlySet<string> }>,
+  responder: readonly string[],
+  context: {
+    analysis: AnalysisReader;
+    window: AnalysisWindow;
+    allowActors: readonly string[];
+    isExcluded: (tenant: string) => boolean;
+  },
+): Promise<{ accessors: Set<string>; tenants: Set<string> }> {
+  const left = new Set(responder);
+  if (context.allowActors.length) {
+    // The config schema allows display-name and role entries only: each has a local selector.
+    for (const entry of parseSuspects(context.allowActors)) {
+      const selector = localSelector(entry);
+      if (!selector) continue;
+      for (const row of await context.analysis.actorsMatching(context.window, selector))
+        if (row.accessor !== null) left.add(row.accessor);
+    }
+  }
+  const accessors = new Set<string>();
+  const tenants = new Set<string>();
+  for (const [accessor, own] of byAccessor) {
+    if (left.has(accessor)) continue;
+    const counted = [...own.tenants].filter((t) => !context.isExcluded(t));
+    if (counted.length === 0) continue;
+    accessors.add(accessor);
+    for (const tenant of counted) tenants.add(tenant);
+  }
+  return { accessors, tenants };
 }
 
 function actorKey(finding: RuleFinding): string {

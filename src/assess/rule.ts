@@ -85,6 +85,7 @@ export type AnalysisReader = SecretReadsReader &
     | 'accessorActivity'
     | 'accessorIdentities'
     | 'accessorHashing'
+    | 'actorsMatching'
   >;
 
 export function findingOf(event: AnalysisEvent, detail?: string): RuleFinding {

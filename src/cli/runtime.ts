@@ -57,7 +57,8 @@ export function playbookRuntime(flags: {
   };
 }
 
-async function readStdinText(): Promise<string> {
+/** Standard input as text, read to its end. */
+export async function readStdinText(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');

@@ -87,6 +87,24 @@ describe('loadConfig', () => {
     const source = file('c.yaml', 'tenancy:\n  source: { kind: ldap }\n');
     expect(() => loadConfig({ config: source }, {})).toThrow(/tenancy\.source\.kind/);
   });
+
+  it('checks suspects and allow_actors with the parser of --suspect', () => {
+    const good = file(
+      's.yaml',
+      "suspects: ['role:approle/mailer', 'address:203.0.113.0/24']\nassess: { allow_actors: ['display-name:billing'] }\n",
+    );
+    const config = loadConfig({ config: good }, {});
+    expect(config.suspects).toEqual(['role:approle/mailer', 'address:203.0.113.0/24']);
+    expect(config.assess.allowActors).toEqual(['display-name:billing']);
+    const cidr = file('t.yaml', "suspects: ['address:10.0.0.0/40']\n");
+    expect(() => loadConfig({ config: cidr }, {})).toThrow(
+      /suspects\.0: address:10\.0\.0\.0\/40: address: .* is not an IP address or CIDR/,
+    );
+    const allow = file('u.yaml', "assess: { allow_actors: ['accessor:abc'] }\n");
+    expect(() => loadConfig({ config: allow }, {})).toThrow(
+      /assess\.allow_actors\.0: accessor:abc: only display-name: or role: here/,
+    );
+  });
 });
 
 describe('loadCredentials', () => {

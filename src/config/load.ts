@@ -52,6 +52,8 @@ export interface Config {
     readonly tenantRoleTemplate: string | undefined;
     readonly breakGlassPolicies: readonly string[];
   };
+  /** Suspects named in the config (`suspects:`), added to every --suspect. */
+  readonly suspects: readonly string[];
   /** Secrets to rotate, limits and targets; file paths in it are resolved against the config file. */
   readonly rotation: RotationConfig;
   /** Tenant notices; file paths in it are resolved against the config file. */
@@ -67,6 +69,8 @@ export interface AssessThresholds {
   readonly loginBurstCount: number;
   readonly loginBurstWithinMs: number;
   readonly maxTokenTtlSeconds: number;
+  /** `display-name:` / `role:` entries that `--scope conservative` leaves out. */
+  readonly allowActors: readonly string[];
 }
 
 export interface PostureThresholds {
@@ -131,6 +135,7 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
       loginBurstCount: parsed.assess.login_burst.count,
       loginBurstWithinMs: parseDuration(parsed.assess.login_burst.within)!,
       maxTokenTtlSeconds: parseDuration(parsed.assess.max_token_ttl)! / 1000,
+      allowActors: parsed.assess.allow_actors,
     },
     posture: {
       tenantRoleTemplate: parsed.posture.tenant_role_template,
@@ -140,6 +145,7 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
       maxKeyringAgeMs: parseDuration(parsed.posture.max_keyring_age)!,
       maxIngestLagMs: parseDuration(parsed.posture.max_ingest_lag)!,
     },
+    suspects: parsed.suspects,
     rotation: resolveRotationPaths(parsed.rotation, relative),
     notify: parsed.notify ? resolveNotifyPaths(parsed.notify, relative) : undefined,
     watch: resolveWatchPaths(parsed.watch, relative),

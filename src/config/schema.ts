@@ -3,11 +3,31 @@ import { parsePathTemplate } from './path-template.js';
 import { notifySchema } from './notify.schema.js';
 import { rotationSchema } from './rotation.schema.js';
 import { watchSchema } from './watch.schema.js';
+import { parseSuspect, type SuspectKind } from './suspect.js';
 
 export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /** Durations in config are written as humans write them: 30s, 5m, 24h, 7d. */
 export const durationSchema = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 30s, 5m, 24h or 7d');
+
+/** `KIND:VALUE[@SINCE..UNTIL]`, checked with the parser of `--suspect`; only `kinds` when given. */
+const suspectSchema = (kinds?: readonly SuspectKind[]) =>
+  z.string().superRefine((value, ctx) => {
+    try {
+      const kind = parseSuspect(value).kind;
+      if (kinds && !kinds.includes(kind))
+        ctx.addIssue({
+          code: 'custom',
+          message: `${value}: only ${kinds.map((k) => `${k}:`).join(' or ')} here`,
+        });
+    } catch (error) {
+      // The parser's usage error is the message: the config names the entry, not the flag.
+      ctx.addIssue({
+        code: 'custom',
+        message: error instanceof Error ? error.message.replace(/^--suspect /, '') : String(error),
+      });
+    }
+  });
 
 const pathTemplateSchema = z.string().superRefine((value, ctx) => {
   const problem = parsePathTemplate(value).problem;
@@ -59,6 +79,11 @@ const assessSchema = z.strictObject({
     .default({ count: 5, within: '5m' }),
   /** A token created to live longer than this (or forever) is suspicious. */
   max_token_ttl: durationSchema.default('24h'),
+  /**
+   * Actors that `--scope conservative` does not count as readers (the applications that read
+   * tenant secrets every day): `display-name:NAME` or `role:MOUNT/ROLE` entries.
+   */
+  allow_actors: z.array(suspectSchema(['display-name', 'role'])).default([]),
 });
 
 /** `sealwatch posture`: thresholds of its checks (src/posture/checks) and how it reads policies (docs/policies.md). */
@@ -87,6 +112,8 @@ export const configFileSchema = z.strictObject({
   rotation: rotationSchema.default(rotationSchema.parse({})),
   assess: assessSchema.default(assessSchema.parse({})),
   posture: postureSchema.default(postureSchema.parse({})),
+  /** What the responder knows about the attacker, like --suspect (repeatable): KIND:VALUE[@SINCE..UNTIL]. */
+  suspects: z.array(suspectSchema()).default([]),
   /** Tenant notices (email and signed webhooks); see notify.schema.ts. */
   notify: notifySchema.optional(),
   /** `watch`: intervals, rule thresholds and notification channels; see watch.schema.ts. */

@@ -45,6 +45,8 @@ describe('traceLeak', () => {
         auditHash: async (device) => `hmac-sha256:${device === 'file/' ? 'aa' : 'bb'}`,
       },
       analysis: {
+        // No suspect is named here: never asked.
+        actorsMatching: async () => [],
         eventsCarryingHashes: async (hashes) => {
           asked.push(...hashes);
           return [
@@ -77,7 +79,7 @@ describe('traceLeak', () => {
           throw new Error(`echo of ${SECRET}`);
         },
       },
-      analysis: { eventsCarryingHashes: async () => [] },
+      analysis: { eventsCarryingHashes: async () => [], actorsMatching: async () => [] },
       logger: pino({ level: 'silent' }),
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LeakTraceError);

@@ -5,6 +5,7 @@ import type {
   AuditAnalysisRepository,
 } from '../store/repositories/audit-analysis.repository.js';
 import type { VaultClient } from '../vault/client.js';
+import { matchSuspects, type ResolvedSuspect, type SuspectMatch } from '../assess/suspects.js';
 
 export class LeakTraceError extends SealwatchError {
   constructor(message: string, options: ConstructorParameters<typeof SealwatchError>[2] = {}) {
@@ -14,7 +15,7 @@ export class LeakTraceError extends SealwatchError {
 
 export interface LeakTraceDeps {
   vault: Pick<VaultClient, 'listAuditDevices' | 'auditHash'>;
-  analysis: Pick<AuditAnalysisRepository, 'eventsCarryingHashes'>;
+  analysis: Pick<AuditAnalysisRepository, 'eventsCarryingHashes' | 'actorsMatching'>;
   logger: Logger;
 }
 
@@ -27,13 +28,20 @@ export interface LeakEvent {
   display_name: string | null;
   remote_address: string | null;
   accessor: string | null;
+  /** The suspects (as given) whose matched actors include this event's token. */
+  suspects: string[];
 }
 
 export interface LeakTrace {
   /** sys/audit-hash calls made: one per enabled audit device (each device has its own HMAC key). */
   hash_lookups: number;
   events: LeakEvent[];
+  /** Each suspect the responder named, with what it matched in the whole store. */
+  suspects: SuspectMatch[];
 }
+
+/** A leak can be anywhere in time: suspects are matched against everything stored. */
+const EVERYTHING = { since: '0000-01-01T00:00:00.000000000Z', until: '9999-12-31T23:59:59.999999999Z' };
 
 /**
  * Finds every stored audit event that carried a leaked value or token. Audit devices never log
@@ -46,7 +54,11 @@ export interface LeakTrace {
  *
  * The value is a parameter and nothing else: never logged, stored, or put in an error.
  */
-export async function traceLeak(value: string, deps: LeakTraceDeps): Promise<LeakTrace> {
+export async function traceLeak(
+  value: string,
+  deps: LeakTraceDeps,
+  suspects: readonly ResolvedSuspect[] = [],
+): Promise<LeakTrace> {
   if (value === '') throw new LeakTraceError('the leaked value is empty: nothing to trace');
   const devices = await deps.vault.listAuditDevices();
   if (devices.length === 0)
@@ -66,11 +78,20 @@ export async function traceLeak(value: string, deps: LeakTraceDeps): Promise<Lea
     }
   }
   const matches = await deps.analysis.eventsCarryingHashes(hashes);
+  const matched = await matchSuspects(deps.analysis, EVERYTHING, suspects);
+  const suspectsOf = (accessor: string | null) =>
+    accessor === null
+      ? []
+      : matched.filter((m) => m.matched_actors.includes(`accessor:${accessor}`)).map((m) => m.suspect);
   deps.logger.info({ devices: devices.length, matches: matches.length }, 'leak traced');
-  return { hash_lookups: hashes.length, events: onePerCall(matches) };
+  return {
+    hash_lookups: hashes.length,
+    events: onePerCall(matches).map((e) => ({ ...e, suspects: suspectsOf(e.accessor) })),
+    suspects: matched,
+  };
 }
 
-function onePerCall(matches: readonly AnalysisEvent[]): LeakEvent[] {
+function onePerCall(matches: readonly AnalysisEvent[]): Omit<LeakEvent, 'suspects'>[] {
   const requested = new Set(
     matches.filter((e) => e.type === 'request' && e.request_id).map((e) => e.request_id),
   );

@@ -207,7 +207,12 @@ export function createIncidents(deps: IncidentServiceDeps) {
   }
 
   /** Rebuilds the playbook of the incident's type from its journalled options and continues it. */
-  async function resume(ref: string, hooks: RunHooks): Promise<PlaybookResult> {
+  async function resume(
+    ref: string,
+    hooks: RunHooks,
+    /** Options given again on resume (e.g. --suspect, --scope): merged over the journalled ones and journalled. */
+    amend?: Record<string, unknown>,
+  ): Promise<PlaybookResult> {
     const incident = await resolve(ref);
     if (incident.state === 'completed')
       return {
@@ -218,7 +223,14 @@ export function createIncidents(deps: IncidentServiceDeps) {
     const factory = playbookFor(deps.playbooks, incident.type);
     if (!deps.playbookDeps)
       throw new UsageError(`resuming a ${incident.type} incident needs the playbook's dependencies`);
-    const steps = await factory(deps.playbookDeps(), incident.options);
+    const amended = amend && Object.keys(amend).length ? { ...incident.options, ...amend } : undefined;
+    // Built before the options are journalled: options the playbook refuses change nothing.
+    const steps = await factory(deps.playbookDeps(), amended ?? incident.options);
+    if (amended)
+      await repo.amendOptions(incident.id, amended, {
+        event: 'options_amended',
+        details: { options: amend },
+      });
     return run(incident.id, steps, hooks);
   }
 

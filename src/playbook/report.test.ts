@@ -23,6 +23,19 @@ const step = (over: Partial<IncidentStep> & { step_id: string }): IncidentStep =
 
 const hostile = '<script>alert(1)</script> | ``` </pre><img src=x onerror=alert(2)>';
 
+const reportIncident = {
+  id: 'inc-1',
+  type: 'breach',
+  severity: 'critical',
+  declared_by: '<b>mallory</b>',
+  created_at: '2026-01-01T00:00:00.000Z',
+  updated_at: '2026-01-01T00:10:00.000Z',
+  completed_at: '2026-01-01T00:10:00.000Z',
+  state: 'completed' as const,
+  options: {},
+  owner: null,
+};
+
 const report = buildReport({
   incident: {
     id: 'inc-1',
@@ -79,6 +92,24 @@ describe('incident report', () => {
     expect(report.failures.map((f) => f.step)).toEqual(['rotate', 'notify']);
     expect(report.follow_ups.some((f) => f.includes('rotate took'))).toBe(true);
     expect(JSON.stringify(report)).not.toContain('hvs.AAAA');
+  });
+
+  it('says "no secret was read in the window" when the assessment found none, and the scope when it did', () => {
+    const assessed = (outputs: Record<string, unknown>) =>
+      buildReport({
+        incident: { ...reportIncident, id: 'inc-2' },
+        steps: [step({ step_id: 'assess', outputs })],
+        events: [],
+      });
+    const none = assessed({ affected_tenants: [], scope: 'implicated', window_secret_reads: 0 });
+    expect(none.no_secret_read).toBe(true);
+    expect(renderMarkdown(none)).toContain('None: no secret was read in the window.');
+    expect(renderHtml(none)).toContain('None: no secret was read in the window.');
+    const some = assessed({ affected_tenants: ['acme'], scope: 'conservative', window_secret_reads: 4 });
+    expect(some.no_secret_read).toBe(false);
+    expect(renderMarkdown(some)).toContain('1 (scope conservative): acme');
+    // A journal written before the field existed reads as before.
+    expect(renderMarkdown(assessed({ affected_tenants: [] }))).toContain('None recorded.');
   });
 
   it('HTML escapes every value: no markup from evidence, tenants or names', () => {

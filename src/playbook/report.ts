@@ -14,7 +14,8 @@ import { redactor } from '../logging/redactor.js';
  * `incident report --format json`:
  *
  *   incident_id, state, rto_seconds, steps[{id, title, status, target_seconds, measured_seconds,
- *   evidence}], affected_tenants, could_not_assess, rotation, notifications{sent, failed}
+ *   evidence}], affected_tenants, affected_scope, no_secret_read, could_not_assess, rotation,
+ *   notifications{sent, failed}
  *
  * plus type, severity, declared_by, created_at, completed_at, target_seconds, steps_seconds,
  * actions, failures, follow_ups and the timeline.
@@ -50,6 +51,10 @@ export interface IncidentReport {
   rto_seconds: number;
   steps: ReportStep[];
   affected_tenants: string[];
+  /** How the assessment decided `affected_tenants` (implicated, conservative, all), or null when it did not run. */
+  affected_scope: string | null;
+  /** True when the assessment found that no secret was read in its window: an empty list then means exactly that. */
+  no_secret_read: boolean;
   /** Why the assessment saw nothing (no audit event in its window), or null: then `affected_tenants` is unknown, not empty. */
   could_not_assess: string | null;
   rotation: Record<string, unknown> | null;
@@ -94,6 +99,8 @@ export function buildReport(input: {
     ? (assess['affected_tenants'] as unknown[]).map(String)
     : [];
   const couldNotAssess = typeof assess?.['could_not_assess'] === 'string' ? assess['could_not_assess'] : null;
+  const affectedScope = typeof assess?.['scope'] === 'string' ? assess['scope'] : null;
+  const noSecretRead = assess?.['window_secret_reads'] === 0;
   const rotateOut = outputsOf('rotate');
   const rotation = isRecord(rotateOut?.['summary']) ? rotateOut['summary'] : null;
   const notify = outputsOf('notify');
@@ -188,6 +195,8 @@ export function buildReport(input: {
       error: s.error,
     })),
     affected_tenants: affected,
+    affected_scope: affectedScope,
+    no_secret_read: noSecretRead,
     could_not_assess: couldNotAssess,
     rotation,
     notifications,
@@ -283,8 +292,10 @@ export function renderMarkdown(report: IncidentReport): string {
     report.could_not_assess !== null
       ? `Not assessed: ${mdText(report.could_not_assess)}`
       : report.affected_tenants.length === 0
-        ? 'None recorded.'
-        : `${report.affected_tenants.length}: ${report.affected_tenants.map(mdText).join(', ')}`,
+        ? report.no_secret_read
+          ? 'None: no secret was read in the window.'
+          : 'None recorded.'
+        : `${report.affected_tenants.length}${report.affected_scope ? ` (scope ${mdText(report.affected_scope)})` : ''}: ${report.affected_tenants.map(mdText).join(', ')}`,
     '',
   );
   if (report.rotation) {
@@ -378,7 +389,7 @@ ${rows}
 <h2>Actions taken</h2>
 ${report.actions.length ? `<table><thead><tr><th>Step</th><th>Action</th><th>Count</th></tr></thead><tbody>${report.actions.map((a) => `<tr><td>${e(a.step)}</td><td>${e(a.action)}</td><td>${a.count}</td></tr>`).join('')}</tbody></table>` : '<p>None recorded.</p>'}
 <h2>Affected tenants</h2>
-<p>${report.could_not_assess !== null ? `Not assessed: ${e(report.could_not_assess)}` : report.affected_tenants.length ? `${report.affected_tenants.length}: ${report.affected_tenants.map(e).join(', ')}` : 'None recorded.'}</p>
+<p>${report.could_not_assess !== null ? `Not assessed: ${e(report.could_not_assess)}` : report.affected_tenants.length ? `${report.affected_tenants.length}${report.affected_scope ? ` (scope ${e(report.affected_scope)})` : ''}: ${report.affected_tenants.map(e).join(', ')}` : report.no_secret_read ? 'None: no secret was read in the window.' : 'None recorded.'}</p>
 ${report.rotation ? `<h2>Rotation</h2><pre>${e(JSON.stringify(report.rotation, null, 2))}</pre>` : ''}
 ${report.notifications ? `<h2>Notifications</h2><p>Sent ${report.notifications.sent}, failed ${report.notifications.failed}.</p>` : ''}
 <h2>Failures</h2>

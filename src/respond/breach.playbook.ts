@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { ASSESS_SCOPES } from '../assess/assess.service.js';
 import { ConfigError } from '../errors.js';
 import { createNotifier } from '../notify/notify.service.js';
 import type { PlaybookDeps } from '../playbook/registry.js';
@@ -31,6 +32,10 @@ export const breachOptionsSchema = z.object({
   /** Start of the breach window (ISO). */
   since: z.string(),
   audit_logs: z.array(z.string()).default([]),
+  /** Suspects (--suspect and the config's suspects:), time bounds as ISO times (canonicalSuspect). */
+  suspects: z.array(z.string()).default([]),
+  /** Which tenants the assessment calls affected (--scope). */
+  scope: z.enum(ASSESS_SCOPES).default('implicated'),
   kinds: z.array(z.enum(ROTATOR_KINDS)).optional(),
   key_shares: z.int().min(1).max(255).default(5),
   key_threshold: z.int().min(1).max(255).default(3),
@@ -89,7 +94,18 @@ export async function breachPlaybook(
   return [
     createPreserveStep({ vault, ...files }),
     createContainStep({ vault, ...files, unsealKeys: () => shares }),
-    createAssessStep({ store, config, logger }),
+    createAssessStep({
+      store,
+      config,
+      logger,
+      vault,
+      readTokenStdin: async () => {
+        const token = await runtime.leakedValue?.();
+        if (token === undefined)
+          throw new ConfigError('--suspect token-stdin: give the leaked token on standard input');
+        return token;
+      },
+    }),
     whenUnsealed(
       rekeyStep({
         vault,

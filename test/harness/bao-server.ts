@@ -22,10 +22,17 @@ export interface PlainServer {
 /**
  * A single OpenBao server as an operator would set one up by hand, not through `sealwatch lab`:
  * its own minimal configuration (raft or file storage, a loopback listener, nothing else),
- * `operator init` with the given shares, and unsealed. No tenants, no audit device, no snapshot.
+ * `operator init` with the given shares, and unsealed. No tenants, no snapshot; an audit device
+ * only when asked for.
  */
 export async function startPlainServer(
-  options: { shares?: number; threshold?: number; storage?: 'raft' | 'file' } = {},
+  options: {
+    shares?: number;
+    threshold?: number;
+    storage?: 'raft' | 'file';
+    /** A file audit device writing here, with the defaults an operator gets (accessors HMAC'd). */
+    auditFile?: string;
+  } = {},
 ): Promise<PlainServer> {
   const dir = mkdtempSync(join(tmpdir(), 'sealwatch-plain-'));
   const [apiPort, clusterPort] = await freePorts(2);
@@ -47,7 +54,7 @@ listener "tcp" {
 api_addr = "${address}"
 cluster_addr = "https://127.0.0.1:${clusterPort}"
 disable_mlock = true
-`,
+${options.auditFile ? `audit "file" "file" {\n  options {\n    file_path = ${JSON.stringify(options.auditFile)}\n  }\n}\n` : ''}`,
   );
   const pid = spawnDetached(findBaoBinary(), ['server', `-config=${configFile}`], join(dir, 'server.log'));
   trackPid(pid);

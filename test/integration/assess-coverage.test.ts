@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/logging/logger.js';
 import { buildReport, renderMarkdown } from '../../src/playbook/report.js';
 import { createAssessStep } from '../../src/respond/steps/assess.step.js';
 import { Store } from '../../src/store/store.js';
+import { VaultClient } from '../../src/vault/client.js';
 import { ROOT, runCli } from '../harness/cli.js';
 
 /** A real OpenBao 2.7.2 audit log: its first event is at 2026-11-24T22:18:22.750741595Z. */
@@ -98,13 +99,21 @@ describe('assess over a window the store does not cover, through the built CLI',
         store,
         config: loadConfig({}, {}, dir),
         logger: silentLogger(),
+        // Never asked: an empty window has no reader to tell the responder's token from.
+        vault: new VaultClient({
+          addresses: ['http://127.0.0.1:1'],
+          timeoutMs: 1_000,
+          retries: 0,
+          maxConnections: 1,
+          logger: silentLogger(),
+        }),
       });
       const outcome = await step.run({
         incidentId: 'inc-empty',
         logger: silentLogger(),
         signal: new AbortController().signal,
         outputs: {},
-        options: { since: SINCE, audit_logs: [] },
+        options: { since: SINCE, audit_logs: [], suspects: [], scope: 'implicated' },
         progress: () => undefined,
       });
       expect(outcome.evidence['events_examined']).toBe(0);

@@ -23,7 +23,13 @@ const config = {
     source: undefined,
     widespreadThreshold: 10,
   },
-  assess: { manyTenants: 3, loginBurstCount: 5, loginBurstWithinMs: 5 * 60_000, maxTokenTtlSeconds: 86_400 },
+  assess: {
+    manyTenants: 3,
+    loginBurstCount: 5,
+    loginBurstWithinMs: 5 * 60_000,
+    maxTokenTtlSeconds: 86_400,
+    allowActors: [],
+  },
 };
 
 describe(`assess over ${EVENTS} events`, () => {

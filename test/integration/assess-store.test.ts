@@ -38,7 +38,13 @@ const config = {
     source: undefined,
     widespreadThreshold: 10,
   },
-  assess: { manyTenants: 3, loginBurstCount: 5, loginBurstWithinMs: 5 * 60_000, maxTokenTtlSeconds: 86_400 },
+  assess: {
+    manyTenants: 3,
+    loginBurstCount: 5,
+    loginBurstWithinMs: 5 * 60_000,
+    maxTokenTtlSeconds: 86_400,
+    allowActors: [],
+  },
 };
 
 const ATTACKER = { accessor: 'acc-evil', display_name: 'approle', remote_address: '203.0.113.9' };

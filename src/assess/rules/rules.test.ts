@@ -58,6 +58,7 @@ function context(data: Partial<AssessData>, identities: Record<string, string[]>
       loginBurstCount: 5,
       loginBurstWithinMs: 5 * 60_000,
       maxTokenTtlSeconds: 86_400,
+      allowActors: [],
     },
     secrets: classifier(),
   };

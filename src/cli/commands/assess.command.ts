@@ -5,7 +5,10 @@ import { parseDuration } from '../../util/duration.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
-import { positiveInt } from '../arguments.js';
+import { collectSuspect, positiveInt, SCOPE_HELP, SUSPECT_HELP, suspectTexts } from '../arguments.js';
+import { scopeInputs } from '../../assess/scope-inputs.js';
+import { ASSESS_SCOPES, type AssessScope } from '../../config/suspect.js';
+import { readStdinText } from '../runtime.js';
 import { examples } from '../help.js';
 
 interface AssessOptions {
@@ -13,6 +16,8 @@ interface AssessOptions {
   until?: Date;
   limit: number;
   failOn?: Severity;
+  suspect?: string[];
+  scope: AssessScope;
 }
 
 /** A moment given as a duration back from now (24h) or an ISO-8601 time. */
@@ -37,6 +42,8 @@ export function assessCommand(run: CommandRunner): Command {
     )
     .option('--until <when>', 'end of the window (default now)', (v: string) => pointInTime(v))
     .option('--limit <n>', 'most suspicious events listed (all are counted)', positiveInt, 1000)
+    .option('--suspect <kind:value>', SUSPECT_HELP, collectSuspect)
+    .addOption(new Option('--scope <scope>', SCOPE_HELP).choices([...ASSESS_SCOPES]).default('implicated'))
     .addOption(
       new Option('--fail-on <severity>', 'exit 3 when a finding has at least this severity').choices(
         Object.keys(SEVERITY_RANK),
@@ -47,18 +54,39 @@ export function assessCommand(run: CommandRunner): Command {
       examples(
         'sealwatch assess --since 24h',
         'sealwatch assess --since 2026-05-01T00:00:00Z --until 2026-05-02T00:00:00Z --fail-on high --json',
+        'sealwatch assess --since 48h --suspect role:approle/mailer --suspect address:203.0.113.0/24',
+        'sealwatch assess --since 48h --scope conservative --json',
       ),
     )
     .action(
       run(async (ctx: CliContext, opts: AssessOptions) => {
+        const config = ctx.config();
+        const suspects = suspectTexts(config.suspects, opts.suspect);
         const store = await ctx.store();
+        // Without a token the store is assessed alone: the responder's reads cannot be told apart.
+        const withVault = ctx.credentials().token !== undefined;
+        const inputs = await scopeInputs(
+          { suspects, scope: opts.scope },
+          {
+            vault: ctx.vault(),
+            config,
+            readTokenStdin: () => readStdinText(),
+            lookUpResponder: withVault,
+          },
+        );
         const result = await assess(
           // The default is computed here, not at program build time: "24h" means 24 h before the run.
-          { since: opts.since ?? pointInTime('24h'), until: opts.until, limit: opts.limit },
+          {
+            since: opts.since ?? pointInTime('24h'),
+            until: opts.until,
+            limit: opts.limit,
+            ...inputs.request,
+          },
           {
             analysis: store.auditAnalysis,
-            config: ctx.config(),
+            config,
             logger: ctx.logger.child({ component: 'assess' }),
+            allTenants: inputs.allTenants,
           },
         );
         if (ctx.json) ctx.out.json(result);
@@ -66,6 +94,8 @@ export function assessCommand(run: CommandRunner): Command {
         const failOn = opts.failOn;
         // A window nothing could be assessed in is not a pass: it fails the gate like a finding.
         if (failOn && result.could_not_assess !== null) return EXIT.findings;
+        // So is a scope nobody decided: secrets were read, and no actor is implicated.
+        if (failOn && result.scope_decision !== null) return EXIT.findings;
         if (
           failOn &&
           result.rules.some((r) => r.events > 0 && SEVERITY_RANK[r.severity] >= SEVERITY_RANK[failOn])
@@ -83,6 +113,7 @@ function renderAssessment(ctx: CliContext, r: BreachAssessment): void {
     out.line(`window             ${r.window.since} .. ${r.window.until} (0 events)`);
     return;
   }
+  if (r.scope_decision !== null) out.line(`warning: ${r.scope_decision}`);
   out.line(`window             ${r.window.since} .. ${r.window.until} (${r.events_examined} events)`);
   if (r.data_since !== null) out.line(`data only from     ${r.data_since}: nothing before it was looked at`);
   out.line(`breach detected at ${r.breach_detected_at ?? '-'}`);
@@ -91,7 +122,24 @@ function renderAssessment(ctx: CliContext, r: BreachAssessment): void {
   out.line(
     `affected tenants   ${r.affected_tenants.length} -> ${r.breach_scope} (widespread above ${r.widespread_threshold})`,
   );
+  out.line(`scope              ${r.scope}`);
+  out.line(
+    r.window_secret_reads === 0
+      ? 'secret reads       none: no secret was read in the window'
+      : `secret reads       ${r.window_secret_reads} in the window (${r.secret_readers.actors} readers of ${r.secret_readers.tenants} tenants, not counting this token and assess.allow_actors)`,
+  );
   out.line(`accessors HMAC'd   ${r.accessors_hmac}`);
+  if (r.suspects.length) {
+    out.line();
+    out.table(
+      r.suspects.map((s) => ({
+        suspect: s.suspect,
+        actors: s.matched_actors.length,
+        events: s.matched_events,
+        matched: s.matched_actors.join(',') || '-',
+      })),
+    );
+  }
   out.line();
   out.table(
     r.rules.map((rule) => ({
@@ -119,6 +167,7 @@ function renderAssessment(ctx: CliContext, r: BreachAssessment): void {
         tenants: a.tenants.length,
         first_seen: a.first_seen,
         rules: a.rules.join(','),
+        suspects: a.suspects.join(','),
       })),
     );
   }

@@ -84,6 +84,7 @@ export function drillCommand(run: CommandRunner): Command {
               severity: 'critical',
               yes: true,
               dryRun: false,
+              scope: 'implicated',
             });
             const store = await labCtx.store();
             const deps = {

@@ -16,6 +16,8 @@ import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
 import { examples } from '../help.js';
+import { ASSESS_SCOPES, type AssessScope } from '../../config/suspect.js';
+import { collectSuspect, SCOPE_HELP, SUSPECT_HELP, suspectTexts } from '../arguments.js';
 
 async function incidents(ctx: CliContext, given: PlaybookRegistry | undefined, runtime?: PlaybookRuntime) {
   const store = await ctx.store();
@@ -151,10 +153,15 @@ export function incidentCommand(run: CommandRunner, playbooks?: PlaybookRegistry
       'current unseal (or recovery) key shares, one per line (steps that need them)',
     )
     .option('--unseal-keys-stdin', 'read the current key shares from standard input', false)
+    .option('--suspect <kind:value>', `${SUSPECT_HELP} (added to the incident's)`, collectSuspect)
+    .addOption(
+      new Option('--scope <scope>', `${SCOPE_HELP} (replaces the incident's)`).choices([...ASSESS_SCOPES]),
+    )
     .addHelpText(
       'after',
       examples(
         'sealwatch incident resume --last',
+        'sealwatch incident resume --last --yes --suspect role:approle/mailer',
         'sealwatch incident resume inc-20260501-a1b2 --yes --unseal-keys-file keys.txt',
       ),
     )
@@ -168,17 +175,29 @@ export function incidentCommand(run: CommandRunner, playbooks?: PlaybookRegistry
             takeOver: boolean;
             unsealKeysFile?: string;
             unsealKeysStdin: boolean;
+            suspect?: string[];
+            scope?: AssessScope;
           },
           id?: string,
         ) => {
           if (opts.unsealKeysFile && opts.unsealKeysStdin)
             throw new UsageError('give --unseal-keys-file or --unseal-keys-stdin, not both');
-          const service = await incidents(ctx, playbooks, playbookRuntime(opts));
+          const tokenStdin = opts.suspect?.some((s) => s.startsWith('token-stdin')) ?? false;
+          if (tokenStdin && opts.unsealKeysStdin)
+            throw new UsageError(
+              '--suspect token-stdin and --unseal-keys-stdin both read standard input: give the shares with --unseal-keys-file',
+            );
+          const service = await incidents(
+            ctx,
+            playbooks,
+            playbookRuntime({ ...opts, leakedValueStdin: tokenStdin }),
+          );
           const target = await service.resolve(reference(id, opts.last));
+          const amend = amendedOptions(target.options, opts);
           const { hooks, dispose } = playbookHooks(ctx, opts);
           try {
             ctx.progress(`resuming incident ${target.id} (${target.type}, ${target.state})`);
-            const result = await service.resume(target.id, hooks);
+            const result = await service.resume(target.id, hooks, amend);
             return await renderRunResult(ctx, result, () => service.report(target.id));
           } finally {
             dispose();
@@ -216,4 +235,19 @@ export function incidentCommand(run: CommandRunner, playbooks?: PlaybookRegistry
     );
   incident.addHelpText('after', examples('sealwatch incident list', 'sealwatch incident resume --last'));
   return incident;
+}
+
+/** What `incident resume --suspect/--scope` changes in the journalled options: suspects are added, the scope replaced. */
+function amendedOptions(
+  journalled: Readonly<Record<string, unknown>>,
+  opts: { suspect?: string[]; scope?: AssessScope },
+): Record<string, unknown> | undefined {
+  if (!opts.suspect?.length && !opts.scope) return undefined;
+  const before = Array.isArray(journalled['suspects'])
+    ? journalled['suspects'].filter((s): s is string => typeof s === 'string')
+    : [];
+  return {
+    ...(opts.suspect?.length ? { suspects: suspectTexts(before, opts.suspect) } : {}),
+    ...(opts.scope ? { scope: opts.scope } : {}),
+  };
 }

@@ -14,7 +14,8 @@ import type { CommandRunner } from '../runner.js';
 import { renderRunResult } from './incident.command.js';
 import { dirname } from 'node:path';
 import { examples } from '../help.js';
-import { rotatorKinds } from '../arguments.js';
+import { collectSuspect, rotatorKinds, SCOPE_HELP, SUSPECT_HELP, suspectTexts } from '../arguments.js';
+import { ASSESS_SCOPES, type AssessScope } from '../../config/suspect.js';
 
 export interface BreachFlags {
   incident?: string;
@@ -34,6 +35,8 @@ export interface BreachFlags {
   declaredBy?: string;
   yes: boolean;
   dryRun: boolean;
+  suspect?: string[];
+  scope: AssessScope;
 }
 
 const whole = (value: string) => {
@@ -65,6 +68,8 @@ export function breachOptions(ctx: CliContext, flags: BreachFlags): BreachOption
     seal: flags.seal,
     since: windowStart(flags.since),
     audit_logs: auditLogs,
+    suspects: suspectTexts(ctx.config().suspects, flags.suspect),
+    scope: flags.scope,
     ...(flags.kinds ? { kinds: flags.kinds } : {}),
     key_shares: flags.keyShares,
     key_threshold: flags.keyThreshold,
@@ -119,6 +124,8 @@ export function respondCommand(run: CommandRunner): Command {
       new Option('--severity <level>', 'incident severity').choices([...SEVERITIES]).default('critical'),
     )
     .option('--declared-by <name>', 'who declares the incident (default the OS user)')
+    .option('--suspect <kind:value>', SUSPECT_HELP, collectSuspect)
+    .addOption(new Option('--scope <scope>', SCOPE_HELP).choices([...ASSESS_SCOPES]).default('implicated'))
     .option('--yes', 'approve every step that needs approval', false)
     .option('--dry-run', 'print the plan and change nothing', false)
     .addHelpText(
@@ -127,13 +134,19 @@ export function respondCommand(run: CommandRunner): Command {
         'sealwatch respond breach --dry-run   # the plan; nothing changes',
         'sealwatch respond breach --unseal-keys-file keys.txt --pgp-keys ./key-holders --since 48h',
         'sealwatch respond breach --containment seal-first --unseal-keys-stdin --new-keys-out new-keys.txt',
+        'sealwatch respond breach --yes --suspect role:approle/mailer --since 48h',
       ),
     )
     .action(
       run(async (ctx: CliContext, flags: BreachFlags) => {
         const options = breachOptions(ctx, flags);
+        const tokenStdin = options.suspects.some((s) => s.startsWith('token-stdin'));
+        if (tokenStdin && flags.unsealKeysStdin)
+          throw new UsageError(
+            '--suspect token-stdin and --unseal-keys-stdin both read standard input: give the shares with --unseal-keys-file',
+          );
         const store = await ctx.store();
-        const runtime = playbookRuntime(flags);
+        const runtime = playbookRuntime({ ...flags, leakedValueStdin: tokenStdin });
         const deps = {
           vault: ctx.vault(),
           store,

@@ -1,5 +1,7 @@
 import type { Config } from '../../config/load.js';
-import { assess } from '../../assess/assess.service.js';
+import { assess, type AssessScope } from '../../assess/assess.service.js';
+import { scopeInputs, type ScopeInputDeps } from '../../assess/scope-inputs.js';
+import { SealwatchError } from '../../errors.js';
 import { ingestAuditFiles } from '../../audit/ingest.js';
 import type { Step } from '../../playbook/step.js';
 import type { Store } from '../../store/store.js';
@@ -11,12 +13,29 @@ export interface AssessStepOptions {
   since: string;
   /** Audit logs to ingest first (file devices); already ingested lines are stored once. */
   audit_logs: string[];
+  /** What the responder knows (--suspect and the config's suspects:), time bounds as ISO times. */
+  suspects: string[];
+  /** Which tenants are affected (--scope). */
+  scope: AssessScope;
+}
+
+/**
+ * The implicated scope is empty although secrets were read in the window: the step stops (the
+ * incident stays resumable) until the responder names a suspect or picks a scope.
+ */
+export class ScopeDecisionError extends SealwatchError {
+  constructor(message: string) {
+    super('scope_decision_needed', message);
+  }
 }
 
 export interface AssessStepDeps {
   store: Pick<Store, 'auditEvents' | 'auditAnalysis'>;
   config: Pick<Config, 'tenancy' | 'assess'>;
   logger: Logger;
+  vault: ScopeInputDeps['vault'];
+  /** The leaked token of `--suspect token-stdin` (standard input; never journalled). */
+  readTokenStdin?: () => Promise<string>;
 }
 
 /**
@@ -34,8 +53,11 @@ export function createAssessStep(deps: AssessStepDeps): Step<AssessStepOptions> 
       return [
         ...options.audit_logs.map((file) => ({ action: `ingest audit log ${file}` })),
         {
-          action: `assess every stored event since ${options.since}: suspicious events, secrets read, affected tenants, actors`,
+          action: `assess every stored event since ${options.since}: suspicious events, secrets read, affected tenants (scope ${options.scope}), actors`,
         },
+        ...options.suspects.map((suspect) => ({
+          action: `implicate every actor matching suspect ${suspect}`,
+        })),
       ];
     },
     async run({ options }) {
@@ -45,10 +67,25 @@ export function createAssessStep(deps: AssessStepDeps): Step<AssessStepOptions> 
         logger: deps.logger,
       });
       const unreadable = ingested.failures.map((f) => f.error.message);
-      const assessment = await assess(
-        { since: new Date(options.since) },
-        { analysis: deps.store.auditAnalysis, config: deps.config, logger: deps.logger },
+      const inputs = await scopeInputs(
+        { suspects: options.suspects, scope: options.scope },
+        {
+          vault: deps.vault,
+          config: deps.config,
+          ...(deps.readTokenStdin ? { readTokenStdin: deps.readTokenStdin } : {}),
+        },
       );
+      const assessment = await assess(
+        { since: new Date(options.since), ...inputs.request },
+        {
+          analysis: deps.store.auditAnalysis,
+          config: deps.config,
+          logger: deps.logger,
+          allTenants: inputs.allTenants,
+        },
+      );
+      // Never "no affected tenant" because the attacker was polite: the responder decides.
+      if (assessment.scope_decision !== null) throw new ScopeDecisionError(assessment.scope_decision);
       const couldNotAssess = assessment.could_not_assess;
       return {
         evidence: {
@@ -72,18 +109,24 @@ export function createAssessStep(deps: AssessStepDeps): Step<AssessStepOptions> 
           rules_fired: assessment.rules.filter((r) => r.events > 0).map((r) => `${r.id} (${r.events})`),
           accessed_secrets: assessment.accessed_secrets,
           affected_tenants: assessment.affected_tenants.length,
+          scope: assessment.scope,
+          suspects: assessment.suspects,
+          window_secret_reads: assessment.window_secret_reads,
           breach_scope: assessment.breach_scope,
           actors: assessment.actors.map((a) => ({
             display_name: a.display_name,
             remote_addresses: a.remote_addresses,
             reads: a.reads,
             denied: a.denied,
+            reasons: a.reasons,
           })),
           not_audited: assessment.not_audited,
         },
         outputs: {
           could_not_assess: couldNotAssess,
           affected_tenants: assessment.affected_tenants,
+          scope: assessment.scope,
+          window_secret_reads: assessment.window_secret_reads,
           breach_scope: assessment.breach_scope,
           breach_detected_at: assessment.breach_detected_at,
           suspicious_events: assessment.suspicious_events,

@@ -83,6 +83,28 @@ export interface AccessorActivity {
 }
 
 /** The substring OpenBao puts in every ACL refusal ("1 error occurred:\n\t* permission denied"). */
+/**
+ * Which events belong to a suspect (src/assess/suspects.ts), optionally bounded in time (ISO).
+ * `accessors`: raw or HMAC'd accessors; `token`: those plus every accessor that used the token
+ * (found by its HMACs); `role`: tokens of a role of an auth mount (login metadata role_name, role
+ * or username, and the mount of the login or the token's display name); `address`: a predicate
+ * over remote addresses (a CIDR).
+ */
+export type ActorSelector = (
+  | { kind: 'accessors'; accessors: readonly string[] }
+  | { kind: 'token'; accessors: readonly string[]; token_hashes: readonly string[] }
+  | { kind: 'role'; mount: string; role: string }
+  | { kind: 'entity'; entity_id: string }
+  | { kind: 'display-name'; display_name: string }
+  | { kind: 'address'; matches: (address: string) => boolean }
+) & { since?: string; until?: string };
+
+/** Events a selector matched, per accessor (null: calls without a token, e.g. failed logins). */
+export interface SelectedActor {
+  accessor: string | null;
+  events: number;
+}
+
 export const PERMISSION_DENIED = 'permission denied';
 
 /**
@@ -630,6 +652,89 @@ export class AuditAnalysisRepository {
   }
 
   /**
+   * The accessors a selector matches in the window (narrowed by the selector's own bounds), with
+   * the number of their events there. Role and address selectors first read the few candidate rows
+   * and decide in code (metadata is JSON text; CIDRs are not SQL).
+   */
+  async actorsMatching(window: AnalysisWindow, selector: ActorSelector): Promise<SelectedActor[]> {
+    const asAudit = (iso: string) => iso.replace(/Z$/, '000000Z');
+    const since =
+      selector.since && asAudit(selector.since) > window.since ? asAudit(selector.since) : window.since;
+    const until =
+      selector.until && asAudit(selector.until) < window.until ? asAudit(selector.until) : window.until;
+    if (since > until) return [];
+    const inWindow = this.db.selectFrom('audit_events').where('time', '>=', since).where('time', '<=', until);
+    const grouped = async (narrow: (q: typeof inWindow) => typeof inWindow): Promise<SelectedActor[]> => {
+      const rows = await narrow(inWindow)
+        .select((eb) => ['accessor', eb.fn.countAll<number | string>().as('events')])
+        .groupBy('accessor')
+        .execute();
+      return rows.map((r) => ({ accessor: r.accessor, events: Number(r.events) }));
+    };
+    const byAccessors = async (accessors: readonly string[]): Promise<SelectedActor[]> =>
+      accessors.length === 0
+        ? []
+        : (
+            await chunked([...new Set(accessors)], (subset) =>
+              grouped((q) => q.where('accessor', 'in', subset)),
+            )
+          ).flat();
+    switch (selector.kind) {
+      case 'accessors':
+        return byAccessors(selector.accessors);
+      case 'token': {
+        const carrying = await this.eventsCarryingHashes(selector.token_hashes);
+        const users = carrying
+          .filter((e) => e.time >= since && e.time <= until)
+          .flatMap((e) => (e.accessor ? [e.accessor] : []));
+        return byAccessors([...selector.accessors, ...users]);
+      }
+      case 'entity':
+        return grouped((q) => q.where('entity_id', '=', selector.entity_id));
+      case 'display-name':
+        return grouped((q) => q.where('display_name', '=', selector.display_name));
+      case 'role': {
+        const mount = selector.mount.replace(/^auth\//, '').replace(/\/+$/, '');
+        // Token display names start with the auth mount's path, slashes as dashes (approle, userpass-alice).
+        const prefix = mount.replace(/\//g, '-');
+        const candidates = await inWindow
+          .select(['accessor', 'mount_point', 'display_name', 'metadata'])
+          .where(
+            'metadata',
+            'like', // LIKE wildcards in the name become one-character wildcards: the code below compares exactly.
+            `%${JSON.stringify(selector.role).replace(/[%_\\]/g, '_')}%`,
+          )
+          .where('accessor', 'is not', null)
+          .execute();
+        const accessors = candidates.flatMap((row) => {
+          const metadata = parseMetadata(row.metadata);
+          const role = metadata['role_name'] ?? metadata['role'] ?? metadata['username'];
+          const onMount =
+            row.mount_point === `auth/${mount}/` ||
+            row.display_name === prefix ||
+            (row.display_name?.startsWith(`${prefix}-`) ?? false);
+          return role === selector.role && onMount && row.accessor ? [row.accessor] : [];
+        });
+        return byAccessors(accessors);
+      }
+      case 'address': {
+        const addresses = await inWindow
+          .select('remote_address')
+          .distinct()
+          .where('remote_address', 'is not', null)
+          .execute();
+        const matching = addresses.flatMap((r) =>
+          r.remote_address && selector.matches(r.remote_address) ? [r.remote_address] : [],
+        );
+        if (matching.length === 0) return [];
+        return (
+          await chunked(matching, (subset) => grouped((q) => q.where('remote_address', 'in', subset)))
+        ).flat();
+      }
+    }
+  }
+
+  /**
    * Every event that carried one of the given audit HMACs (`hmac-sha256:<hex>`), oldest first,
    * found by their keys (hmac-key.ts), which full strings stored before keys contain too. The keys
    * are hex, so they hold no LIKE wildcards; a full scan, as a leak can be anywhere in time.
@@ -724,5 +829,19 @@ function parsePolicies(text: string): string[] {
   } catch {
     // The column is written by sealwatch as a JSON array; anything else holds no policy names.
     return [];
+  }
+}
+
+function parseMetadata(text: string | null): Record<string, string> {
+  if (text === null) return {};
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
+    return Object.fromEntries(
+      Object.entries(value).flatMap(([k, v]) => (typeof v === 'string' ? [[k, v]] : [])),
+    );
+  } catch {
+    // The column is written by sealwatch as a JSON object; anything else names no role.
+    return {};
   }
 }

@@ -232,6 +232,25 @@ export class IncidentRepository {
   }
 
   /**
+   * Replaces the options the playbook is rebuilt from (what `incident resume` was given, merged by
+   * the caller) and records what changed, in one transaction.
+   */
+  async amendOptions(incidentId: string, options: Record<string, unknown>, event: EventInput): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      const at = now();
+      await tx
+        .updateTable('incidents')
+        .set({ options: JSON.stringify(redactValue(options)), updated_at: at })
+        .where('id', '=', incidentId)
+        .execute();
+      await tx
+        .insertInto('incident_events')
+        .values(eventRow(incidentId, at, event))
+        .execute();
+    });
+  }
+
+  /**
    * Takes the incident for this process: succeeds when nobody holds it or the holder is `expected`
    * (the caller found it dead). Compare-and-set, so of two racing processes only one wins.
    */
