@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { PostureContext } from './check.js';
+import type { PostureCheck, PostureContext, PostureFinding } from './check.js';
+import { refusal } from './refusal.js';
 
 export const SANITIZED_CONFIG_PATH = 'sys/config/state/sanitized';
 
@@ -42,4 +43,20 @@ export function sanitizedConfig(ctx: PostureContext): Promise<SanitizedConfig> {
     cache.set(ctx, pending);
   }
   return pending;
+}
+
+/**
+ * The running configuration for one check, or that check's could-not-read finding (sudo on
+ * sys/config/state/sanitized) naming `what` it wanted from it.
+ */
+export async function sanitizedConfigFor(
+  ctx: PostureContext,
+  check: Pick<PostureCheck, 'id' | 'area'>,
+  what: string,
+): Promise<{ config: SanitizedConfig } | { refused: PostureFinding }> {
+  try {
+    return { config: await sanitizedConfig(ctx) };
+  } catch (error) {
+    return { refused: refusal(check, what, { capability: 'sudo', path: SANITIZED_CONFIG_PATH }, error) };
+  }
 }

@@ -26,6 +26,7 @@ export function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
+    // EPERM: the process exists but belongs to another user; ESRCH: it is gone.
     return systemErrorCode(error) === 'EPERM';
   }
 }

@@ -1,6 +1,6 @@
 import type { PostureCheck, PostureContext, PostureFinding } from '../check.js';
 import { refusal } from '../refusal.js';
-import { sanitizedConfig, SANITIZED_CONFIG_PATH } from '../server-config.js';
+import { sanitizedConfigFor } from '../server-config.js';
 import type { AuditDevice } from '../../vault/types.js';
 
 const check = { id: 'audit-devices', area: 'audit' } as const;
@@ -90,19 +90,9 @@ async function deviceFindings(ctx: PostureContext): Promise<PostureFinding[]> {
 
 /** OpenBao 2.4+ declares audit devices in the configuration; one enabled through the API is not. */
 async function declaredFindings(ctx: PostureContext, devices: AuditDevice[]): Promise<PostureFinding[]> {
-  let config;
-  try {
-    config = await sanitizedConfig(ctx);
-  } catch (error) {
-    return [
-      refusal(
-        check,
-        'which audit devices the server configuration declares',
-        { capability: 'sudo', path: SANITIZED_CONFIG_PATH },
-        error,
-      ),
-    ];
-  }
+  const read = await sanitizedConfigFor(ctx, check, 'which audit devices the server configuration declares');
+  if ('refused' in read) return [read.refused];
+  const { config } = read;
   const declared = new Set((config.audits ?? []).map((a) => a.path));
   const findings: PostureFinding[] = devices
     .filter((d) => !declared.has(d.path))

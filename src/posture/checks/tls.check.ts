@@ -1,7 +1,6 @@
 import { isIP } from 'node:net';
 import type { PostureCheck, PostureFinding } from '../check.js';
-import { refusal } from '../refusal.js';
-import { sanitizedConfig, SANITIZED_CONFIG_PATH } from '../server-config.js';
+import { sanitizedConfigFor } from '../server-config.js';
 
 const check = { id: 'tls', area: 'tls' } as const;
 const raised = { check: check.id, area: check.area } as const;
@@ -11,19 +10,9 @@ export const tlsCheck: PostureCheck = {
   ...check,
   title: 'listeners without TLS on non-loopback addresses',
   async run(ctx) {
-    let config;
-    try {
-      config = await sanitizedConfig(ctx);
-    } catch (error) {
-      return [
-        refusal(
-          check,
-          'the listeners of the server configuration',
-          { capability: 'sudo', path: SANITIZED_CONFIG_PATH },
-          error,
-        ),
-      ];
-    }
+    const read = await sanitizedConfigFor(ctx, check, 'the listeners of the server configuration');
+    if ('refused' in read) return [read.refused];
+    const { config } = read;
     const findings: PostureFinding[] = [];
     for (const listener of config.listeners ?? []) {
       if (listener.type !== 'tcp') continue;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { PostureCheck, PostureContext, PostureFinding } from '../check.js';
 import { humanTtl, refusal } from '../refusal.js';
-import { BUILTIN_LEASE_TTL_SECONDS, sanitizedConfig, SANITIZED_CONFIG_PATH } from '../server-config.js';
+import { BUILTIN_LEASE_TTL_SECONDS, sanitizedConfigFor } from '../server-config.js';
 import { inventoryRefusal, isRootToken, tokenInventory, type LiveToken } from '../token-inventory.js';
 
 const check = { id: 'token-ttl', area: 'tokens' } as const;
@@ -91,19 +91,9 @@ async function tokenFindings(ctx: PostureContext): Promise<PostureFinding[]> {
 }
 
 async function systemFindings(ctx: PostureContext): Promise<PostureFinding[]> {
-  let config;
-  try {
-    config = await sanitizedConfig(ctx);
-  } catch (error) {
-    return [
-      refusal(
-        check,
-        "the server's default and max lease TTL",
-        { capability: 'sudo', path: SANITIZED_CONFIG_PATH },
-        error,
-      ),
-    ];
-  }
+  const read = await sanitizedConfigFor(ctx, check, "the server's default and max lease TTL");
+  if ('refused' in read) return [read.refused];
+  const { config } = read;
   const max = ctx.config.posture.maxMountTtlSeconds;
   const effective = (seconds: number) => (seconds > 0 ? seconds : BUILTIN_LEASE_TTL_SECONDS);
   return (['default_lease_ttl', 'max_lease_ttl'] as const)

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { SealwatchError, systemErrorCode, describeSystemError } from '../../errors.js';
+import { SealwatchError, describeSystemError } from '../../errors.js';
 import type { NodeHostControl } from '../../playbook/site.js';
 
 /**
@@ -50,16 +50,6 @@ export function reloadPlan(options: {
   throw new ReloadError(
     `nothing to reload after writing ${options.certFile}: give --reload-pid PID (the server process) or --reload-command CMD${options.nodeHosts ? ' (no lab node configuration reads that file)' : ''}; nothing was written`,
   );
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user; kill would fail the same way later.
-    return systemErrorCode(error) === 'EPERM';
-  }
 }
 
 export function describeReload(plan: ReloadPlan): string {

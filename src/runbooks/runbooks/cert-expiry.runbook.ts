@@ -16,7 +16,8 @@ import {
 } from '../cert-expiry/certificate.js';
 import { diagnoseClientCertificates } from '../cert-expiry/client-certs.js';
 import { diagnoseListeners, isRenewable, listenerTargets } from '../cert-expiry/listeners.js';
-import { describeReload, isAlive, reload, ReloadError, reloadPlan } from '../cert-expiry/reload.js';
+import { describeReload, reload, ReloadError, reloadPlan } from '../cert-expiry/reload.js';
+import { isAlive } from '../../util/processes.js';
 import { parseListener, probeTls, type ListenerAddress } from '../cert-expiry/tls-probe.js';
 import type { Finding } from '../finding.js';
 import { shortError } from '../nodes.js';
