@@ -9,6 +9,7 @@ import { UsageError } from '../errors.js';
 import { LOG_FORMATS, type LogFormat } from '../logging/log-format.js';
 import { labSite } from '../lab/lab-site.js';
 import { createLogger, type Logger, type LogLevel } from '../logging/logger.js';
+import type { PlaybookDeps, PlaybookRuntime } from '../playbook/registry.js';
 import type { Site } from '../playbook/site.js';
 import { Store } from '../store/store.js';
 import { VaultClient } from '../vault/client.js';
@@ -119,6 +120,18 @@ export class CliContext {
    */
   site(): Site | undefined {
     return labSite(this.config().lab?.file, { logger: this.logger });
+  }
+
+  /** What a playbook's steps are built from, with this run's runtime (secrets and terminals). */
+  async playbookDeps(runtime?: PlaybookRuntime, vault: VaultClient = this.vault()): Promise<PlaybookDeps> {
+    return {
+      vault,
+      store: await this.store(),
+      config: this.config(),
+      logger: this.logger,
+      ...(runtime ? { runtime } : {}),
+      site: this.site(),
+    };
   }
 
   store(): Promise<Store> {

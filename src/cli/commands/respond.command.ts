@@ -145,16 +145,9 @@ export function respondCommand(run: CommandRunner): Command {
           throw new UsageError(
             '--suspect token-stdin and --unseal-keys-stdin both read standard input: give the shares with --unseal-keys-file',
           );
-        const store = await ctx.store();
         const runtime = playbookRuntime({ ...flags, leakedValueStdin: tokenStdin });
-        const deps = {
-          vault: ctx.vault(),
-          store,
-          config: ctx.config(),
-          logger: ctx.logger,
-          runtime,
-          site: ctx.site(),
-        };
+        const deps = await ctx.playbookDeps(runtime);
+        const { store } = deps;
         const incidents = createIncidents({
           store,
           logger: ctx.logger,

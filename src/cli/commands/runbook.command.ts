@@ -135,14 +135,10 @@ export function runbookCommand(run: CommandRunner): Command {
   addRunbookFlags(diagnoseCommand, true).action(
     run(async (ctx: CliContext, flags: CommonFlags, name: string) => {
       const { runbook: chosen, options } = resolveRunbook(diagnoseCommand, name, flags);
-      const deps = {
-        vault: ctx.vault({ timeoutMs: DIAGNOSE_TIMEOUT_MS, retries: 0 }),
-        store: await ctx.store(),
-        config: ctx.config(),
-        logger: ctx.logger,
-        runtime: playbookRuntime({ leakedValueStdin: flags['tokenStdin'] === true }),
-        site: ctx.site(),
-      };
+      const deps = await ctx.playbookDeps(
+        playbookRuntime({ leakedValueStdin: flags['tokenStdin'] === true }),
+        ctx.vault({ timeoutMs: DIAGNOSE_TIMEOUT_MS, retries: 0 }),
+      );
       const result = await diagnose(chosen, deps, options);
       if (ctx.json) ctx.out.json(result);
       else renderFindings(ctx, result.runbook, result.healthy, result.findings);
@@ -180,14 +176,7 @@ export function runbookCommand(run: CommandRunner): Command {
         unsealKeysStdin: flags.unsealKeysStdin ?? false,
         leakedValueStdin: flags['tokenStdin'] === true,
       });
-      const deps = {
-        vault: ctx.vault(),
-        store,
-        config: ctx.config(),
-        logger: ctx.logger,
-        runtime,
-        site: ctx.site(),
-      };
+      const deps = await ctx.playbookDeps(runtime);
       // Every playbook (to resume any incident) pulls in the breach response: only a run needs it.
       const { PLAYBOOKS } = await import('../playbooks.js');
       const incidents = createIncidents({
