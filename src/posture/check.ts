@@ -76,6 +76,6 @@ export function couldNotRead(
     title: `could not read ${what} (needs ${need.capability} on ${need.path})`,
     evidence: { capability: need.capability, path: need.path, reason },
     why: 'a check that could not look has not shown the posture is sound; the token sealwatch runs with needs this capability',
-    fix: `grant the policy of sealwatch's token: path "${need.path}" { capabilities = ["${need.capability}"] }`,
+    fix: `grant the policy of sealwatch's token: path "${need.path}" { capabilities = ${JSON.stringify(need.capability.split(/,\s*/))} }`,
   };
 }

@@ -1,6 +1,12 @@
 import { SealwatchError } from '../errors.js';
 import type { VaultClient } from '../vault/client.js';
-import { PermissionDeniedError, UnreachableError, VaultError, VaultTimeoutError } from '../vault/errors.js';
+import {
+  NotFoundError,
+  PermissionDeniedError,
+  UnreachableError,
+  VaultError,
+  VaultTimeoutError,
+} from '../vault/errors.js';
 import type { AutopilotState, RaftServer, ServerFlavor } from '../vault/types.js';
 
 export interface RaftPeerReport {
@@ -46,7 +52,8 @@ export interface StatusReport {
   /** The leader line: the active node, or why there is none ("no node is active"). */
   leader: StatusPart & { address: string | null };
   /** Read from the first unsealed node that could answer; `from` is that node. */
-  raft_configuration: StatusPart & { from: string | null };
+  /** `not_raft`: the server does not use integrated storage, so it has no raft peers to show. */
+  raft_configuration: StatusPart & { from: string | null; not_raft?: boolean };
   /** Autopilot health, as in `raft`. */
   autopilot: StatusPart;
   raft?: { healthy: boolean; failure_tolerance: number; voters: string[] };
@@ -164,6 +171,13 @@ async function readRaft(
       report.raft_configuration.from = node.address;
       break;
     } catch (error) {
+      // A storage backend other than raft answers 404 "unsupported path": nothing is wrong.
+      if (error instanceof NotFoundError) {
+        report.raft_configuration.not_raft = true;
+        report.autopilot.error = null;
+        report.notes.push(`raft: not used by ${node.address} (its storage is not integrated storage)`);
+        return;
+      }
       failures.push(`${node.address}: ${raftReadFailure(error, node.address)}`);
       // Permission is the token's, not the node's: asking the next node changes nothing.
       if (error instanceof PermissionDeniedError) break;
@@ -279,7 +293,9 @@ async function nodeReport(
   if (health.initialized && !health.sealed) {
     try {
       const leader = await vault.leader(address);
-      report.is_leader = leader.is_self;
+      // Storage without HA (a dev server's inmem, file, or a backend with HA off): the one node
+      // that answers unsealed is the active one, and sys/leader says only ha_enabled: false.
+      report.is_leader = leader.ha_enabled ? leader.is_self : !health.standby;
     } catch {
       report.is_leader = !health.standby;
     }

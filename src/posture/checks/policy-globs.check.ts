@@ -62,9 +62,16 @@ export const policyGlobsCheck: PostureCheck = {
   },
 };
 
+/**
+ * sys/tools/ only hashes and generates random bytes: it reads and changes nothing. The built-in
+ * `default` policy grants `sys/tools/hash/*`, so flagging it would raise the same alarm on every server.
+ */
+const HARMLESS_SYS_PREFIX = 'sys/tools/';
+
 /** Whether the rule's pattern reaches into sys/: its literal start is sys/… or a prefix of "sys/". */
 function coversSys(rule: PathRule): boolean {
   const stop = [rule.path.indexOf('*'), rule.path.indexOf('+')].filter((i) => i >= 0);
   const literal = rule.path.slice(0, Math.min(...stop));
+  if (literal.startsWith(HARMLESS_SYS_PREFIX)) return false;
   return literal.startsWith('sys/') || 'sys/'.startsWith(literal);
 }
