@@ -299,7 +299,10 @@ describe('playbook engine on a real OpenBao', () => {
   it('SIGKILL inside a slow step: resume runs that step again, never the finished ones, and reports every step', async () => {
     const { base, store } = await fresh();
     const killed = await cli(['start', '--base', base, '--yes', '--slow-ms', '4000'], store, {
-      killWhen: async () => (await stepIn(store, 'slow'))?.status === 'running',
+      // Killed once the slow step has really begun its work (its run is counted), not merely been
+      // journalled as running: between the two a loaded machine can take its time.
+      killWhen: async () =>
+        (await stepIn(store, 'slow'))?.status === 'running' && (await runsIn(base))['slow'] === 1,
     });
     expect(killed.signal).toBe('SIGKILL');
     expect(await runsIn(base)).toEqual({ preserve: 1, assess: 1, slow: 1, gate: 0, notify: 0 });
@@ -345,7 +348,10 @@ describe('playbook engine on a real OpenBao', () => {
   it('SIGINT stops at the step boundary as interrupted; resume finishes', async () => {
     const { base, store } = await fresh();
     const stopped = await cli(['start', '--base', base, '--yes', '--slow-ms', '3000'], store, {
-      killWhen: async () => (await stepIn(store, 'slow'))?.status === 'running',
+      // Killed once the slow step has really begun its work (its run is counted), not merely been
+      // journalled as running: between the two a loaded machine can take its time.
+      killWhen: async () =>
+        (await stepIn(store, 'slow'))?.status === 'running' && (await runsIn(base))['slow'] === 1,
       sigint: true,
     });
     expect(stopped.code).toBe(1);

@@ -13,6 +13,7 @@ import type { VaultClient } from '../../src/vault/client.js';
 import { startPlainBaoServer, type PlainBaoServer } from '../harness/configured-bao-server.js';
 import { runCli } from '../harness/cli.js';
 import { sarifValidator } from '../harness/sarif-schema.js';
+import { POSTURE_CHECK_IDS } from '../../src/posture/checks/index.js';
 
 /**
  * `sealwatch posture` through the built CLI against real OpenBao servers configured wrong on
@@ -220,14 +221,9 @@ describe('posture against a real OpenBao configured wrong on purpose', () => {
     expect(log.version).toBe('2.1.0');
     const validate = sarifValidator();
     expect(validate(log), JSON.stringify(validate.errors)).toBe(true);
-    expect(log.runs[0]!.tool.driver.rules.map((r) => r.id)).toEqual([
-      'root-tokens',
-      'token-ttl',
-      'auth-unused',
-      'audit-devices',
-      'seal',
-      'tls',
-    ]);
+    // One SARIF rule per registered check, in registry order.
+    expect(log.runs[0]!.tool.driver.rules.map((r) => r.id)).toEqual([...POSTURE_CHECK_IDS]);
+    expect(POSTURE_CHECK_IDS).toEqual(expect.arrayContaining(['root-tokens', 'seal', 'tls', 'policy-globs']));
     expect(log.runs[0]!.results).toContainEqual(expect.objectContaining({ ruleId: 'seal', level: 'error' }));
 
     const htmlFile = join(scratch, 'posture.html');
