@@ -85,6 +85,7 @@ export function drillCommand(run: CommandRunner): Command {
               yes: true,
               dryRun: false,
               scope: 'implicated',
+              notify: 'affected',
             });
             const store = await labCtx.store();
             const deps = {
