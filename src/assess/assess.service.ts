@@ -407,6 +407,7 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
     couldRead: deps.couldRead,
     affected,
     isExcluded: (tenant) => secrets.isExcluded(tenant),
+    responder: new Set(responder.accessors),
     notes,
   });
   let windowReads = 0;
@@ -488,6 +489,8 @@ async function couldReadOf(
     couldRead: CouldReadEvaluator | undefined;
     affected: ReadonlySet<string>;
     isExcluded: (tenant: string) => boolean;
+    /** The responder's own token (raw and HMAC'd): what it can read is not a breach's reach. */
+    responder: ReadonlySet<string>;
     notes: string[];
   },
 ): Promise<{ atRisk: string[]; suspectReach: BreachAssessment['suspect_reach'] }> {
@@ -517,6 +520,12 @@ async function couldReadOf(
   };
   for (const actor of withAccessor) {
     if (!actor.policies.length) continue;
+    if (context.responder.has(actor.accessor!)) {
+      context.notes.push(
+        `${actor.actor} is this token (the responder's own): its could-read is not counted as at risk`,
+      );
+      continue;
+    }
     const reach = await couldRead.reach(actor.policies);
     actor.could_read = reach.read.filter((t) => !context.isExcluded(t));
     for (const tenant of actor.could_read) reachable.add(tenant);

@@ -157,12 +157,7 @@ export function notifyStep(deps: NotifyStepDeps): Step {
         });
       }
       const result = await deps.notifier.deliver(ctx.incidentId, notices, ctx.progress);
-      const outputs = {
-        sent: result.sent,
-        failed: result.failed,
-        tenants: tenants.length,
-        at_risk_notified: tenants.filter((t) => t.exposure === 'could-read').map((t) => t.tenant),
-      };
+      const outputs = { sent: result.sent, failed: result.failed, tenants: tenants.length };
       const failures = result.deliveries.filter((d) => d.state === 'failed');
       if (failures.length > 0)
         throw new NotifyError(
@@ -180,6 +175,7 @@ export function notifyStep(deps: NotifyStepDeps): Step {
       return {
         evidence: {
           ...outputs,
+          at_risk_notified: tenants.filter((t) => t.exposure === 'could-read').map((t) => t.tenant),
           channels,
           already_sent_earlier: result.deliveries.filter((d) => d.earlier).length,
         },
