@@ -123,6 +123,9 @@ export function drillCommand(run: CommandRunner): Command {
               );
               ctx.out.line(`attacker read: ${read.join(', ')}`);
               ctx.out.line(
+                `at risk (could read, no read on record) (${report.at_risk_tenants.length}): ${report.at_risk_tenants.join(', ') || 'none'}`,
+              );
+              ctx.out.line(
                 `notices sent: ${report.notifications?.sent ?? 0}, failed: ${report.notifications?.failed ?? 0}`,
               );
               ctx.out.line(
