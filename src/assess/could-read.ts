@@ -5,7 +5,7 @@ import { parsePolicy, type AclPolicy } from '../policy/policy.js';
 import { resolveTemplateMounts } from '../policy/policy-sources.js';
 import { listTenants } from '../tenants/tenant-source.js';
 import type { VaultClient } from '../vault/client.js';
-import { VaultError } from '../vault/errors.js';
+import { PermissionDeniedError, VaultError } from '../vault/errors.js';
 
 /**
  * Could-read beside did-read (issue 20): the tenants whose secrets a set of policies lets a token
@@ -101,7 +101,7 @@ export function createCouldRead(deps: CouldReadDeps): CouldReadEvaluator {
       };
     },
     async rolePolicies(mount, role) {
-      const tried: CouldNotRead[] = [];
+      const tried: { entry: CouldNotRead; refused: boolean }[] = [];
       for (const kind of ROLE_PATHS) {
         const path = `auth/${mount}/${kind}/${role}`;
         try {
@@ -112,10 +112,19 @@ export function createCouldRead(deps: CouldReadDeps): CouldReadEvaluator {
           return { policies: [...new Set(listed)], couldNotRead: [] };
         } catch (error) {
           // Each auth method keeps roles under its own path: the one that answers is the role.
-          tried.push({ what: `role ${mount}/${role}`, capability: 'read', path, reason: reasonOf(error) });
+          tried.push({
+            entry: { what: `role ${mount}/${role}`, capability: 'read', path, reason: reasonOf(error) },
+            refused: error instanceof PermissionDeniedError,
+          });
         }
       }
-      return { policies: null, couldNotRead: tried.slice(0, 1) };
+      // Where the role lives depends on the auth method, which is not known here: every path tried
+      // is named, and the reason of a refusal first (a 404 on another method's path says less).
+      const shown = tried.find((t) => t.refused) ?? tried[0]!;
+      return {
+        policies: null,
+        couldNotRead: [{ ...shown.entry, path: tried.map((t) => t.entry.path).join(' or ') }],
+      };
     },
   };
 }

@@ -237,13 +237,35 @@ describe('breach scope from what the responder knows, on a server the lab did no
       .client(server.rootToken)
       .write<never>('auth/token/create', { policies: ['assessor'] }))!.auth!.client_token;
     const limited = await runCli(
-      ['assess', '--json', '--since', since, '--suspect', 'role:approle/mailer', '--config', config],
+      [
+        'assess',
+        '--json',
+        '--since',
+        since,
+        '--suspect',
+        'role:approle/mailer',
+        '--suspect',
+        'role:userpass/nobody',
+        '--config',
+        config,
+      ],
       { env: { BAO_ADDR: server.address, BAO_TOKEN: token }, cwd: dir },
     );
     expect(limited.code, limited.stderr).toBe(0);
     const result = limited.json<BreachAssessment>();
     expect(result.affected_tenants).toEqual(ATTACKED);
     expect(result.at_risk_tenants).toEqual([]);
+    // A role this token cannot read: named with every path it could be at (the method is not known).
+    expect(result.suspect_reach).toContainEqual({
+      suspect: 'role:userpass/nobody',
+      policies: null,
+      could_read: null,
+    });
+    expect(result.notes).toContainEqual(
+      expect.stringMatching(
+        /^could not read role userpass\/nobody \(needs read on auth\/userpass\/role\/nobody or auth\/userpass\/users\/nobody or auth\/userpass\/roles\/nobody: .*permission denied.*\): what suspect role:userpass\/nobody could read is not known$/,
+      ),
+    );
     expect(result.notes.filter((n) => n.startsWith('could not read policy mailer '))).toEqual([
       expect.stringMatching(
         /^could not read policy mailer \(needs read on sys\/policies\/acl\/mailer: .*permission denied.*\): could-read is a lower bound$/,
