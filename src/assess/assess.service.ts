@@ -15,6 +15,8 @@ import {
   type Severity,
 } from './rule.js';
 import { RULE_LIST, type RuleId } from './rules/index.js';
+import type { CouldNotRead } from '../policy/access-matrix.js';
+import { couldNotReadNote, type CouldReadEvaluator } from './could-read.js';
 import { SecretPathClassifier } from './secret-paths.js';
 import { loadSecretReads, type SecretReadCount } from './secret-reads.js';
 import type { AssessScope } from '../config/suspect.js';
@@ -74,6 +76,11 @@ export interface AssessDeps {
   now?: () => Date;
   /** Every counted tenant of the tenancy source: what `--scope all` affects. */
   allTenants?: () => Promise<string[]>;
+  /**
+   * What implicated actors' policies let them read (src/assess/could-read.ts). Without it (no
+   * Vault token) nothing is at risk by policy, and a note says it was not evaluated.
+   */
+  couldRead?: CouldReadEvaluator;
 }
 
 export interface SuspiciousEvent {
@@ -107,6 +114,13 @@ export interface BreachActor {
   denied: number;
   /** Counted tenants whose secrets it read (excluded tenants left out). */
   tenants: string[];
+  /**
+   * Counted tenants whose secrets its policies (as the audit log recorded them) let it read,
+   * whether it read them or not; null when not evaluated (no Vault token, no policies on record).
+   */
+  could_read: string[] | null;
+  /** The policies its token carried, as the audit log recorded them. */
+  policies: string[];
   first_seen: string;
   last_seen: string;
   rules: RuleId[];
@@ -143,6 +157,14 @@ export interface BreachAssessment {
   secrets: SecretReadCount[];
   /** Tenants whose secrets an implicated actor read successfully; excluded tenants never appear. */
   affected_tenants: string[];
+  /**
+   * At risk: counted tenants an implicated actor's (or a role suspect's) policies let it read but no
+   * read of which is on record in the window — it may have read them before the window or through a
+   * device that was not ingested. Never in `affected_tenants` too.
+   */
+  at_risk_tenants: string[];
+  /** What each role suspect's role lets a token read (its token_policies, read from Vault). */
+  suspect_reach: { suspect: string; policies: string[] | null; could_read: string[] | null }[];
   /** How `affected_tenants` was decided (--scope). */
   scope: AssessScope;
   /** Each suspect the responder named, with what it matched. */
@@ -316,6 +338,8 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
       reads: reads.byAccessor.get(row.accessor)?.reads ?? 0,
       denied: row.denied,
       tenants: (tenantsByAccessor.get(row.accessor) ?? []).sort(),
+      could_read: null,
+      policies: [],
       first_seen: row.first_seen,
       last_seen: row.last_seen,
       rules: sortRules(actorRules.get(key)),
@@ -335,6 +359,8 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
       reads: 0,
       denied: own.filter((h) => h.rule === 'permission-denied').length,
       tenants: [],
+      could_read: null,
+      policies: [],
       first_seen: own[0]?.time ?? '',
       last_seen: own[own.length - 1]?.time ?? '',
       rules: sortRules(actorRules.get(key)),
@@ -376,6 +402,14 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
     for (const tenant of await deps.allTenants()) if (!secrets.isExcluded(tenant)) affected.add(tenant);
   }
   const affectedTenants = [...affected].sort();
+  const { atRisk, suspectReach } = await couldReadOf(actors, request.suspects ?? [], {
+    analysis,
+    couldRead: deps.couldRead,
+    affected,
+    isExcluded: (tenant) => secrets.isExcluded(tenant),
+    responder: new Set(responder.accessors),
+    notes,
+  });
   let windowReads = 0;
   for (const own of reads.byAccessor.values()) windowReads += own.reads;
   const scopeDecision =
@@ -414,6 +448,8 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
     accessed_secrets: scopedSecrets.length,
     secrets: scopedSecrets,
     affected_tenants: affectedTenants,
+    at_risk_tenants: atRisk,
+    suspect_reach: suspectReach,
     scope,
     suspects: suspectMatches,
     secret_readers: { actors: readers.accessors.size, tenants: readers.tenants.size },
@@ -438,6 +474,82 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
     'breach assessed',
   );
   return result;
+}
+
+/**
+ * Could-read beside did-read: each accessor actor's policies (from its audit events) evaluated over
+ * the tenancy, and each role suspect's role policies (from Vault). Fills `could_read` and
+ * `policies` on the actors; returns the at-risk tenants (could read, no read on record, counted).
+ */
+async function couldReadOf(
+  actors: BreachActor[],
+  suspects: readonly ResolvedSuspect[],
+  context: {
+    analysis: AnalysisReader;
+    couldRead: CouldReadEvaluator | undefined;
+    affected: ReadonlySet<string>;
+    isExcluded: (tenant: string) => boolean;
+    /** The responder's own token (raw and HMAC'd): what it can read is not a breach's reach. */
+    responder: ReadonlySet<string>;
+    notes: string[];
+  },
+): Promise<{ atRisk: string[]; suspectReach: BreachAssessment['suspect_reach'] }> {
+  const roleSuspects = suspects.filter((s) => s.suspect.kind === 'role');
+  const withAccessor = actors.filter((a) => a.accessor !== null);
+  if (!withAccessor.length && !roleSuspects.length) return { atRisk: [], suspectReach: [] };
+  const identities = withAccessor.length
+    ? await context.analysis.accessorIdentities(withAccessor.map((a) => a.accessor!))
+    : [];
+  const policiesOf = new Map(identities.map((i) => [i.accessor, i.policies]));
+  for (const actor of withAccessor) actor.policies = [...(policiesOf.get(actor.accessor!) ?? [])].sort();
+  const { couldRead } = context;
+  if (!couldRead) {
+    context.notes.push(
+      'could-read not evaluated (no Vault token to read the policies with): at_risk_tenants lists nothing, which is not "none at risk"',
+    );
+    return {
+      atRisk: [],
+      suspectReach: roleSuspects.map((s) => ({ suspect: s.suspect.text, policies: null, could_read: null })),
+    };
+  }
+  const reachable = new Set<string>();
+  const unread = new Map<string, string>();
+  const noteAll = (entries: readonly CouldNotRead[], about: string) => {
+    for (const entry of entries)
+      unread.set(`${entry.path}|${entry.capability}`, couldNotReadNote(entry, about));
+  };
+  for (const actor of withAccessor) {
+    if (!actor.policies.length) continue;
+    if (context.responder.has(actor.accessor!)) {
+      context.notes.push(
+        `${actor.actor} is this token (the responder's own): its could-read is not counted as at risk`,
+      );
+      continue;
+    }
+    const reach = await couldRead.reach(actor.policies);
+    actor.could_read = reach.read.filter((t) => !context.isExcluded(t));
+    for (const tenant of actor.could_read) reachable.add(tenant);
+    noteAll(reach.couldNotRead, 'could-read is a lower bound');
+  }
+  const suspectReach: BreachAssessment['suspect_reach'] = [];
+  for (const { suspect } of roleSuspects) {
+    const cut = suspect.value.lastIndexOf('/');
+    const role = await couldRead.rolePolicies(suspect.value.slice(0, cut), suspect.value.slice(cut + 1));
+    noteAll(role.couldNotRead, `what suspect ${suspect.text} could read is not known`);
+    if (role.policies === null) {
+      suspectReach.push({ suspect: suspect.text, policies: null, could_read: null });
+      continue;
+    }
+    // The server adds `default` to a role's tokens unless told not to; it grants no tenant secret as shipped, and is evaluated anyway.
+    const policies = [...new Set([...role.policies, 'default'])].sort();
+    const reach = await couldRead.reach(policies);
+    noteAll(reach.couldNotRead, 'could-read is a lower bound');
+    const counted = reach.read.filter((t) => !context.isExcluded(t));
+    for (const tenant of counted) reachable.add(tenant);
+    suspectReach.push({ suspect: suspect.text, policies, could_read: counted });
+  }
+  context.notes.push(...unread.values());
+  return { atRisk: [...reachable].filter((t) => !context.affected.has(t)).sort(), suspectReach };
 }
 
 /**

@@ -3,12 +3,20 @@ import { SealwatchError, errorMessage } from '../errors.js';
 import { listTenants } from '../tenants/tenant-source.js';
 import type { VaultClient } from '../vault/client.js';
 import type { AssessDeps, AssessRequest, AssessScope } from './assess.service.js';
+import { createCouldRead, type CouldReadEvaluator } from './could-read.js';
 import { parseSuspects, resolveSuspects, responderAccessors } from './suspects.js';
 
 export interface ScopeInputDeps {
   vault: Pick<
     VaultClient,
-    'listAuditDevices' | 'auditHash' | 'tokenLookup' | 'tokenLookupSelf' | 'mountOf' | 'list'
+    | 'listAuditDevices'
+    | 'auditHash'
+    | 'tokenLookup'
+    | 'tokenLookupSelf'
+    | 'mountOf'
+    | 'list'
+    | 'readPolicy'
+    | 'read'
   >;
   config: Pick<Config, 'tenancy'>;
   /** The leaked token of `--suspect token-stdin`. */
@@ -28,6 +36,8 @@ export async function scopeInputs(
 ): Promise<{
   request: Pick<AssessRequest, 'suspects' | 'scope' | 'responderAccessors'>;
   allTenants: AssessDeps['allTenants'];
+  /** Could-read of implicated actors; absent without a token (lookUpResponder false). */
+  couldRead?: CouldReadEvaluator;
 }> {
   const suspects = await resolveSuspects(parseSuspects(input.suspects), {
     vault: deps.vault,
@@ -59,5 +69,6 @@ export async function scopeInputs(
         : { responderAccessors: responder }),
     },
     allTenants: async () => (await listTenants(deps.config, deps.vault)).counted,
+    ...(deps.lookUpResponder === false ? {} : { couldRead: createCouldRead(deps) }),
   };
 }

@@ -27,6 +27,9 @@ export const collectSuspect = (value: string, previous: string[] = []): string[]
 export const SUSPECT_HELP =
   'what you know about the attacker, repeatable: accessor:ACCESSOR, token-stdin, role:MOUNT/ROLE, entity:ID, display-name:NAME, address:IP-or-CIDR, each optionally @SINCE..UNTIL';
 
+export const NOTIFY_HELP =
+  'who the notify step tells: affected (a read of their secrets is on record) or at-risk (those and the tenants whose secrets could have been read; each notice says which)';
+
 export const SCOPE_HELP =
   'affected tenants: implicated (read by actors a rule or a suspect implicates), conservative (read by anyone but this token and assess.allow_actors), all (every tenant of the tenancy source)';
 

@@ -23,6 +23,7 @@ export const NOTICE_VARIABLES = [
   'actions',
   'required_actions',
   'sender',
+  'exposure',
 ] as const;
 export type NoticeVariables = Record<(typeof NOTICE_VARIABLES)[number], string>;
 

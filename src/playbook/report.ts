@@ -14,7 +14,7 @@ import { redactor } from '../logging/redactor.js';
  * `incident report --format json`:
  *
  *   incident_id, state, rto_seconds, steps[{id, title, status, target_seconds, measured_seconds,
- *   evidence}], affected_tenants, affected_scope, no_secret_read, could_not_assess, rotation,
+ *   evidence}], affected_tenants, at_risk_tenants, affected_scope, no_secret_read, could_not_assess, rotation,
  *   notifications{sent, failed}
  *
  * plus type, severity, declared_by, created_at, completed_at, target_seconds, steps_seconds,
@@ -51,6 +51,11 @@ export interface IncidentReport {
   rto_seconds: number;
   steps: ReportStep[];
   affected_tenants: string[];
+  /**
+   * Tenants whose secrets an implicated actor's policies let it read but no read of which is on
+   * record (the assess step's `at_risk_tenants`); `[]` when the assess step did not run.
+   */
+  at_risk_tenants: string[];
   /** How the assessment decided `affected_tenants` (implicated, conservative, all), or null when it did not run. */
   affected_scope: string | null;
   /** True when the assessment found that no secret was read in its window: an empty list then means exactly that. */
@@ -97,6 +102,9 @@ export function buildReport(input: {
   const assess = outputsOf('assess');
   const affected = Array.isArray(assess?.['affected_tenants'])
     ? (assess['affected_tenants'] as unknown[]).map(String)
+    : [];
+  const atRisk = Array.isArray(assess?.['at_risk_tenants'])
+    ? (assess['at_risk_tenants'] as unknown[]).map(String)
     : [];
   const couldNotAssess = typeof assess?.['could_not_assess'] === 'string' ? assess['could_not_assess'] : null;
   const affectedScope = typeof assess?.['scope'] === 'string' ? assess['scope'] : null;
@@ -195,6 +203,7 @@ export function buildReport(input: {
       error: s.error,
     })),
     affected_tenants: affected,
+    at_risk_tenants: atRisk,
     affected_scope: affectedScope,
     no_secret_read: noSecretRead,
     could_not_assess: couldNotAssess,
@@ -298,6 +307,11 @@ export function renderMarkdown(report: IncidentReport): string {
         : `${report.affected_tenants.length}${report.affected_scope ? ` (scope ${mdText(report.affected_scope)})` : ''}: ${report.affected_tenants.map(mdText).join(', ')}`,
     '',
   );
+  if (report.at_risk_tenants.length)
+    lines.push(
+      `At risk (could read, no read on record): ${report.at_risk_tenants.length}: ${report.at_risk_tenants.map(mdText).join(', ')}`,
+      '',
+    );
   if (report.rotation) {
     lines.push('## Rotation', '');
     const r = report.rotation;
@@ -390,6 +404,7 @@ ${rows}
 ${report.actions.length ? `<table><thead><tr><th>Step</th><th>Action</th><th>Count</th></tr></thead><tbody>${report.actions.map((a) => `<tr><td>${e(a.step)}</td><td>${e(a.action)}</td><td>${a.count}</td></tr>`).join('')}</tbody></table>` : '<p>None recorded.</p>'}
 <h2>Affected tenants</h2>
 <p>${report.could_not_assess !== null ? `Not assessed: ${e(report.could_not_assess)}` : report.affected_tenants.length ? `${report.affected_tenants.length}${report.affected_scope ? ` (scope ${e(report.affected_scope)})` : ''}: ${report.affected_tenants.map(e).join(', ')}` : report.no_secret_read ? 'None: no secret was read in the window.' : 'None recorded.'}</p>
+${report.at_risk_tenants.length ? `<p>At risk (could read, no read on record): ${report.at_risk_tenants.length}: ${report.at_risk_tenants.map(e).join(', ')}</p>` : ''}
 ${report.rotation ? `<h2>Rotation</h2><pre>${e(JSON.stringify(report.rotation, null, 2))}</pre>` : ''}
 ${report.notifications ? `<h2>Notifications</h2><p>Sent ${report.notifications.sent}, failed ${report.notifications.failed}.</p>` : ''}
 <h2>Failures</h2>

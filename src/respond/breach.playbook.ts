@@ -14,7 +14,7 @@ import { incidentDirectory } from './incident-files.js';
 import { createKeyCustody } from './new-keys.js';
 import { createAssessStep } from './steps/assess.step.js';
 import { createContainStep } from './steps/contain.step.js';
-import { notifyStep } from './steps/notify.step.js';
+import { NOTIFY_AUDIENCES, notifyStep } from './steps/notify.step.js';
 import { createPreserveStep } from './steps/preserve.step.js';
 import { createRecoverStep } from './steps/recover.step.js';
 import { rekeyStep } from './steps/rekey.step.js';
@@ -36,6 +36,8 @@ export const breachOptionsSchema = z.object({
   suspects: z.array(z.string()).default([]),
   /** Which tenants the assessment calls affected (--scope). */
   scope: z.enum(ASSESS_SCOPES).default('implicated'),
+  /** Who the notify step tells (--notify): the affected tenants, or the at-risk ones too. */
+  notify: z.enum(NOTIFY_AUDIENCES).default('affected'),
   kinds: z.array(z.enum(ROTATOR_KINDS)).optional(),
   key_shares: z.int().min(1).max(255).default(5),
   key_threshold: z.int().min(1).max(255).default(3),
@@ -129,6 +131,7 @@ export async function breachPlaybook(
             notifier: createNotifier({ store, config: config.notify, logger }),
             vault,
             config: config.notify,
+            audience: options.notify,
           }),
         )
       : notifyNotConfigured(),

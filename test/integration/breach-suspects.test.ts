@@ -14,6 +14,10 @@ const TENANTS = ['acme', 'globex', 'initech', 'umbrella'];
 const ATTACKED = ['acme', 'globex'];
 /** What the billing application reads every day, through userpass. */
 const BILLING = ['initech', 'umbrella'];
+/** What the mailer's policy lets it read: more than the attacker reads, fewer than every tenant. */
+const MAILER_GRANTS = ['acme', 'globex', 'initech'];
+/** Granted to the mailer but not read by the attacker: at risk, not affected (umbrella is neither). */
+const AT_RISK = MAILER_GRANTS.filter((t) => !ATTACKED.includes(t));
 
 /**
  * A server an operator set up by hand (not the lab): AppRole role `mailer`, a userpass user for
@@ -48,7 +52,11 @@ describe('breach scope from what the responder knows, on a server the lab did no
     }
     // More than either reads: the policy lets both read every tenant.
     await root.writePolicy('tenant-reader', 'path "secret/data/tenants/*" { capabilities = ["read"] }');
-    await root.write('auth/approle/role/mailer', { token_policies: ['tenant-reader'] });
+    await root.writePolicy(
+      'mailer',
+      MAILER_GRANTS.map((t) => `path "secret/data/tenants/${t}/*" { capabilities = ["read"] }`).join('\n'),
+    );
+    await root.write('auth/approle/role/mailer', { token_policies: ['mailer'] });
     await root.write('auth/userpass/users/billing', {
       password: 'billing-pw',
       token_policies: ['tenant-reader'],
@@ -58,7 +66,9 @@ describe('breach scope from what the responder knows, on a server the lab did no
       ?.secret_id;
     if (!secretId) throw new Error('no secret ID for mailer');
 
-    since = new Date(Date.now() - 1000).toISOString();
+    // The window starts after the setup: the root token's setup calls are not part of the breach.
+    await new Promise((done) => setTimeout(done, 1100));
+    since = new Date(Date.now() - 50).toISOString();
     const login = async (path: string, body: Record<string, unknown>): Promise<VaultClient> =>
       server.client((await root.write(path, body, { token: null }))!.auth!.client_token);
     const billing = await login('auth/userpass/login/billing', { password: 'billing-pw' });
@@ -124,6 +134,17 @@ describe('breach scope from what the responder knows, on a server the lab did no
     expect(result.suspects[0]!.matched_events).toBeGreaterThanOrEqual(2);
     const actor = result.actors.find((a) => a.actor === result.suspects[0]!.matched_actors[0]);
     expect(actor).toMatchObject({ tenants: ATTACKED, reasons: ['named as suspect by the responder'] });
+
+    // Could-read beside did-read: the mailer policy grants three tenants; the attacker read two.
+    expect(actor!.policies).toEqual(['default', 'mailer']);
+    expect(actor!.could_read).toEqual(MAILER_GRANTS);
+    expect(result.at_risk_tenants).toEqual(AT_RISK);
+    expect(result.suspect_reach).toEqual([
+      { suspect: 'role:approle/mailer', policies: ['default', 'mailer'], could_read: MAILER_GRANTS },
+    ]);
+    const text = await cli(['assess', '--since', since, '--suspect', 'role:approle/mailer']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`at risk (could read, no read on record): ${AT_RISK.join(', ')}`);
 
     // The device HMACs accessors: the raw accessor matches through sys/audit-hash.
     const byAccessor = await assessJson('--suspect', `accessor:${attackerAccessor}`);
@@ -197,7 +218,62 @@ describe('breach scope from what the responder knows, on a server the lab did no
     );
   });
 
-  it('respond breach --yes stops at assess with the decision, and resumes with --suspect to notify exactly the two tenants', async () => {
+  it('a policy that cannot be read is a could-not-read note, not an empty could-read', async () => {
+    await server
+      .client(server.rootToken)
+      .writePolicy(
+        'assessor',
+        [
+          'path "sys/audit-hash/*" { capabilities = ["update"] }',
+          'path "sys/audit" { capabilities = ["read", "sudo"] }',
+          'path "auth/token/lookup-self" { capabilities = ["read"] }',
+          'path "sys/internal/ui/mounts/*" { capabilities = ["read"] }',
+          'path "secret/metadata/tenants" { capabilities = ["list"] }',
+          'path "secret/metadata/tenants/" { capabilities = ["list"] }',
+          'path "auth/approle/role/*" { capabilities = ["read"] }',
+        ].join('\n'),
+      );
+    const token = (await server
+      .client(server.rootToken)
+      .write<never>('auth/token/create', { policies: ['assessor'] }))!.auth!.client_token;
+    const limited = await runCli(
+      [
+        'assess',
+        '--json',
+        '--since',
+        since,
+        '--suspect',
+        'role:approle/mailer',
+        '--suspect',
+        'role:userpass/nobody',
+        '--config',
+        config,
+      ],
+      { env: { BAO_ADDR: server.address, BAO_TOKEN: token }, cwd: dir },
+    );
+    expect(limited.code, limited.stderr).toBe(0);
+    const result = limited.json<BreachAssessment>();
+    expect(result.affected_tenants).toEqual(ATTACKED);
+    expect(result.at_risk_tenants).toEqual([]);
+    // A role this token cannot read: named with every path it could be at (the method is not known).
+    expect(result.suspect_reach).toContainEqual({
+      suspect: 'role:userpass/nobody',
+      policies: null,
+      could_read: null,
+    });
+    expect(result.notes).toContainEqual(
+      expect.stringMatching(
+        /^could not read role userpass\/nobody \(needs read on auth\/userpass\/role\/nobody or auth\/userpass\/users\/nobody or auth\/userpass\/roles\/nobody: .*permission denied.*\): what suspect role:userpass\/nobody could read is not known$/,
+      ),
+    );
+    expect(result.notes.filter((n) => n.startsWith('could not read policy mailer '))).toEqual([
+      expect.stringMatching(
+        /^could not read policy mailer \(needs read on sys\/policies\/acl\/mailer: .*permission denied.*\): could-read is a lower bound$/,
+      ),
+    ]);
+  });
+
+  it('respond breach --yes stops at assess with the decision, and resumes with --suspect: notices to the two tenants read and, with --notify at-risk, the one that could have been read', async () => {
     const common = ['--unseal-keys-file', join(dir, 'keys.txt')];
     const first = await cli([
       'respond',
@@ -210,6 +286,8 @@ describe('breach scope from what the responder knows, on a server the lab did no
       'inc-quiet',
       '--new-keys-out',
       join(dir, 'new-keys.txt'),
+      '--notify',
+      'at-risk',
       ...common,
     ]);
     expect(first.code, first.stderr).toBe(1);
@@ -235,12 +313,27 @@ describe('breach scope from what the responder knows, on a server the lab did no
     const report = resumed.json<IncidentReport>();
     expect(report.state).toBe('completed');
     expect(report.affected_tenants).toEqual(ATTACKED);
+    expect(report.at_risk_tenants).toEqual(AT_RISK);
     expect(report.affected_scope).toBe('implicated');
-    const recipients = smtp
-      .messages()
-      .flatMap((m) => m.to)
-      .sort();
-    expect(recipients).toEqual(ATTACKED.map((t) => `security@${t}.example`));
+    // --notify at-risk (journalled at declaration): the read tenants and the could-read ones, each told which.
+    const received = smtp.messages().map((m) => ({
+      to: m.to,
+      body: m.raw.replace(/=\r?\n/g, '').replace(/\s+/g, ' '),
+    }));
+    const noticeOf = (tenant: string) => received.filter((m) => m.to.includes(`security@${tenant}.example`));
+    expect(received.flatMap((m) => m.to).sort()).toEqual(MAILER_GRANTS.map((t) => `security@${t}.example`));
+    for (const tenant of ATTACKED) {
+      expect(noticeOf(tenant)[0]!.body, tenant).toContain('Your secrets were read');
+      expect(noticeOf(tenant)[0]!.body, tenant).not.toContain('could have been read');
+    }
+    for (const tenant of AT_RISK) {
+      expect(noticeOf(tenant)[0]!.body, tenant).toContain(
+        'Your secrets could have been read: the credential involved had access to them, but no read of them is on record.',
+      );
+      expect(noticeOf(tenant)[0]!.body, tenant).not.toContain('Your secrets were read');
+    }
+    const md = await cli(['incident', 'report', 'inc-quiet', '--format', 'md']);
+    expect(md.stdout).toContain(`At risk (could read, no read on record): 1: ${AT_RISK.join(', ')}`);
     const shown = await cli(['incident', 'show', 'inc-quiet', '--json']);
     expect(shown.stdout).toContain('options_amended');
   }, 240_000);

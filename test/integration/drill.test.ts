@@ -9,6 +9,7 @@ interface DrillResult {
   incident_id: string;
   state: string;
   affected_tenants: string[];
+  at_risk_tenants: string[];
   steps: { id: string; status: string }[];
   rotation: { state: string; total: number; rotated: number; failed: number };
   notifications: { sent: number; failed: number };
@@ -42,9 +43,31 @@ describe('sealwatch drill', () => {
     // The attacker read every other tenant from the first: 1, 3 and 5; 6, 7 and 8 were only probed.
     const attacked = ['tenant-0001', 'tenant-0003', 'tenant-0005'];
     expect(result.affected_tenants).toEqual(attacked);
+    // Could-read beside did-read: the mailer policy reads every tenant's SMTP and DKIM secrets, so
+    // the tenants it did not read are at risk (the excluded test tenant never counts).
+    expect(result.at_risk_tenants).toEqual([
+      'tenant-0002',
+      'tenant-0004',
+      'tenant-0006',
+      'tenant-0007',
+      'tenant-0008',
+    ]);
     expect(result.rotation).toMatchObject({ state: 'completed', failed: 0 });
     expect(result.rotation.rotated).toBe(result.rotation.total);
     expect(result.notifications).toEqual({ sent: 3, failed: 0 });
+    const report = await runCli([
+      'incident',
+      'report',
+      result.incident_id,
+      '--format',
+      'md',
+      '--config',
+      join(dir, 'sealwatch.yaml'),
+    ]);
+    expect(report.code, report.stderr).toBe(0);
+    expect(report.stdout).toContain(
+      'At risk (could read, no read on record): 5: tenant-0002, tenant-0004, tenant-0006, tenant-0007, tenant-0008',
+    );
 
     const inbox = await runCli(['lab', 'mail', '--dir', dir, '--json']);
     expect(inbox.code, inbox.stderr).toBe(0);

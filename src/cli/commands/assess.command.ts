@@ -87,6 +87,7 @@ export function assessCommand(run: CommandRunner): Command {
             config,
             logger: ctx.logger.child({ component: 'assess' }),
             allTenants: inputs.allTenants,
+            ...(inputs.couldRead ? { couldRead: inputs.couldRead } : {}),
           },
         );
         if (ctx.json) ctx.out.json(result);
@@ -153,6 +154,11 @@ function renderAssessment(ctx: CliContext, r: BreachAssessment): void {
     out.line();
     out.line(`affected tenants: ${r.affected_tenants.join(', ')}`);
   }
+  if (r.at_risk_tenants.length || r.actors.some((a) => a.could_read !== null)) {
+    out.line(
+      `at risk (could read, no read on record): ${r.at_risk_tenants.length ? r.at_risk_tenants.join(', ') : 'none'}`,
+    );
+  }
   if (r.excluded_tenants_read.length)
     out.line(`excluded tenants also read (not counted): ${r.excluded_tenants_read.join(', ')}`);
   if (r.actors.length) {
@@ -165,6 +171,7 @@ function renderAssessment(ctx: CliContext, r: BreachAssessment): void {
         reads: a.reads,
         denied: a.denied,
         tenants: a.tenants.length,
+        could_read: a.could_read === null ? '-' : a.could_read.length,
         first_seen: a.first_seen,
         rules: a.rules.join(','),
         suspects: a.suspects.join(','),

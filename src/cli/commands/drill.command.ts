@@ -85,6 +85,7 @@ export function drillCommand(run: CommandRunner): Command {
               yes: true,
               dryRun: false,
               scope: 'implicated',
+              notify: 'affected',
             });
             const store = await labCtx.store();
             const deps = {
@@ -121,6 +122,9 @@ export function drillCommand(run: CommandRunner): Command {
                 `\naffected tenants (${report.affected_tenants.length}): ${report.affected_tenants.join(', ')}`,
               );
               ctx.out.line(`attacker read: ${read.join(', ')}`);
+              ctx.out.line(
+                `at risk (could read, no read on record) (${report.at_risk_tenants.length}): ${report.at_risk_tenants.join(', ') || 'none'}`,
+              );
               ctx.out.line(
                 `notices sent: ${report.notifications?.sent ?? 0}, failed: ${report.notifications?.failed ?? 0}`,
               );

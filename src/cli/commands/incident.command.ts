@@ -1,3 +1,4 @@
+import { NOTIFY_AUDIENCES, type NotifyAudience } from '../../respond/steps/notify.step.js';
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
@@ -17,7 +18,7 @@ import { EXIT } from '../exit-codes.js';
 import type { CommandRunner } from '../runner.js';
 import { examples } from '../help.js';
 import { ASSESS_SCOPES, type AssessScope } from '../../config/suspect.js';
-import { collectSuspect, SCOPE_HELP, SUSPECT_HELP, suspectTexts } from '../arguments.js';
+import { collectSuspect, NOTIFY_HELP, SCOPE_HELP, SUSPECT_HELP, suspectTexts } from '../arguments.js';
 
 async function incidents(ctx: CliContext, given: PlaybookRegistry | undefined, runtime?: PlaybookRuntime) {
   const store = await ctx.store();
@@ -157,6 +158,9 @@ export function incidentCommand(run: CommandRunner, playbooks?: PlaybookRegistry
     .addOption(
       new Option('--scope <scope>', `${SCOPE_HELP} (replaces the incident's)`).choices([...ASSESS_SCOPES]),
     )
+    .addOption(
+      new Option('--notify <who>', `${NOTIFY_HELP} (replaces the incident's)`).choices([...NOTIFY_AUDIENCES]),
+    )
     .addHelpText(
       'after',
       examples(
@@ -177,6 +181,7 @@ export function incidentCommand(run: CommandRunner, playbooks?: PlaybookRegistry
             unsealKeysStdin: boolean;
             suspect?: string[];
             scope?: AssessScope;
+            notify?: NotifyAudience;
           },
           id?: string,
         ) => {
@@ -237,17 +242,18 @@ export function incidentCommand(run: CommandRunner, playbooks?: PlaybookRegistry
   return incident;
 }
 
-/** What `incident resume --suspect/--scope` changes in the journalled options: suspects are added, the scope replaced. */
+/** What `incident resume --suspect/--scope/--notify` changes in the journalled options: suspects are added, the scope and audience replaced. */
 function amendedOptions(
   journalled: Readonly<Record<string, unknown>>,
-  opts: { suspect?: string[]; scope?: AssessScope },
+  opts: { suspect?: string[]; scope?: AssessScope; notify?: NotifyAudience },
 ): Record<string, unknown> | undefined {
-  if (!opts.suspect?.length && !opts.scope) return undefined;
+  if (!opts.suspect?.length && !opts.scope && !opts.notify) return undefined;
   const before = Array.isArray(journalled['suspects'])
     ? journalled['suspects'].filter((s): s is string => typeof s === 'string')
     : [];
   return {
     ...(opts.suspect?.length ? { suspects: suspectTexts(before, opts.suspect) } : {}),
     ...(opts.scope ? { scope: opts.scope } : {}),
+    ...(opts.notify ? { notify: opts.notify } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import { NOTIFY_AUDIENCES, type NotifyAudience } from '../../respond/steps/notify.step.js';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../../errors.js';
@@ -14,7 +15,14 @@ import type { CommandRunner } from '../runner.js';
 import { renderRunResult } from './incident.command.js';
 import { dirname } from 'node:path';
 import { examples } from '../help.js';
-import { collectSuspect, rotatorKinds, SCOPE_HELP, SUSPECT_HELP, suspectTexts } from '../arguments.js';
+import {
+  collectSuspect,
+  NOTIFY_HELP,
+  rotatorKinds,
+  SCOPE_HELP,
+  SUSPECT_HELP,
+  suspectTexts,
+} from '../arguments.js';
 import { ASSESS_SCOPES, type AssessScope } from '../../config/suspect.js';
 
 export interface BreachFlags {
@@ -37,6 +45,7 @@ export interface BreachFlags {
   dryRun: boolean;
   suspect?: string[];
   scope: AssessScope;
+  notify: NotifyAudience;
 }
 
 const whole = (value: string) => {
@@ -70,6 +79,7 @@ export function breachOptions(ctx: CliContext, flags: BreachFlags): BreachOption
     audit_logs: auditLogs,
     suspects: suspectTexts(ctx.config().suspects, flags.suspect),
     scope: flags.scope,
+    notify: flags.notify,
     ...(flags.kinds ? { kinds: flags.kinds } : {}),
     key_shares: flags.keyShares,
     key_threshold: flags.keyThreshold,
@@ -126,6 +136,7 @@ export function respondCommand(run: CommandRunner): Command {
     .option('--declared-by <name>', 'who declares the incident (default the OS user)')
     .option('--suspect <kind:value>', SUSPECT_HELP, collectSuspect)
     .addOption(new Option('--scope <scope>', SCOPE_HELP).choices([...ASSESS_SCOPES]).default('implicated'))
+    .addOption(new Option('--notify <who>', NOTIFY_HELP).choices([...NOTIFY_AUDIENCES]).default('affected'))
     .option('--yes', 'approve every step that needs approval', false)
     .option('--dry-run', 'print the plan and change nothing', false)
     .addHelpText(

@@ -14,11 +14,25 @@ export interface NotifyStepDeps {
   notifier: Pick<Notifier, 'deliver'>;
   vault: Pick<VaultClient, 'mountOf' | 'kv' | 'read'>;
   config: Pick<NotifyConfig, 'from' | 'profile_path' | 'webhooks' | 'smtp'>;
-  /** Tenants to notify; default: the assess step's outputs.affected_tenants. */
+  /** Tenants to notify (as affected); default: the assess step's outputs.affected_tenants. */
   tenants?: readonly string[];
+  /** `at-risk` also notifies the assess step's outputs.at_risk_tenants, each notice saying so. Default `affected`. */
+  audience?: NotifyAudience;
   assessStepId?: string;
   rotateStepId?: string;
 }
+
+/** Who `respond breach --notify` tells: the tenants read, or those and the ones that could have been. */
+export const NOTIFY_AUDIENCES = ['affected', 'at-risk'] as const;
+export type NotifyAudience = (typeof NOTIFY_AUDIENCES)[number];
+
+/** Whether a tenant's secrets were read (affected) or only could have been (at risk), in the notice's words. */
+const EXPOSURE_TEXT: Record<Exposure, string> = {
+  read: 'Your secrets were read: the audit log records a read of them by the credential involved.',
+  'could-read':
+    'Your secrets could have been read: the credential involved had access to them, but no read of them is on record.',
+};
+type Exposure = 'read' | 'could-read';
 
 export interface TenantProfile {
   name?: string;
@@ -50,10 +64,19 @@ const REQUIRED_ACTIONS = [
  * attempted.
  */
 export function notifyStep(deps: NotifyStepDeps): Step {
-  const tenantsOf = (ctx: StepContext): string[] => {
-    if (deps.tenants) return [...deps.tenants];
-    const affected = ctx.outputs[deps.assessStepId ?? 'assess']?.['affected_tenants'];
-    return Array.isArray(affected) ? affected.filter((t): t is string => typeof t === 'string') : [];
+  const listed = (ctx: StepContext, field: string): string[] => {
+    const value = ctx.outputs[deps.assessStepId ?? 'assess']?.[field];
+    return Array.isArray(value) ? value.filter((t): t is string => typeof t === 'string') : [];
+  };
+  const tenantsOf = (ctx: StepContext): { tenant: string; exposure: Exposure }[] => {
+    const affected = deps.tenants ? [...deps.tenants] : listed(ctx, 'affected_tenants');
+    const read = new Set(affected);
+    const atRisk =
+      deps.audience === 'at-risk' ? listed(ctx, 'at_risk_tenants').filter((t) => !read.has(t)) : [];
+    return [
+      ...affected.map((tenant) => ({ tenant, exposure: 'read' as const })),
+      ...atRisk.map((tenant) => ({ tenant, exposure: 'could-read' as const })),
+    ];
   };
   const actionsOf = (ctx: StepContext): string[] => {
     // The rotate step's output is the rotation summary; its by_kind counts say what was replaced.
@@ -84,10 +107,11 @@ export function notifyStep(deps: NotifyStepDeps): Step {
 
     async plan(ctx): Promise<PlanEntry[]> {
       const tenants = tenantsOf(ctx);
+      const atRisk = tenants.filter((t) => t.exposure === 'could-read').length;
       return [
         {
-          action: `send one notice per tenant (${channels.join(' and ') || 'no channel configured'}) to ${tenants.length} affected tenant(s)`,
-          details: { tenants: tenants.length, channels, actions: actionsOf(ctx) },
+          action: `send one notice per tenant (${channels.join(' and ') || 'no channel configured'}) to ${tenants.length - atRisk} affected tenant(s)${deps.audience === 'at-risk' ? ` and ${atRisk} at-risk tenant(s)` : ''}`,
+          details: { tenants: tenants.length, at_risk: atRisk, channels, actions: actionsOf(ctx) },
         },
       ];
     },
@@ -101,7 +125,7 @@ export function notifyStep(deps: NotifyStepDeps): Step {
         );
       const actions = actionsOf(ctx);
       const notices: TenantNotice[] = [];
-      for (const tenant of tenants) {
+      for (const { tenant, exposure } of tenants) {
         const profile = await profileOf(tenant);
         const url = deps.config.webhooks?.url
           ? deps.config.webhooks.url.replaceAll('{tenant}', encodeURIComponent(tenant))
@@ -120,11 +144,13 @@ export function notifyStep(deps: NotifyStepDeps): Step {
             actions: actions.map((a) => `- ${a}`).join('\n'),
             required_actions: REQUIRED_ACTIONS.map((a) => `- ${a}`).join('\n'),
             sender: deps.config.from,
+            exposure: EXPOSURE_TEXT[exposure],
           },
           payload: {
             type: 'security_incident',
             incident_id: ctx.incidentId,
             tenant,
+            exposure,
             actions,
             required_actions: REQUIRED_ACTIONS,
           },
@@ -149,6 +175,7 @@ export function notifyStep(deps: NotifyStepDeps): Step {
       return {
         evidence: {
           ...outputs,
+          at_risk_notified: tenants.filter((t) => t.exposure === 'could-read').map((t) => t.tenant),
           channels,
           already_sent_earlier: result.deliveries.filter((d) => d.earlier).length,
         },
