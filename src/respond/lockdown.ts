@@ -60,7 +60,7 @@ export async function describeResponder(
     throw new ContainmentError(
       'responder_token_not_orphan',
       `the responder's token (${self.display_name}, ${self.path}) has a parent token: revoking every other token ` +
-        'would revoke it too. Run containment with a root token or an orphan token (bao token create -orphan, with sudo on auth/token/accessors and sys/leases/revoke-prefix)',
+        'would revoke it too. Run containment with a root token or an orphan token (bao token create -orphan, with sudo on auth/token/accessors and sys/leases/revoke-prefix, and list on sys/leases/lookup named in its policy: path "*" does not grant it)',
       { path: self.path },
     );
   // The longest mount that holds the path: mounts may nest (auth/team/ and auth/team/approle/).
