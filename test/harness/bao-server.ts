@@ -32,6 +32,10 @@ export async function startPlainServer(
     storage?: 'raft' | 'file';
     /** A file audit device writing here, with the defaults an operator gets (accessors HMAC'd). */
     auditFile?: string;
+    /** Also declare a socket audit device towards this host:port (nothing needs to listen for posture). */
+    auditSocket?: string;
+    /** Listen on every interface (0.0.0.0) instead of loopback, TLS off either way. */
+    listenAll?: boolean;
   } = {},
 ): Promise<PlainServer> {
   const dir = mkdtempSync(join(tmpdir(), 'sealwatch-plain-'));
@@ -47,14 +51,15 @@ export async function startPlainServer(
     configFile,
     `${storage}
 listener "tcp" {
-  address = "127.0.0.1:${apiPort}"
+  address = "${options.listenAll ? '0.0.0.0' : '127.0.0.1'}:${apiPort}"
   cluster_address = "127.0.0.1:${clusterPort}"
   tls_disable = true
 }
 api_addr = "${address}"
 cluster_addr = "https://127.0.0.1:${clusterPort}"
 disable_mlock = true
-${options.auditFile ? `audit "file" "file" {\n  options {\n    file_path = ${JSON.stringify(options.auditFile)}\n  }\n}\n` : ''}`,
+${options.auditFile ? `audit "file" "file" {\n  options {\n    file_path = ${JSON.stringify(options.auditFile)}\n  }\n}\n` : ''}\
+${options.auditSocket ? `audit "socket" "stream" {\n  options {\n    address = "${options.auditSocket}"\n    socket_type = "tcp"\n  }\n}\n` : ''}`,
   );
   const pid = spawnDetached(findBaoBinary(), ['server', `-config=${configFile}`], join(dir, 'server.log'));
   trackPid(pid);
@@ -101,4 +106,50 @@ ${options.auditFile ? `audit "file" "file" {\n  options {\n    file_path = ${JSO
     await stop();
     throw error;
   }
+}
+
+export interface PlainBaoServer extends PlainServer {
+  /** The audit log of the declared file device. */
+  auditFile: string;
+}
+
+/**
+ * The plain server configured wrong (or right) on purpose for the posture checks: 5-of-3 unless
+ * asked otherwise, a file audit device unless `noFileAudit`, and `client()` with the root token.
+ */
+export async function startPlainBaoServer(
+  options: {
+    shares?: number;
+    threshold?: number;
+    listenAll?: boolean;
+    auditSocket?: string;
+    /** Declare no file audit device. */
+    noFileAudit?: boolean;
+  } = {},
+): Promise<PlainBaoServer> {
+  const logDir = mkdtempSync(join(tmpdir(), 'sealwatch-posture-audit-'));
+  const auditFile = join(logDir, 'audit.log');
+  const removeLogDir = () => rmSync(logDir, { recursive: true, force: true });
+  let server: PlainServer;
+  try {
+    server = await startPlainServer({
+      shares: options.shares ?? 5,
+      threshold: options.threshold ?? 3,
+      ...(options.listenAll ? { listenAll: true } : {}),
+      ...(options.auditSocket ? { auditSocket: options.auditSocket } : {}),
+      ...(options.noFileAudit ? {} : { auditFile }),
+    });
+  } catch (error) {
+    removeLogDir();
+    throw error;
+  }
+  return {
+    ...server,
+    auditFile,
+    client: (token) => server.client(token ?? server.rootToken),
+    stop: async () => {
+      await server.stop();
+      removeLogDir();
+    },
+  };
 }

@@ -10,7 +10,7 @@ import { sealCheck } from '../../src/posture/checks/seal.check.js';
 import { createPosture, type PostureDiff, type PostureReport } from '../../src/posture/posture.service.js';
 import { Store } from '../../src/store/store.js';
 import type { VaultClient } from '../../src/vault/client.js';
-import { startPlainBaoServer, type PlainBaoServer } from '../harness/configured-bao-server.js';
+import { startPlainBaoServer, type PlainBaoServer } from '../harness/bao-server.js';
 import { runCli } from '../harness/cli.js';
 import { sarifValidator } from '../harness/sarif-schema.js';
 import { POSTURE_CHECK_IDS } from '../../src/posture/checks/index.js';
