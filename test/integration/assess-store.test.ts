@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assess, type BreachAssessment } from '../../src/assess/assess.service.js';
 import { LAB_TENANT_TEMPLATES } from '../../src/lab/layout.js';
@@ -8,28 +5,10 @@ import { silentLogger } from '../../src/logging/logger.js';
 import { Store } from '../../src/store/store.js';
 import { mustParsePathTemplate, PathTemplateMatcher } from '../../src/config/path-template.js';
 import { at, auditCall, auditRow, insertRows, type AuditRow } from '../harness/audit-fixtures.js';
-import { startPostgres } from '../harness/postgres.js';
+import { storeBackends } from '../harness/store-backends.js';
 
 /** Breach assessment over synthetic events, on both stores: the SQL of every rule runs on each. */
-const backends: { name: string; open: () => Promise<{ url: string; cleanup: () => Promise<void> }> }[] = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'sealwatch-assess-'));
-      return {
-        url: join(dir, 'sealwatch.db'),
-        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-      };
-    },
-  },
-  {
-    name: 'postgres',
-    open: async () => {
-      const pg = await startPostgres();
-      return { url: pg.url, cleanup: () => pg.stop() };
-    },
-  },
-];
+const backends = storeBackends('sealwatch-assess');
 
 const config = {
   tenancy: {

@@ -1,31 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.js';
 import { auditRow, insertRows } from '../harness/audit-fixtures.js';
-import { startPostgres } from '../harness/postgres.js';
+import { storeBackends } from '../harness/store-backends.js';
 
 /** What posture keeps and reads in the store, on SQLite and a real PostgreSQL server. */
-const backends: { name: string; open: () => Promise<{ url: string; cleanup: () => Promise<void> }> }[] = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'sealwatch-posture-store-'));
-      return {
-        url: join(dir, 'sealwatch.db'),
-        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-      };
-    },
-  },
-  {
-    name: 'postgres',
-    open: async () => {
-      const pg = await startPostgres();
-      return { url: pg.url, cleanup: () => pg.stop() };
-    },
-  },
-];
+const backends = storeBackends('sealwatch-posture-store');
 
 describe.each(backends)('posture store on $name', ({ open }) => {
   let store: Store;

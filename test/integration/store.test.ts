@@ -5,28 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/store/audit-event.js';
 import type { AlertRecord } from '../../src/store/repositories/alerts.repository.js';
 import { Store, StoreError } from '../../src/store/store.js';
-import { startPostgres, type TestPostgres } from '../harness/postgres.js';
+import { type TestPostgres } from '../harness/postgres.js';
+import { storeBackends } from '../harness/store-backends.js';
 
 /** One storage suite, run against SQLite and a real PostgreSQL server. */
-const backends: { name: string; open: () => Promise<{ url: string; cleanup: () => Promise<void> }> }[] = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'sealwatch-store-'));
-      return {
-        url: join(dir, 'nested', 'sealwatch.db'),
-        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-      };
-    },
-  },
-  {
-    name: 'postgres',
-    open: async () => {
-      const pg = await startPostgres();
-      return { url: pg.url, cleanup: () => pg.stop() };
-    },
-  },
-];
+const backends = storeBackends('sealwatch-store', { nested: true });
 
 describe.each(backends)('store on $name', ({ name, open }) => {
   let url: string;
