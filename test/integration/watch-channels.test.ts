@@ -26,6 +26,16 @@ import { startReceiver } from '../harness/receiver.js';
 import { startSmtpServer } from '../harness/smtp.js';
 import { startPostgres } from '../harness/postgres.js';
 
+/** A client that gives up at once: watch's polls must not wait on a node these tests make fail. */
+const quickVault = (address: string) =>
+  new VaultClient({
+    addresses: [address],
+    timeoutMs: 500,
+    retries: 0,
+    maxConnections: 4,
+    logger: silentLogger(),
+  });
+
 const TIMEOUT_MS = 1_000;
 const KEY = 'contract-signing-key-0123456789';
 
@@ -216,13 +226,7 @@ describe('the outbox and a failing channel', () => {
       startReceiver('fail'),
       badNode('garbage'),
     ]);
-    const vault = new VaultClient({
-      addresses: [garbage.address],
-      timeoutMs: 500,
-      retries: 0,
-      maxConnections: 4,
-      logger: silentLogger(),
-    });
+    const vault = quickVault(garbage.address);
     const metrics = new WatchMetrics();
     const watch = createWatch({
       vault,
@@ -276,13 +280,7 @@ describe('the outbox and a failing channel', () => {
     const pg = await startPostgres();
     const pgStore = await Store.open(pg.url);
     const [good, garbage] = await Promise.all([startReceiver('ok'), badNode('garbage')]);
-    const vault = new VaultClient({
-      addresses: [garbage.address],
-      timeoutMs: 500,
-      retries: 0,
-      maxConnections: 4,
-      logger: silentLogger(),
-    });
+    const vault = quickVault(garbage.address);
     const watch = createWatch({
       vault,
       nodes: [garbage.address],
@@ -346,13 +344,7 @@ describe('the outbox and a failing channel', () => {
     const taken = await badNode('hang');
     const bind = taken.address.replace('http://', '');
     const good = await startReceiver('ok');
-    const vault = new VaultClient({
-      addresses: [good.url],
-      timeoutMs: 500,
-      retries: 0,
-      maxConnections: 4,
-      logger: silentLogger(),
-    });
+    const vault = quickVault(good.url);
     const watch = createWatch({
       vault,
       nodes: [],
@@ -427,13 +419,7 @@ describe('the outbox and a failing channel', () => {
       return { server, bind: `127.0.0.1:${(server.address() as { port: number }).port}` };
     };
     const [five, twenty] = await Promise.all([listener(5), listener(20)]);
-    const vault = new VaultClient({
-      addresses: ['http://127.0.0.1:1'],
-      timeoutMs: 500,
-      retries: 0,
-      maxConnections: 4,
-      logger: silentLogger(),
-    });
+    const vault = quickVault('http://127.0.0.1:1');
     const watch = createWatch({
       vault,
       nodes: [],
