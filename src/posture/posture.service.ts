@@ -38,7 +38,8 @@ export interface PostureDiff {
   unchanged: number;
 }
 
-const findingSchema = z.object({
+/** A finding as stored (baselines, the journal of posture fix): parsed back with this. */
+export const findingSchema = z.object({
   id: z.string(),
   check: z.string(),
   area: z.enum(POSTURE_AREAS),

@@ -103,6 +103,19 @@ export async function exportAuthConfig(
   };
 }
 
+/**
+ * One auth mount's configuration (mount settings and every role or user), read as the full export
+ * reads it: what `posture fix` writes to a file before it disables an unused mount.
+ */
+export async function exportAuthMount(
+  vault: ExportVault,
+  path: string,
+  info: MountInfo,
+  options: { concurrency?: number } = {},
+): Promise<ExportedAuthMount> {
+  return exportMount(vault, path, info, pLimit(options.concurrency ?? 16));
+}
+
 async function exportMount(
   vault: ExportVault,
   path: string,

@@ -22,6 +22,7 @@ import { renderTable } from '../output.js';
 import type { CommandRunner } from '../runner.js';
 import { pointInTime } from './assess.command.js';
 import { addPostureAccess } from './posture-access.js';
+import { addPostureFix } from './posture-fix.js';
 
 const FORMATS = ['table', 'json', 'sarif', 'html', 'md'] as const;
 type Format = (typeof FORMATS)[number];
@@ -104,6 +105,7 @@ export function postureCommand(run: CommandRunner): Command {
         'sealwatch posture --format html --output posture.html --since 7d',
         'sealwatch posture baseline',
         'sealwatch posture diff --fail-on-new',
+        'sealwatch posture fix root-tokens:accessor:R4le1eIaXNGxgIYrD9caLojj --dry-run',
       ),
     )
     .action(
@@ -159,6 +161,7 @@ export function postureCommand(run: CommandRunner): Command {
       ),
   );
   addPostureAccess(command, run);
+  addPostureFix(command, run);
   return command;
 }
 
