@@ -5,6 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FixEntry } from '../../src/cli/commands/posture-fix.js';
 import type { PostureReport } from '../../src/posture/posture.service.js';
 import type { MountExportFile } from '../../src/posture/fixes/auth-disable.fix.js';
+import { loadConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/logging/logger.js';
+import { createIncidents } from '../../src/playbook/incident.service.js';
+import { approveAll } from '../../src/playbook/playbook.engine.js';
+import type { PostureCheck } from '../../src/posture/check.js';
+import {
+  createPostureFix,
+  POSTURE_FIX_INCIDENT_TYPE,
+  postureFixSteps,
+} from '../../src/posture/fix.service.js';
+import { Store } from '../../src/store/store.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { startPlainBaoServer, type PlainBaoServer } from '../harness/bao-server.js';
 import { runCli, type CliResult } from '../harness/cli.js';
@@ -288,5 +299,98 @@ describe('posture fix against a real OpenBao', () => {
     expect(noTty.stderr).toContain('pass --yes');
     expect((await root.tokenLookupAccessor(leftover.accessor)).accessor).toBe(leftover.accessor);
     await root.tokenRevokeAccessor(leftover.accessor);
+  });
+  it('resumes a fix cut off after its write: the policy gets one deny block and the journal the original text', async () => {
+    const original =
+      'path "secret/data/tenants/wayne/*" { capabilities = ["read"] }\npath "secret/data/tenants/stark/*" { capabilities = ["read"] }\n';
+    await root.writePolicy('wayne-app', original);
+    await root.write('auth/approle/role/wayne-app', { token_policies: 'wayne-app' });
+    const id = 'policy-cross-tenant:wayne-app:approle/wayne-app';
+    const store = await Store.open(join(scratch, 'store.db'));
+    let incidentId: string;
+    try {
+      const deps = { vault: root, store, config: loadConfig({ config: configFile }), logger: silentLogger() };
+      const since = new Date(Date.now() - 86_400_000);
+      const { decisions } = await createPostureFix(deps).resolve([id], {
+        since,
+        exportDir: join(scratch, 'x'),
+      });
+      expect(decisions.map((d) => d.status)).toEqual(['planned']);
+      const options = {
+        since: since.toISOString(),
+        export_dir: join(scratch, 'x'),
+        findings: decisions.map((d) => d.finding),
+      };
+      const steps = postureFixSteps(deps, options);
+      const incidents = createIncidents({ store, logger: silentLogger(), playbooks: {} });
+      incidentId = (await incidents.declare({ type: POSTURE_FIX_INCIDENT_TYPE, steps, options })).id;
+      // The process wrote the policy and died before the journal recorded the step's end.
+      await steps[0]!.run({
+        incidentId,
+        logger: silentLogger(),
+        signal: new AbortController().signal,
+        outputs: {},
+        options,
+        progress: () => undefined,
+      });
+      const at = new Date().toISOString();
+      await store.incidents.updateStep(incidentId, steps[0]!.id, {
+        status: 'running',
+        attempts: 1,
+        started_at: at,
+        attempt_started_at: at,
+      });
+      await store.incidents.update(incidentId, { state: 'running' });
+    } finally {
+      await store.close();
+    }
+    expect(await root.readPolicy('wayne-app')).not.toBe(original);
+
+    const resumed = await cli(['incident', 'resume', incidentId, '--yes', '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const text = (await root.readPolicy('wayne-app'))!;
+    expect(text.startsWith(original)).toBe(true);
+    expect(text.split('# sealwatch posture fix').length - 1).toBe(1);
+    const shown = await cli(['incident', 'show', incidentId, '--json']);
+    const step = shown.json<{ steps: { status: string; outputs: Record<string, unknown> }[] }>().steps[0]!;
+    expect(step).toMatchObject({ status: 'done', outputs: { policy: 'wayne-app', previous_text: original } });
+    expect(await findingIds('policy-cross-tenant')).not.toContain(id);
+  });
+  it('fails the step, naming what remains, when the re-run check still reports the finding', async () => {
+    const leftover = await root.tokenCreate({ policies: ['root'], display_name: 'stubborn' });
+    const id = `root-tokens:accessor:${leftover.accessor}`;
+    const store = await Store.open(join(scratch, 'store.db'));
+    try {
+      const deps = { vault: root, store, config: loadConfig({ config: configFile }), logger: silentLogger() };
+      const { decisions } = await createPostureFix(deps).resolve([id], {
+        since: new Date(Date.now() - 86_400_000),
+        exportDir: join(scratch, 'x'),
+      });
+      // A stand-in for a server where the fix does not hold: the check reports the finding again.
+      const stubborn: PostureCheck = {
+        id: 'root-tokens',
+        area: 'tokens',
+        title: 'stand-in',
+        run: async () => [decisions[0]!.finding],
+      };
+      const options = {
+        since: new Date().toISOString(),
+        export_dir: join(scratch, 'x'),
+        findings: [decisions[0]!.finding],
+      };
+      const steps = postureFixSteps({ ...deps, checks: [stubborn] }, options);
+      const incidents = createIncidents({ store, logger: silentLogger(), playbooks: {} });
+      const incident = await incidents.declare({ type: POSTURE_FIX_INCIDENT_TYPE, steps, options });
+      const result = await incidents.run(incident.id, steps, { approve: approveAll() });
+      expect(result.state).toBe('failed');
+      const [row] = (await incidents.show(incident.id)).steps;
+      expect(row).toMatchObject({
+        status: 'failed',
+        evidence: { accessor: leftover.accessor, revoked: true },
+      });
+      expect(row!.error).toContain(`root-tokens still reports ${id}: a root token is alive`);
+    } finally {
+      await store.close();
+    }
   });
 });
