@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ import {
 import { Store } from '../../src/store/store.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { startPlainBaoServer, type PlainBaoServer } from '../harness/bao-server.js';
-import { runCli, type CliResult } from '../harness/cli.js';
+import { ROOT, runCli, type CliResult } from '../harness/cli.js';
 
 interface FixResult {
   dry_run: boolean;
@@ -392,5 +393,44 @@ describe('posture fix against a real OpenBao', () => {
     } finally {
       await store.close();
     }
+  });
+  it('asks on a terminal, showing the plan: a no changes nothing, a yes revokes', async () => {
+    // util-linux `script` gives the CLI a pseudo-terminal, as an operator's shell would.
+    const onTerminal = (args: string[], answer: string) =>
+      new Promise<{ code: number; output: string }>((resolve, reject) => {
+        const command = ['node', join(ROOT, 'dist', 'cli', 'main.js'), ...args, '--config', configFile]
+          .map((a) => `'${a}'`)
+          .join(' ');
+        const clean = Object.fromEntries(
+          Object.entries(process.env).filter(([k]) => !/^(BAO|VAULT|SEALWATCH)_/.test(k)),
+        );
+        const child = spawn('script', ['-qec', command, '/dev/null'], {
+          cwd: scratch,
+          env: { ...clean, ...env(server.rootToken), HOME: join(ROOT, '.sealwatch', 'test-home') },
+        });
+        let output = '';
+        child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+        child.on('error', reject);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code: code ?? -1, output });
+        });
+        child.stdin.end(answer);
+      });
+    const leftover = await root.tokenCreate({ policies: ['root'], display_name: 'asked' });
+    const id = `root-tokens:accessor:${leftover.accessor}`;
+    const declined = await onTerminal(['posture', 'fix', id], 'n\n');
+    expect(declined.output).toContain(`! revoke the root token with accessor ${leftover.accessor}`);
+    expect(declined.output).toMatch(/approve step fix:root-tokens:accessor:\S+\? \[y\/N\]/);
+    expect(declined.output).toContain(`[not-run] ${id}`);
+    expect(declined.code).toBe(1);
+    expect((await root.tokenLookupAccessor(leftover.accessor)).accessor).toBe(leftover.accessor);
+
+    const approved = await onTerminal(['posture', 'fix', id], 'y\n');
+    expect(approved.output).toContain(`[fixed] ${id}`);
+    expect(approved.code).toBe(0);
+    await expect(root.tokenLookupAccessor(leftover.accessor)).rejects.toThrow(/invalid accessor/);
   });
 });
