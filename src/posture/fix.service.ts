@@ -112,10 +112,7 @@ export function createPostureFix(deps: PostureFixDeps) {
 export type PostureFix = ReturnType<typeof createPostureFix>;
 
 /** One step per finding whose fix is automated, in the order asked. */
-export function postureFixSteps(
-  deps: Omit<PostureFixDeps, 'checks'> & { checks?: readonly PostureCheck[] },
-  options: PostureFixOptions,
-): Step[] {
+export function postureFixSteps(deps: PostureFixDeps, options: PostureFixOptions): Step[] {
   const fixDeps: FixDeps = { ...deps, exportDir: options.export_dir };
   const checks = deps.checks ?? POSTURE_CHECKS;
   return options.findings.map((finding) => {
