@@ -7,11 +7,13 @@ import type { PostureReport } from '../../src/posture/posture.service.js';
 import { waitFor } from '../../src/util/wait.js';
 import { startPlainServer, type PlainServer } from '../harness/bao-server.js';
 import { runCli } from '../harness/cli.js';
+import { startKmipServer, type KmipServer } from '../harness/pykmip.js';
 
 /**
  * The seal check and the unauthenticated-endpoints check against real seals on OpenBao: `transit`
- * towards a second OpenBao (then that OpenBao stopped), `static` with a key file, Shamir with the
- * unauthenticated rekey and generate-root endpoints served and not.
+ * towards a second OpenBao (then that OpenBao stopped), `static` with a key file, `kmip` towards a
+ * PyKMIP server (then stopped), Shamir with the unauthenticated rekey and generate-root endpoints
+ * served and not.
  */
 
 const scratch = mkdtempSync(join(tmpdir(), 'sealwatch-posture-seal-'));
@@ -186,6 +188,64 @@ describe('posture seal check: static seal with a key file', () => {
     expect(ids(report)).not.toContain('seal:auto-unseal');
     for (const encoded of [key.toString('hex'), key.toString('base64')])
       expect(stdout).not.toContain(encoded);
+  });
+});
+
+describe('posture seal check: kmip auto-unseal against a PyKMIP server', () => {
+  let kmip: KmipServer;
+  let server: PlainServer;
+
+  beforeAll(async () => {
+    kmip = await startKmipServer();
+    // PyKMIP offers only TLS 1.2 suites that Go leaves out by default (OpenBao's KMIP seal docs say so).
+    server = await startPlainServer({
+      recovery: { shares: 5, threshold: 3 },
+      extraConfig: `seal "kmip" {
+  endpoint = "${kmip.endpoint}"
+  kms_key_id = "${kmip.keyId}"
+  client_cert = "${kmip.clientCert}"
+  client_key = "${kmip.clientKey}"
+  ca_cert = "${kmip.caCert}"
+  tls12_ciphers = "TLS_RSA_WITH_AES_128_CBC_SHA256"
+${HEALTH_CHECK}
+}
+${TELEMETRY}`,
+    });
+  }, 180_000);
+  afterAll(async () => {
+    await server?.stop();
+    await kmip?.stop();
+  });
+
+  it('reports the kmip seal whose backend answers, then that it does not once PyKMIP is stopped', async () => {
+    expect(await server.client().sealStatus()).toMatchObject({ type: 'kmip', sealed: false, t: 3, n: 5 });
+    const up = await waitFor(
+      'the seal health check to answer',
+      async () => {
+        const { report } = await posture(server, server.rootToken, 'seal');
+        return ids(report).includes('seal:backend-unknown') ? undefined : report;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
+    // 5 recovery keys, 3 needed, the backend answers: an informational finding only.
+    expect(ids(up)).toEqual(['seal:auto-unseal']);
+    expect(find(up, 'seal:auto-unseal')).toMatchObject({
+      title: 'the server auto-unseals with the kmip seal, whose backend answers',
+      evidence: expect.objectContaining({ type: 'kmip', shares: 5, threshold: 3 }),
+    });
+    expect(up.score.by_area).toEqual({ seal: 100 });
+
+    await kmip.stop();
+    const down = await waitFor(
+      'the seal health check to fail',
+      async () => {
+        const { report } = await posture(server, server.rootToken, 'seal');
+        return find(report, 'seal:backend-unreachable') ? report : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 2_000 },
+    );
+    expect(find(down, 'seal:backend-unreachable')!.title).toMatch(/^the kmip seal backend does not answer/);
+    expect(down.score.by_area.seal).toBe(70);
   });
 });
 
