@@ -11,7 +11,7 @@ const raised = { check: check.id, area: check.area } as const;
  * The two families of endpoints that take key shares without a token. OpenBao serves them only on a
  * `tcp` listener whose setting is false: `disable_unauthed_rekey_endpoints` defaults to true since
  * 2.5.0, `disable_unauthed_generate_root_endpoints` since 2.5.3 (CVE-2026-5807); earlier versions
- * serve them unless the setting is true. HashiCorp Vault has no such setting and always serves them.
+ * serve them unless the setting is true, and so does HashiCorp Vault here (not tested against it).
  */
 const KINDS = ['rekey', 'generate-root'] as const;
 type Kind = (typeof KINDS)[number];
@@ -146,7 +146,7 @@ function finding(kind: Kind, listener: string, evidence: Record<string, unknown>
         ? 'anyone who reaches the listener can read, start or cancel a rekey without a token: an attacker can keep cancelling the rekey a breach response depends on; the authenticated endpoints need a policy and are audited'
         : 'anyone who reaches the listener can read or cancel a root token generation without a token (CVE-2026-5807): an attacker can block the recovery of a root token during an incident; the authenticated endpoints need a policy and are audited',
     fix: vault
-      ? `HashiCorp Vault always serves ${e.paths}: block them for clients at the load balancer and let only the key holders' network reach them`
+      ? `let only the key holders' network reach ${e.paths} (block them for clients at the load balancer), or set ${e.setting} = true on the listener where the server knows the setting`
       : `listener "tcp" {\n  address = "${listener}"\n  ${e.setting} = true\n}\n# then restart the server (the handlers are set when the listener starts); key holders use ${e.authenticated} with a token`,
   };
 }
