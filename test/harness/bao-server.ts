@@ -16,6 +16,9 @@ export interface PlainServer {
   unsealKeys: string[];
   /** The recovery keys of an auto-unsealed server (`recovery`), else empty. */
   recoveryKeys: string[];
+  /** The server's configuration file and process, for a test that edits it and sends SIGHUP. */
+  configFile: string;
+  pid: number;
   /** A client for this server with `token` (the initial root token unless given); stop() closes it. */
   client(token?: string): VaultClient;
   stop(): Promise<void>;
@@ -121,7 +124,17 @@ ${options.extraConfig ?? ''}`,
       async () => (await root.health(address)).httpStatus === 200 && (await root.tokenLookupSelf()),
       { timeoutMs: 30_000, intervalMs: 100 },
     );
-    return { dir, address, rootToken: init.root_token, unsealKeys, recoveryKeys, client, stop };
+    return {
+      dir,
+      address,
+      rootToken: init.root_token,
+      unsealKeys,
+      recoveryKeys,
+      configFile,
+      pid,
+      client,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

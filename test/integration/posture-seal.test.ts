@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -315,6 +315,39 @@ describe('posture unauthenticated rekey and generate-root endpoints', () => {
     expect(report.checks).toEqual([expect.objectContaining({ id: 'unauthed-endpoints', status: 'ok' })]);
     const probe = await closed.client().unauthenticatedEndpointServed('sys/rekey/init');
     expect(probe).toEqual({ served: false, httpStatus: 405 });
+  });
+
+  it('believes the probe over the configuration after a reload: SIGHUP shows the new setting but keeps the handlers', async () => {
+    const listener = new URL(open.address).host;
+    writeFileSync(
+      open.configFile,
+      readFileSync(open.configFile, 'utf8')
+        .replace('disable_unauthed_rekey_endpoints = false', 'disable_unauthed_rekey_endpoints = true')
+        .replace(
+          'disable_unauthed_generate_root_endpoints = "false"',
+          'disable_unauthed_generate_root_endpoints = true',
+        ),
+    );
+    process.kill(open.pid, 'SIGHUP');
+    const root = open.client(open.rootToken);
+    await waitFor(
+      'the reloaded configuration',
+      async () => {
+        const config = await root.read<{ listeners: { config: Record<string, unknown> }[] }>(
+          'sys/config/state/sanitized',
+        );
+        return config.data.listeners[0]!.config['disable_unauthed_rekey_endpoints'] === true;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    const { report } = await posture(open, open.rootToken, 'unauthed-endpoints');
+    expect(ids(report)).not.toContain(`unauthed-endpoints:rekey:${listener}`);
+    expect(ids(report).sort()).toEqual(
+      [`unauthed-endpoints:generate-root:${open.address}`, `unauthed-endpoints:rekey:${open.address}`].sort(),
+    );
+    const rekey = find(report, `unauthed-endpoints:rekey:${open.address}`)!;
+    expect(rekey.evidence['note']).toContain('keeps its handlers until the server restarts');
+    expect(rekey.evidence['probe']).toMatchObject({ served: true, http_status: 200 });
   });
 
   it('falls back to the probe when the configuration may not be read', async () => {

@@ -77,6 +77,10 @@ export const unauthedEndpointsCheck: PostureCheck = {
           listener: probe.addr,
           version: server.version,
           flavor: server.flavor,
+          ...(!('refused' in read) && {
+            // Seen on OpenBao 2.7.2: a SIGHUP reload shows the new setting here but keeps the old handlers.
+            note: `the running configuration does not serve them on any listener, yet ${probe.addr} does: a listener changed by a reload keeps its handlers until the server restarts (or a proxy in front serves another listener)`,
+          }),
           probe,
         }),
       );
