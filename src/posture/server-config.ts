@@ -14,6 +14,11 @@ const sanitizedConfigSchema = z.looseObject({
     .array(z.looseObject({ path: z.string(), type: z.string() }))
     .nullable()
     .default([]),
+  /** Each configured seal's type and whether it is the old one of a migration; never its settings. */
+  seals: z
+    .array(z.looseObject({ type: z.string(), disabled: z.boolean().default(false) }))
+    .nullable()
+    .default([]),
   listeners: z
     .array(
       z.looseObject({

@@ -196,6 +196,9 @@ export class VaultClient {
     request: {
       secret_shares: number;
       secret_threshold: number;
+      /** An auto-unsealed server (transit, static, KMIP…) takes recovery keys instead of unseal keys. */
+      recovery_shares?: number;
+      recovery_threshold?: number;
       pgp_keys?: string[];
       root_token_pgp_key?: string;
     },
@@ -489,6 +492,27 @@ export class VaultClient {
   private async generateRootEndpoints(via: GenerateRootVia) {
     const e = await this.endpoints();
     return via === 'unauthenticated' ? e.unauthenticatedGenerateRoot : e.generateRoot;
+  }
+
+  /**
+   * Whether the listener this client reaches serves one of the unauthenticated rekey or
+   * generate-root endpoints, asked without a token by a GET of its status, which starts and cancels
+   * nothing. OpenBao answers 405 "unsupported operation" (404 for sys/rekey-recovery-key) on a
+   * listener that does not serve it; any other answer (200 with the attempt's status, 400 "recovery
+   * rekeying not supported") means the handler is there.
+   */
+  async unauthenticatedEndpointServed(
+    path: 'sys/rekey/init' | 'sys/rekey-recovery-key/init' | 'sys/generate-root/attempt',
+    node?: string,
+  ): Promise<{ served: boolean; httpStatus: number }> {
+    const res = await this.transport.send({
+      method: 'GET',
+      path,
+      node,
+      token: null,
+      acceptStatus: [400, 404, 405],
+    });
+    return { served: res.status !== 404 && res.status !== 405, httpStatus: res.status };
   }
 
   /** Rotates the barrier encryption key (the keyring term goes up by one). */

@@ -36,6 +36,8 @@ export interface SealStatus {
   commit_date?: string;
   migration?: boolean;
   recovery_seal: boolean;
+  /** The seal that guards the recovery keys of an auto-unsealed server (`shamir`). */
+  recovery_seal_type?: string;
   storage_type?: string;
   cluster_name?: string;
   cluster_id?: string;

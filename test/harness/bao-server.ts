@@ -14,6 +14,11 @@ export interface PlainServer {
   address: string;
   rootToken: string;
   unsealKeys: string[];
+  /** The recovery keys of an auto-unsealed server (`recovery`), else empty. */
+  recoveryKeys: string[];
+  /** The server's configuration file and process, for a test that edits it and sends SIGHUP. */
+  configFile: string;
+  pid: number;
   /** A client for this server with `token` (the initial root token unless given); stop() closes it. */
   client(token?: string): VaultClient;
   stop(): Promise<void>;
@@ -36,6 +41,12 @@ export async function startPlainServer(
     auditSocket?: string;
     /** Listen on every interface (0.0.0.0) instead of loopback, TLS off either way. */
     listenAll?: boolean;
+    /** More lines inside the listener block (e.g. `disable_unauthed_rekey_endpoints = false`). */
+    listenerConfig?: string;
+    /** More top-level configuration: a `seal` stanza, `telemetry`. */
+    extraConfig?: string;
+    /** The server auto-unseals (a `seal` stanza in extraConfig): initialise with these recovery keys. */
+    recovery?: { shares: number; threshold: number };
   } = {},
 ): Promise<PlainServer> {
   const dir = mkdtempSync(join(tmpdir(), 'sealwatch-plain-'));
@@ -54,12 +65,13 @@ listener "tcp" {
   address = "${options.listenAll ? '0.0.0.0' : '127.0.0.1'}:${apiPort}"
   cluster_address = "127.0.0.1:${clusterPort}"
   tls_disable = true
-}
+${options.listenerConfig ? `${options.listenerConfig}\n` : ''}}
 api_addr = "${address}"
 cluster_addr = "https://127.0.0.1:${clusterPort}"
 disable_mlock = true
 ${options.auditFile ? `audit "file" "file" {\n  options {\n    file_path = ${JSON.stringify(options.auditFile)}\n  }\n}\n` : ''}\
-${options.auditSocket ? `audit "socket" "stream" {\n  options {\n    address = "${options.auditSocket}"\n    socket_type = "tcp"\n  }\n}\n` : ''}`,
+${options.auditSocket ? `audit "socket" "stream" {\n  options {\n    address = "${options.auditSocket}"\n    socket_type = "tcp"\n  }\n}\n` : ''}\
+${options.extraConfig ?? ''}`,
   );
   const pid = spawnDetached(findBaoBinary(), ['server', `-config=${configFile}`], join(dir, 'server.log'));
   trackPid(pid);
@@ -89,19 +101,40 @@ ${options.auditSocket ? `audit "socket" "stream" {\n  options {\n    address = "
       intervalMs: 100,
     });
     const shares = options.shares ?? 1;
-    const init = await anonymous.init(address, {
-      secret_shares: shares,
-      secret_threshold: options.threshold ?? shares,
-    });
-    const unsealKeys = init.keys;
-    for (const key of unsealKeys.slice(0, options.threshold ?? shares)) await anonymous.unseal(address, key);
+    const init = await anonymous.init(
+      address,
+      options.recovery
+        ? {
+            secret_shares: 0,
+            secret_threshold: 0,
+            recovery_shares: options.recovery.shares,
+            recovery_threshold: options.recovery.threshold,
+          }
+        : { secret_shares: shares, secret_threshold: options.threshold ?? shares },
+    );
+    // An auto-unsealed server unseals itself through its seal; a Shamir one waits for its shares.
+    const unsealKeys = init.keys ?? [];
+    const recoveryKeys = init.recovery_keys ?? [];
+    if (!options.recovery)
+      for (const key of unsealKeys.slice(0, options.threshold ?? shares))
+        await anonymous.unseal(address, key);
     const root = client(init.root_token);
     await waitFor(
       'the server to become active',
       async () => (await root.health(address)).httpStatus === 200 && (await root.tokenLookupSelf()),
       { timeoutMs: 30_000, intervalMs: 100 },
     );
-    return { dir, address, rootToken: init.root_token, unsealKeys, client, stop };
+    return {
+      dir,
+      address,
+      rootToken: init.root_token,
+      unsealKeys,
+      recoveryKeys,
+      configFile,
+      pid,
+      client,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

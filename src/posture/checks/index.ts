@@ -10,6 +10,7 @@ import { rootTokensCheck } from './root-tokens.check.js';
 import { sealCheck } from './seal.check.js';
 import { tlsCheck } from './tls.check.js';
 import { tokenTtlCheck } from './token-ttl.check.js';
+import { unauthedEndpointsCheck } from './unauthed-endpoints.check.js';
 
 /** Every posture check, in report order: one line per check file. */
 export const POSTURE_CHECKS = [
@@ -23,6 +24,7 @@ export const POSTURE_CHECKS = [
   policyCrossTenantCheck,
   auditDevicesCheck,
   sealCheck,
+  unauthedEndpointsCheck,
   tlsCheck,
 ] as const satisfies readonly PostureCheck[];
 
