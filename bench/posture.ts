@@ -234,7 +234,7 @@ async function main(): Promise<void> {
     console.log(
       JSON.stringify({
         bench: 'posture',
-        sizes: {
+        params: {
           policies: POLICIES,
           roles: ROLES,
           mounts: MOUNTS,
