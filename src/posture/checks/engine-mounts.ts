@@ -30,14 +30,21 @@ export function ruleReachesMount(rule: Pick<PathRule, 'path'>, mount: string): b
   for (let i = 0; i < mountSegments.length; i++) {
     const r = ruleSegments[i];
     if (r === undefined) return false;
-    const last = i === ruleSegments.length - 1;
-    if (last && r.endsWith('*')) return mountSegments[i]!.startsWith(wildcardless(r.slice(0, -1)));
-    if (r === '+' || r.includes('{{')) continue;
-    if (r !== mountSegments[i]) return false;
+    const glob = i === ruleSegments.length - 1 && r.endsWith('*');
+    if (!segmentPattern(glob ? r.slice(0, -1) : r, glob).test(mountSegments[i]!)) return false;
+    // A trailing `*` continues past this segment, across the rest of the mount path.
+    if (glob) return true;
   }
   // Every mount segment matched: the rule names the mount itself or a path inside it.
-  return ruleSegments.length > mountSegments.length || rule.path.endsWith('*');
+  return ruleSegments.length > mountSegments.length;
 }
 
-/** A `+` before the trailing `*` in one segment is not a thing; templates are treated as any text. */
-const wildcardless = (prefix: string) => (prefix.includes('{{') ? '' : prefix);
+/** One rule segment as a pattern: `+` is any segment, an identity template any text, `prefix` a glob. */
+function segmentPattern(segment: string, prefix: boolean): RegExp {
+  if (segment === '+' && !prefix) return /^[^/]*$/;
+  const source = segment
+    .split(/\{\{[^}]*\}\}/)
+    .map((literal) => literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${source}${prefix ? '' : '$'}`);
+}
