@@ -158,6 +158,7 @@ export async function startPlainBaoServer(
     auditSocket?: string;
     /** Declare no file audit device. */
     noFileAudit?: boolean;
+    extraConfig?: string;
   } = {},
 ): Promise<PlainBaoServer> {
   const logDir = mkdtempSync(join(tmpdir(), 'sealwatch-posture-audit-'));
@@ -171,6 +172,7 @@ export async function startPlainBaoServer(
       ...(options.listenAll ? { listenAll: true } : {}),
       ...(options.auditSocket ? { auditSocket: options.auditSocket } : {}),
       ...(options.noFileAudit ? {} : { auditFile }),
+      ...(options.extraConfig ? { extraConfig: options.extraConfig } : {}),
     });
   } catch (error) {
     removeLogDir();
