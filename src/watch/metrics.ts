@@ -50,6 +50,22 @@ export class WatchMetrics {
     registers: [this.registry],
   });
 
+  private readonly snapshotAge = this.gauge(
+    'sealwatch_snapshot_age_seconds',
+    'age of the newest verified snapshot (absent when there is none or it is not checked)',
+    [],
+  );
+  private readonly snapshotMaxAge = this.gauge(
+    'sealwatch_snapshot_max_age_seconds',
+    'the backup schedule the newest verified snapshot is held to (watch.rules.snapshot_max_age)',
+    [],
+  );
+  private readonly failedLogins = this.gauge(
+    'sealwatch_failed_logins',
+    'failed logins in the audit store: window="recent" (in auth_failures_within), "expected" (the baseline window\'s rate, per auth_failures_within)',
+    ['window'],
+  );
+
   private gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {
     return new Gauge({ name, help, labelNames, registers: [this.registry] });
   }
@@ -63,6 +79,27 @@ export class WatchMetrics {
       this.nodeActive.set({ node: n.address }, n.active ? 1 : 0);
       this.pollDuration.set({ node: n.address }, n.pollSeconds);
     }
+    this.observeStoreSample(sample);
+  }
+
+  /** The snapshot and failed-login readings; a reading that could not be taken removes its series. */
+  private observeStoreSample(sample: ClusterSample): void {
+    if (!sample.snapshot) {
+      this.snapshotMaxAge.reset();
+      this.snapshotAge.reset();
+    } else if (sample.snapshot.ok) {
+      const { newest, maxAgeMs } = sample.snapshot.value;
+      this.snapshotMaxAge.set(maxAgeMs / 1000);
+      // No verified snapshot: the age series is absent (the generated rule fires on that too).
+      if (newest)
+        this.snapshotAge.set(Math.max(0, (sample.at.getTime() - Date.parse(newest.takenAt)) / 1000));
+      else this.snapshotAge.reset();
+    }
+    if (sample.authFailures?.ok) {
+      this.failedLogins.set({ window: 'recent' }, sample.authFailures.value.recent);
+      const { baseline, withinMs, baselineMs } = sample.authFailures.value;
+      this.failedLogins.set({ window: 'expected' }, (baseline * withinMs) / baselineMs);
+    } else this.failedLogins.reset();
   }
 
   observeAlerts(active: readonly AlertRecord[], rules: readonly { id: string; severity: string }[]): void {
