@@ -71,7 +71,7 @@ export const SEALWATCH_METRICS = {
   notifierFailuresTotal: 'sealwatch_notifier_failures_total',
   /** {node} */
   pollDurationSeconds: 'sealwatch_poll_duration_seconds',
-  /** Age of the newest verified snapshot; absent when there is none (or snapshot_max_age is not set). */
+  /** Age of the newest verified snapshot, +Inf when there is none; absent while snapshot_max_age is not set. */
   snapshotAgeSeconds: 'sealwatch_snapshot_age_seconds',
   /** The schedule it is held to (watch.rules.snapshot_max_age); absent when not set. */
   snapshotMaxAgeSeconds: 'sealwatch_snapshot_max_age_seconds',

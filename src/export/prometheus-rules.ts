@@ -337,12 +337,12 @@ function sealwatchRules(options: RuleOptions): RuleSpec[] {
     },
     {
       alert: 'SealwatchSnapshotStale',
-      expr: `${s.snapshotAgeSeconds}{${job}} > ${s.snapshotMaxAgeSeconds}{${job}} or (${s.snapshotMaxAgeSeconds}{${job}} unless ${s.snapshotAgeSeconds}{${job}})`,
+      expr: `${s.snapshotAgeSeconds}{${job}} > ${s.snapshotMaxAgeSeconds}{${job}}`,
       forSeconds: 0,
       severity: 'warning',
       summary: 'The newest verified snapshot is older than the backup schedule, or there is none',
       description:
-        'sealwatch_snapshot_age_seconds (the newest snapshot whose backup verify drill passed) is above the schedule watch.rules.snapshot_max_age, or absent while a schedule is set: no verified snapshot at all.',
+        'sealwatch_snapshot_age_seconds (the newest snapshot whose backup verify drill passed) is above the schedule watch.rules.snapshot_max_age; it is +Inf when no snapshot was ever verified. Both series exist only while a schedule is set.',
       runbook: 'cluster-failure',
     },
     {

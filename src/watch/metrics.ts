@@ -50,16 +50,8 @@ export class WatchMetrics {
     registers: [this.registry],
   });
 
-  private readonly snapshotAge = this.gauge(
-    'sealwatch_snapshot_age_seconds',
-    'age of the newest verified snapshot (absent when there is none or it is not checked)',
-    [],
-  );
-  private readonly snapshotMaxAge = this.gauge(
-    'sealwatch_snapshot_max_age_seconds',
-    'the backup schedule the newest verified snapshot is held to (watch.rules.snapshot_max_age)',
-    [],
-  );
+  /** Registered at the first cycle that checks snapshots: absent while snapshot_max_age is not set. */
+  private snapshotGauges: { age: Gauge; maxAge: Gauge } | undefined;
   private readonly failedLogins = this.gauge(
     'sealwatch_failed_logins',
     'failed logins in the audit store: window="recent" (in auth_failures_within), "expected" (the baseline window\'s rate, per auth_failures_within)',
@@ -84,16 +76,24 @@ export class WatchMetrics {
 
   /** The snapshot and failed-login readings; a reading that could not be taken removes its series. */
   private observeStoreSample(sample: ClusterSample): void {
-    if (!sample.snapshot) {
-      this.snapshotMaxAge.reset();
-      this.snapshotAge.reset();
-    } else if (sample.snapshot.ok) {
+    if (sample.snapshot?.ok) {
       const { newest, maxAgeMs } = sample.snapshot.value;
-      this.snapshotMaxAge.set(maxAgeMs / 1000);
-      // No verified snapshot: the age series is absent (the generated rule fires on that too).
-      if (newest)
-        this.snapshotAge.set(Math.max(0, (sample.at.getTime() - Date.parse(newest.takenAt)) / 1000));
-      else this.snapshotAge.reset();
+      this.snapshotGauges ??= {
+        age: this.gauge(
+          'sealwatch_snapshot_age_seconds',
+          'age of the newest verified snapshot; +Inf when no snapshot was ever verified',
+          [],
+        ),
+        maxAge: this.gauge(
+          'sealwatch_snapshot_max_age_seconds',
+          'the backup schedule the newest verified snapshot is held to (watch.rules.snapshot_max_age)',
+          [],
+        ),
+      };
+      this.snapshotGauges.maxAge.set(maxAgeMs / 1000);
+      this.snapshotGauges.age.set(
+        newest ? Math.max(0, (sample.at.getTime() - Date.parse(newest.takenAt)) / 1000) : Infinity,
+      );
     }
     if (sample.authFailures?.ok) {
       this.failedLogins.set({ window: 'recent' }, sample.authFailures.value.recent);

@@ -36,6 +36,8 @@ export async function startPlainServer(
     auditSocket?: string;
     /** Listen on every interface (0.0.0.0) instead of loopback, TLS off either way. */
     listenAll?: boolean;
+    /** Serve sys/metrics in Prometheus format without a token (as the lab does). */
+    telemetry?: boolean;
   } = {},
 ): Promise<PlainServer> {
   const dir = mkdtempSync(join(tmpdir(), 'sealwatch-plain-'));
@@ -54,8 +56,8 @@ listener "tcp" {
   address = "${options.listenAll ? '0.0.0.0' : '127.0.0.1'}:${apiPort}"
   cluster_address = "127.0.0.1:${clusterPort}"
   tls_disable = true
-}
-api_addr = "${address}"
+${options.telemetry ? '  telemetry {\n    unauthenticated_metrics_access = true\n  }\n' : ''}}
+${options.telemetry ? 'telemetry {\n  prometheus_retention_time = "24h"\n  disable_hostname = true\n}\n' : ''}api_addr = "${address}"
 cluster_addr = "https://127.0.0.1:${clusterPort}"
 disable_mlock = true
 ${options.auditFile ? `audit "file" "file" {\n  options {\n    file_path = ${JSON.stringify(options.auditFile)}\n  }\n}\n` : ''}\
