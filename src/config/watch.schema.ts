@@ -73,6 +73,21 @@ export const watchSchema = z.strictObject({
       leader_changes_within: durationSchema.default('10m'),
       /** Per-rule for-durations overriding the rule's own (`node-unreachable: 30s`). */
       for: z.record(z.string(), durationSchema).default({}),
+      /** memory-high: heap in use over the memory held (the memory runbook's threshold, 0.8). */
+      memory_ratio: z.number().gt(0).lte(1).optional(),
+      /** lease-count-growth: growth of vault.expire.num_leases within the window (10m, 1000, 0.5). */
+      lease_growth_within: durationSchema.optional(),
+      lease_growth_min: z.int().min(1).optional(),
+      lease_growth_fraction: z.number().min(0).optional(),
+      /** audit-device-failures: the failure counters' window (10m). */
+      audit_failures_within: durationSchema.optional(),
+      /** auth-failure-rate: failed logins in the window vs the baseline window before it (5m, 1h, 20, 3). */
+      auth_failures_within: durationSchema.optional(),
+      auth_failures_baseline: durationSchema.optional(),
+      auth_failures_min: z.int().min(1).optional(),
+      auth_failures_factor: z.number().min(1).optional(),
+      /** snapshot-stale: the backup schedule; the newest verified snapshot may be this old (off unless set). */
+      snapshot_max_age: durationSchema.optional(),
     })
     .default({ leader_changes_max: 3, leader_changes_within: '10m', for: {} }),
   channels: z.array(watchChannelSchema).default([]),

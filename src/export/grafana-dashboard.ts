@@ -127,6 +127,37 @@ function panelSpecs(prefix: string): PanelSpec[] {
         { expr: `increase(${m('auditLogResponseFailure')}[5m])`, legendFormat: 'response {{instance}}' },
       ],
     },
+    {
+      title: 'OpenBao memory in use',
+      type: 'timeseries',
+      description:
+        'Heap in use over the memory the process holds (runtime.alloc_bytes / sys_bytes); the memory runbook alerts above 0.8.',
+      unit: 'percentunit',
+      targets: [
+        {
+          expr: `${m('runtimeAllocBytes')} / ${m('runtimeSysBytes')}`,
+          legendFormat: '{{instance}}',
+        },
+      ],
+    },
+    {
+      title: 'Failed logins (sealwatch)',
+      type: 'timeseries',
+      description:
+        "Failed logins in watch's current window (auth_failures_within) and the baseline's rate per window.",
+      targets: [{ expr: `${s.failedLogins}`, legendFormat: '{{window}}' }],
+    },
+    {
+      title: 'Newest verified snapshot age (sealwatch)',
+      type: 'timeseries',
+      description:
+        'Age of the newest snapshot whose restore drill passed, against the schedule (watch.rules.snapshot_max_age).',
+      unit: 's',
+      targets: [
+        { expr: `${s.snapshotAgeSeconds}`, legendFormat: 'age' },
+        { expr: `${s.snapshotMaxAgeSeconds}`, legendFormat: 'schedule' },
+      ],
+    },
   ];
 }
 

@@ -27,6 +27,9 @@ export const OPENBAO_METRIC_PATHS = {
   /** Tokens created, label `creation_ttl`, `auth_method`, `token_type`. */
   tokenCreation: 'token.creation',
   expireNumLeases: 'expire.num_leases',
+  /** Go runtime: heap in use, and memory held from the OS (the memory runbook's ratio). */
+  runtimeAllocBytes: 'runtime.alloc_bytes',
+  runtimeSysBytes: 'runtime.sys_bytes',
   inFlightRequests: 'core.in_flight_requests',
   /**
    * HashiCorp Vault only (labels `code`, `type` such as `5xx`): OpenBao 2.7.2 does not export it, so
@@ -68,6 +71,12 @@ export const SEALWATCH_METRICS = {
   notifierFailuresTotal: 'sealwatch_notifier_failures_total',
   /** {node} */
   pollDurationSeconds: 'sealwatch_poll_duration_seconds',
+  /** Age of the newest verified snapshot, +Inf when there is none; absent while snapshot_max_age is not set. */
+  snapshotAgeSeconds: 'sealwatch_snapshot_age_seconds',
+  /** The schedule it is held to (watch.rules.snapshot_max_age); absent when not set. */
+  snapshotMaxAgeSeconds: 'sealwatch_snapshot_max_age_seconds',
+  /** {window}: failed logins in the current window ("recent") and the baseline's rate per window ("expected"). */
+  failedLogins: 'sealwatch_failed_logins',
 } as const;
 
 /** Series a summary or histogram adds to its base name. */

@@ -1,6 +1,8 @@
 import { stringify } from 'yaml';
 import { UsageError } from '../errors.js';
 import type { RUNBOOKS } from '../runbooks/registry.js';
+import { DEFAULT_MEMORY_RATIO } from '../runbooks/runbooks/memory.runbook.js';
+import { DEFAULT_RULE_SETTINGS } from '../watch/rule-settings.js';
 import { openBaoMetric, SEALWATCH_METRICS, type OpenBaoMetric } from './metric-names.js';
 
 export type Severity = 'critical' | 'warning';
@@ -76,6 +78,13 @@ const NON_EXPIRING_TOKEN_LIMIT = 10;
 const RAFT_FSM_PENDING_LIMIT = 10;
 /** Share of requests answered 5xx above which the success rate is low. */
 const ERROR_RATIO_LIMIT = 0.05;
+/** New leases within LEASE_GROWTH_WINDOW above which (and above +50 %) lease growth alerts (watch's defaults). */
+const LEASE_GROWTH_MIN = DEFAULT_RULE_SETTINGS.leaseGrowthMin;
+const LEASE_GROWTH_FRACTION = DEFAULT_RULE_SETTINGS.leaseGrowthFraction;
+const LEASE_GROWTH_WINDOW = promDuration(DEFAULT_RULE_SETTINGS.leaseGrowthWithinMs / 1000);
+/** Failed logins per window, and times the baseline, above which the failure rate alerts (watch's defaults). */
+const AUTH_FAILURES_MIN = DEFAULT_RULE_SETTINGS.authFailuresMin;
+const AUTH_FAILURES_FACTOR = DEFAULT_RULE_SETTINGS.authFailuresFactor;
 /** Seconds the audit stream may lag behind the server before it is a fault. */
 const INGEST_LAG_LIMIT_SECONDS = 60;
 
@@ -227,7 +236,32 @@ function openBaoRules(options: RuleOptions): RuleSpec[] {
       description: `More than ${NON_EXPIRING_TOKEN_LIMIT} live tokens have no TTL (root tokens, periodic-less orphan tokens): each one is a credential that stays valid after a breach until someone revokes it. The gauge is refreshed every usage_gauge_period (10 min by default).`,
       runbook: 'secret-leak',
     },
+    {
+      alert: 'OpenBaoMemoryHigh',
+      expr: `${m('runtimeAllocBytes')}{${job}} / ${m('runtimeSysBytes')}{${job}} > ${DEFAULT_MEMORY_RATIO}`,
+      forSeconds: 300,
+      severity: 'warning',
+      summary: 'OpenBao node {{ $labels.instance }} uses most of the memory it holds',
+      description: `Heap in use (runtime.alloc_bytes) is above ${DEFAULT_MEMORY_RATIO * 100}% of the memory the process holds from the OS (runtime.sys_bytes), the memory runbook’s threshold. Only the active node exports runtime gauges with data.`,
+      runbook: 'memory',
+    },
+    {
+      alert: 'OpenBaoLeaseCountGrowth',
+      expr: leaseGrowthExpr(m('expireNumLeases'), job),
+      forSeconds: 0,
+      severity: 'warning',
+      summary: 'The lease count grows fast on {{ $labels.instance }}',
+      description: `expire.num_leases grew by at least ${LEASE_GROWTH_MIN} and by more than ${LEASE_GROWTH_FRACTION * 100}% of its lowest value within ${LEASE_GROWTH_WINDOW}: something creates tokens or dynamic secrets faster than they expire, and every lease slows the next failover.`,
+      runbook: 'memory',
+    },
   ];
+}
+
+/** The lease count's growth over the window's lowest value, by count and by fraction. */
+function leaseGrowthExpr(leases: string, job: string): string {
+  const lowest = `min_over_time(${leases}{${job}}[${LEASE_GROWTH_WINDOW}])`;
+  const growth = `(${leases}{${job}} - ${lowest})`;
+  return `${growth} >= ${LEASE_GROWTH_MIN} and ${growth} > ${LEASE_GROWTH_FRACTION} * clamp_min(${lowest}, 1)`;
 }
 
 /** Rules over the metrics `sealwatch watch` serves (names: SEALWATCH_METRICS). */
@@ -300,6 +334,25 @@ function sealwatchRules(options: RuleOptions): RuleSpec[] {
       description:
         'A critical sealwatch alert or detection rule is firing; its notification names the evidence.',
       check: 'sealwatch alerts list',
+    },
+    {
+      alert: 'SealwatchSnapshotStale',
+      expr: `${s.snapshotAgeSeconds}{${job}} > ${s.snapshotMaxAgeSeconds}{${job}}`,
+      forSeconds: 0,
+      severity: 'warning',
+      summary: 'The newest verified snapshot is older than the backup schedule, or there is none',
+      description:
+        'sealwatch_snapshot_age_seconds (the newest snapshot whose backup verify drill passed) is above the schedule watch.rules.snapshot_max_age; it is +Inf when no snapshot was ever verified. Both series exist only while a schedule is set.',
+      runbook: 'cluster-failure',
+    },
+    {
+      alert: 'SealwatchAuthFailureRateHigh',
+      expr: `${s.failedLogins}{${job},window="recent"} >= ${AUTH_FAILURES_MIN} and ignoring (window) ${s.failedLogins}{${job},window="recent"} > ignoring (window) ${AUTH_FAILURES_FACTOR} * ${s.failedLogins}{${job},window="expected"}`,
+      forSeconds: 0,
+      severity: 'warning',
+      summary: 'Failed logins are above their baseline',
+      description: `At least ${AUTH_FAILURES_MIN} failed logins in watch’s current window (watch.rules.auth_failures_within), more than ${AUTH_FAILURES_FACTOR} times the rate of the baseline window before it: password guessing, credential stuffing, or a client whose credentials changed.`,
+      runbook: 'auth-failures',
     },
   ];
 }

@@ -178,6 +178,10 @@ async function openPostgres(url: string): Promise<Store> {
   // An idle connection that the server drops (a restart, a failover) is discarded by the pool; the
   // next query connects anew or fails with its own error. Unhandled, this event would end the process.
   pool.on('error', () => undefined);
+  // The pool listens for errors on idle connections only. A connection the server ends while a
+  // query runs on it (a store restart under `watch`) fails that query, whose caller sees the error;
+  // the client's own 'error' event, unheard while checked out, would otherwise end the process.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   try {
     const client = await pool.connect();
     client.release();

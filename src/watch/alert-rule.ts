@@ -1,5 +1,6 @@
 import type { FindingSeverity } from '../runbooks/finding.js';
 import type { RUNBOOKS } from '../runbooks/registry.js';
+import type { WatchRuleSettings } from './rule-settings.js';
 import type { ClusterSample } from './sample.js';
 
 /** One thing wrong now: the labels that tell it apart and a sentence for the on-call. */
@@ -15,6 +16,13 @@ export interface RuleContext {
   /** Audit failure counters' increase over the last `withinMs` (0 with too little history). */
   auditFailureIncrease(withinMs: number): { request: number; response: number } | undefined;
   thresholds: { leaderChangesMax: number; leaderChangesWithinMs: number };
+  /** Thresholds of the telemetry, lease, login and snapshot rules (rule-settings.ts). */
+  settings: WatchRuleSettings;
+  /**
+   * vault.expire.num_leases within the last `withinMs`: the lowest count seen and the latest
+   * (undefined with fewer than two readings in the window).
+   */
+  leaseGrowth(withinMs: number): { lowest: number; latest: number } | undefined;
 }
 
 /**

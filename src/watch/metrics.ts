@@ -50,6 +50,14 @@ export class WatchMetrics {
     registers: [this.registry],
   });
 
+  /** Registered at the first cycle that checks snapshots: absent while snapshot_max_age is not set. */
+  private snapshotGauges: { age: Gauge; maxAge: Gauge } | undefined;
+  private readonly failedLogins = this.gauge(
+    'sealwatch_failed_logins',
+    'failed logins in the audit store: window="recent" (in auth_failures_within), "expected" (the baseline window\'s rate, per auth_failures_within)',
+    ['window'],
+  );
+
   private gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {
     return new Gauge({ name, help, labelNames, registers: [this.registry] });
   }
@@ -63,6 +71,35 @@ export class WatchMetrics {
       this.nodeActive.set({ node: n.address }, n.active ? 1 : 0);
       this.pollDuration.set({ node: n.address }, n.pollSeconds);
     }
+    this.observeStoreSample(sample);
+  }
+
+  /** The snapshot and failed-login readings; a reading that could not be taken removes its series. */
+  private observeStoreSample(sample: ClusterSample): void {
+    if (sample.snapshot?.ok) {
+      const { newest, maxAgeMs } = sample.snapshot.value;
+      this.snapshotGauges ??= {
+        age: this.gauge(
+          'sealwatch_snapshot_age_seconds',
+          'age of the newest verified snapshot; +Inf when no snapshot was ever verified',
+          [],
+        ),
+        maxAge: this.gauge(
+          'sealwatch_snapshot_max_age_seconds',
+          'the backup schedule the newest verified snapshot is held to (watch.rules.snapshot_max_age)',
+          [],
+        ),
+      };
+      this.snapshotGauges.maxAge.set(maxAgeMs / 1000);
+      this.snapshotGauges.age.set(
+        newest ? Math.max(0, (sample.at.getTime() - Date.parse(newest.takenAt)) / 1000) : Infinity,
+      );
+    }
+    if (sample.authFailures?.ok) {
+      this.failedLogins.set({ window: 'recent' }, sample.authFailures.value.recent);
+      const { baseline, withinMs, baselineMs } = sample.authFailures.value;
+      this.failedLogins.set({ window: 'expected' }, (baseline * withinMs) / baselineMs);
+    } else this.failedLogins.reset();
   }
 
   observeAlerts(active: readonly AlertRecord[], rules: readonly { id: string; severity: string }[]): void {

@@ -1,10 +1,12 @@
 import { errorMessage } from '../errors.js';
 import { listenerKey, probeTls, type ListenerAddress } from '../runbooks/cert-expiry/tls-probe.js';
+import { gauge, parsePrometheus } from '../runbooks/memory/prometheus.js';
 import type { VaultClient } from '../vault/client.js';
 import type {
   AuditFailureCounters,
   AutopilotSample,
   ClusterSample,
+  LeaderTelemetry,
   NodeSample,
   Observed,
   TlsSample,
@@ -31,16 +33,35 @@ export async function pollCluster(deps: PollDeps, faults: WatchFaults): Promise<
       : undefined,
   ]);
   const leader = nodes.find((n) => n.active)?.address;
-  const [autopilot, auditFailures] = leader
+  const [autopilot, metricsText] = leader
     ? await Promise.all([
         observe(deps.timeoutMs, async (): Promise<AutopilotSample> => {
           const state = await deps.vault.autopilotState(leader);
           return { healthy: state.healthy, failureTolerance: state.failure_tolerance };
         }),
-        observe(deps.timeoutMs, async () => auditFailureCounters(await deps.vault.metricsPrometheus(leader))),
+        observe(deps.timeoutMs, () => deps.vault.metricsPrometheus(leader)),
       ])
     : [undefined, undefined];
-  return { at, nodes, leader, autopilot, auditFailures, faults, tls };
+  // One scrape of the active node feeds every telemetry rule.
+  const auditFailures = metricsText && mapObserved(metricsText, auditFailureCounters);
+  const telemetry =
+    metricsText && leader ? mapObserved(metricsText, (t) => leaderTelemetry(leader, t)) : undefined;
+  return { at, nodes, leader, autopilot, auditFailures, telemetry, faults, tls };
+}
+
+function mapObserved<T, U>(observed: Observed<T>, map: (value: T) => U): Observed<U> {
+  return observed.ok ? { ok: true, value: map(observed.value) } : observed;
+}
+
+/** The runtime and lease gauges in the active node's Prometheus text (the memory runbook's reading). */
+export function leaderTelemetry(node: string, text: string): LeaderTelemetry {
+  const samples = parsePrometheus(text);
+  return {
+    node,
+    allocBytes: gauge(samples, 'vault_runtime_alloc_bytes'),
+    sysBytes: gauge(samples, 'vault_runtime_sys_bytes'),
+    leases: gauge(samples, 'vault_expire_num_leases'),
+  };
 }
 
 async function pollNode(deps: PollDeps, address: string): Promise<NodeSample> {
@@ -98,7 +119,7 @@ async function probeListener(listener: ListenerAddress, timeoutMs: number): Prom
 }
 
 /** Runs a read with a hard deadline; a failure or a timeout is the reason, never a default value. */
-async function observe<T>(timeoutMs: number, read: () => Promise<T>): Promise<Observed<T>> {
+export async function observe<T>(timeoutMs: number, read: () => Promise<T>): Promise<Observed<T>> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<Observed<T>>((resolve) => {
     timer = setTimeout(() => resolve({ ok: false, reason: `no answer within ${timeoutMs} ms` }), timeoutMs);

@@ -32,6 +32,38 @@ export interface AuditFailureCounters {
   responseFailures: number;
 }
 
+/**
+ * The active node's runtime and expiration gauges (sys/metrics): what memory-high and
+ * lease-count-growth read. A gauge the server did not export is undefined (could not look).
+ */
+export interface LeaderTelemetry {
+  node: string;
+  /** vault.runtime.alloc_bytes: heap in use. */
+  allocBytes: number | undefined;
+  /** vault.runtime.sys_bytes: memory the process holds from the OS. */
+  sysBytes: number | undefined;
+  /** vault.expire.num_leases: leases the expiration manager tracks. */
+  leases: number | undefined;
+}
+
+/** What the store says about the newest verified snapshot (`backup snapshot` then `backup verify`). */
+export interface SnapshotSample {
+  /** undefined: no snapshot was ever verified (or its file is gone). */
+  newest: { id: string; takenAt: string; file: string; verifiedAt: string } | undefined;
+  /** The schedule it is held to (watch.rules.snapshot_max_age). */
+  maxAgeMs: number;
+}
+
+/** Failed logins (responses to auth/<mount>/login that issued no token) in the audit store. */
+export interface AuthFailureSample {
+  /** In the last `withinMs` (the current window). */
+  recent: number;
+  /** In the `baselineMs` before the current window. */
+  baseline: number;
+  withinMs: number;
+  baselineMs: number;
+}
+
 /** Faults of watch itself: each is an alert of its own. */
 export interface WatchFaults {
   /** Audit socket listeners that are not listening, with why. */
@@ -52,6 +84,12 @@ export interface ClusterSample {
   /** sys/metrics of the active node only; undefined when there is no leader to ask. */
   auditFailures: Observed<AuditFailureCounters> | undefined;
   faults: WatchFaults;
+  /** Runtime and lease gauges of the active node; undefined when there is no leader to ask. */
+  telemetry?: Observed<LeaderTelemetry> | undefined;
+  /** From the store; undefined when watch.rules.snapshot_max_age is not set (not checked). */
+  snapshot?: Observed<SnapshotSample> | undefined;
+  /** From the audit store's failed logins; undefined when not read this cycle. */
+  authFailures?: Observed<AuthFailureSample> | undefined;
   /** Listener certificates by TLS handshake; undefined in cycles that do not probe them. */
   tls: TlsSample[] | undefined;
 }

@@ -16,6 +16,8 @@ import { advanceAlerts } from './lifecycle.js';
 import type { WatchMetrics } from './metrics.js';
 import { deliverDue } from './outbox.js';
 import { pollCluster } from './poll.js';
+import { DEFAULT_RULE_SETTINGS, type WatchRuleSettings } from './rule-settings.js';
+import { sampleStore } from './store-sample.js';
 import type { AuditFailureCounters, ClusterSample, WatchFaults } from './sample.js';
 
 export interface WatchSettings {
@@ -33,13 +35,15 @@ export interface WatchSettings {
   tlsListeners: readonly string[];
   /** How often listener certificates are read (a handshake per listener). */
   tlsProbeEveryMs: number;
+  /** Thresholds of the telemetry, lease, login and snapshot rules (defaults: DEFAULT_RULE_SETTINGS). */
+  rules?: WatchRuleSettings;
 }
 
 export interface WatchDeps {
   /** A client limited to the node timeout without retries (VaultClient.withLimits). */
   vault: Pick<VaultClient, 'health' | 'sealStatus' | 'autopilotState' | 'metricsPrometheus'>;
   nodes: readonly string[];
-  store: Pick<Store, 'alerts'>;
+  store: Pick<Store, 'alerts' | 'backups' | 'auditLogins'>;
   /** Where live audit events go: the same pipeline as `audit listen` and `audit follow`. */
   audit: AuditPipelineDeps;
   channels: readonly AlertChannel[];
@@ -70,6 +74,8 @@ export function createWatch(deps: WatchDeps) {
   const faults: WatchFaults = { auditSockets: [], store: undefined, notifiers: [] };
   const leaderChanges: number[] = [];
   const auditCounters: { at: number; counters: AuditFailureCounters }[] = [];
+  const leaseCounts: { at: number; leases: number }[] = [];
+  const ruleSettings = settings.rules ?? DEFAULT_RULE_SETTINGS;
   let lastLeader: string | undefined;
   let lastCycleAt: Date | undefined;
   let lastTlsProbe = -Infinity;
@@ -82,6 +88,12 @@ export function createWatch(deps: WatchDeps) {
     thresholds: {
       leaderChangesMax: settings.leaderChangesMax,
       leaderChangesWithinMs: settings.leaderChangesWithinMs,
+    },
+    settings: ruleSettings,
+    leaseGrowth: (withinMs) => {
+      const inWindow = leaseCounts.filter((s) => s.at >= Date.now() - withinMs);
+      if (inWindow.length < 2) return undefined;
+      return { lowest: Math.min(...inWindow.map((s) => s.leases)), latest: inWindow.at(-1)!.leases };
     },
     leaderChanges: (withinMs) => leaderChanges.filter((t) => t >= Date.now() - withinMs).length,
     auditFailureIncrease: (withinMs) => {
@@ -100,6 +112,9 @@ export function createWatch(deps: WatchDeps) {
     if (sample.leader && lastLeader && sample.leader !== lastLeader) leaderChanges.push(now);
     if (sample.leader) lastLeader = sample.leader;
     if (sample.auditFailures?.ok) auditCounters.push({ at: now, counters: sample.auditFailures.value });
+    const leases = sample.telemetry?.ok ? sample.telemetry.value.leases : undefined;
+    if (leases !== undefined) leaseCounts.push({ at: now, leases });
+    while (leaseCounts.length > 1 && leaseCounts[0]!.at < now - HISTORY_MS) leaseCounts.shift();
     while (leaderChanges.length > 0 && leaderChanges[0]! < now - HISTORY_MS) leaderChanges.shift();
     while (auditCounters.length > 1 && auditCounters[0]!.at < now - HISTORY_MS) auditCounters.shift();
   };
@@ -143,15 +158,22 @@ export function createWatch(deps: WatchDeps) {
     const stored = await readState(new Date());
     const probeTls = tlsListeners.length > 0 && Date.now() - lastTlsProbe >= settings.tlsProbeEveryMs;
     if (probeTls) lastTlsProbe = Date.now();
-    const sample = await pollCluster(
-      {
-        vault: deps.vault,
-        nodes: deps.nodes,
-        timeoutMs: settings.nodeTimeoutMs,
-        tlsListeners: probeTls ? tlsListeners : undefined,
-      },
-      { auditSockets: [...faults.auditSockets], store: faults.store, notifiers: [...faults.notifiers] },
-    );
+    const [polled, fromStore] = await Promise.all([
+      pollCluster(
+        {
+          vault: deps.vault,
+          nodes: deps.nodes,
+          timeoutMs: settings.nodeTimeoutMs,
+          tlsListeners: probeTls ? tlsListeners : undefined,
+        },
+        { auditSockets: [...faults.auditSockets], store: faults.store, notifiers: [...faults.notifiers] },
+      ),
+      sampleStore(
+        { store: deps.store, settings: ruleSettings, timeoutMs: settings.nodeTimeoutMs },
+        new Date(),
+      ),
+    ]);
+    const sample: ClusterSample = { ...polled, ...fromStore };
     remember(sample);
     deps.metrics.observeSample(sample);
     const results = new Map<string, readonly AlertCondition[] | undefined>(

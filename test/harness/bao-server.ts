@@ -47,6 +47,8 @@ export async function startPlainServer(
     extraConfig?: string;
     /** The server auto-unseals (a `seal` stanza in extraConfig): initialise with these recovery keys. */
     recovery?: { shares: number; threshold: number };
+    /** Serve sys/metrics in Prometheus format without a token (as the lab does). */
+    telemetry?: boolean;
   } = {},
 ): Promise<PlainServer> {
   const dir = mkdtempSync(join(tmpdir(), 'sealwatch-plain-'));
@@ -65,8 +67,8 @@ listener "tcp" {
   address = "${options.listenAll ? '0.0.0.0' : '127.0.0.1'}:${apiPort}"
   cluster_address = "127.0.0.1:${clusterPort}"
   tls_disable = true
-${options.listenerConfig ? `${options.listenerConfig}\n` : ''}}
-api_addr = "${address}"
+${options.listenerConfig ? `${options.listenerConfig}\n` : ''}${options.telemetry ? '  telemetry {\n    unauthenticated_metrics_access = true\n  }\n' : ''}}
+${options.telemetry ? 'telemetry {\n  prometheus_retention_time = "24h"\n  disable_hostname = true\n}\n' : ''}api_addr = "${address}"
 cluster_addr = "https://127.0.0.1:${clusterPort}"
 disable_mlock = true
 ${options.auditFile ? `audit "file" "file" {\n  options {\n    file_path = ${JSON.stringify(options.auditFile)}\n  }\n}\n` : ''}\

@@ -10,6 +10,8 @@ export interface ScrapeJob {
   readonly job: string;
   /** host:port */
   readonly target: string;
+  /** More host:port targets of the same job (a cluster's nodes). */
+  readonly moreTargets?: readonly string[];
   readonly metricsPath: string;
   readonly params?: Readonly<Record<string, readonly string[]>>;
 }
@@ -66,7 +68,7 @@ export async function startPrometheus(options: {
         job_name: job.job,
         metrics_path: job.metricsPath,
         ...(job.params ? { params: job.params } : {}),
-        static_configs: [{ targets: [job.target] }],
+        static_configs: [{ targets: [job.target, ...(job.moreTargets ?? [])] }],
       })),
     }),
   );

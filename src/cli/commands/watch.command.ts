@@ -7,6 +7,7 @@ import { createChannel, channelName } from '../../watch/channels/registry.js';
 import { startWatchHttp } from '../../watch/http.js';
 import { WatchMetrics } from '../../watch/metrics.js';
 import { createWatch, type CycleResult } from '../../watch/watch.service.js';
+import { ruleSettings } from '../../watch/rule-settings.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { examples } from '../help.js';
@@ -95,6 +96,7 @@ export function watchCommand(run: CommandRunner): Command {
             auditFiles: opts.auditFile.length > 0 ? opts.auditFile : w.audit_files,
             tlsListeners: w.tls_listeners,
             tlsProbeEveryMs: parseDuration(w.tls_probe_interval)!,
+            rules: ruleSettings(w.rules),
           },
         });
         try {

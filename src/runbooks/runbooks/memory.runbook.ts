@@ -15,6 +15,12 @@ import type { Runbook, RunbookDeps } from '../runbook.js';
  * magnitude above a quiet cluster (the seeded lab holds about ten) and still cheap to clean up.
  */
 export const DEFAULT_MAX_LEASES = 10_000;
+/**
+ * Heap in use (vault.runtime.alloc_bytes) above this share of the memory the process holds from the
+ * OS (sys_bytes) is memory pressure: the Go runtime has little left to hand out before it must ask
+ * for more. `sealwatch watch`'s memory-high alert uses the same threshold.
+ */
+export const DEFAULT_MEMORY_RATIO = 0.8;
 /** Where OpenBao itself starts warning about the lease count: past it the finding is high. */
 export const SERVER_LEASE_WARNING = 256_000;
 /** An idle OpenBao node runs about 600 goroutines; a leak (stuck requests, plugins) climbs far past this. */
@@ -34,7 +40,7 @@ const prefixSchema = z
 
 const optionsSchema = z.object({
   /** Runtime alloc/sys bytes above this is memory pressure. */
-  memoryRatio: z.number().gt(0).lte(1).default(0.8),
+  memoryRatio: z.number().gt(0).lte(1).default(DEFAULT_MEMORY_RATIO),
   maxGoroutines: z.int().min(1).default(DEFAULT_MAX_GOROUTINES),
   maxLeases: z.int().min(1).default(DEFAULT_MAX_LEASES),
   /** Lease prefixes to revoke (sys/leases/revoke-prefix). */

@@ -56,6 +56,16 @@ export class AuditLoginRepository {
     return rows.map((r) => ({ ...r, path: r.path ?? '' }));
   }
 
+  /** How many logins issued no token in [since, until): watch's auth-failure-rate counts these. */
+  async countFailed(since: string, until: string): Promise<number> {
+    const row = await this.logins(since)
+      .where('time', '<', toSortableUtc(until) ?? until)
+      .where('issued_token_ttl', 'is', null)
+      .select(({ fn }) => fn.countAll<number | string | bigint>().as('n'))
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
   /** Successful logins since `since`, by mount and metadata. */
   async succeeded(since: string): Promise<LoginSuccesses[]> {
     const rows = await this.logins(since)

@@ -1,7 +1,5 @@
 import type { AlertRule } from '../alert-rule.js';
 
-const WINDOW_MS = 10 * 60_000;
-
 /**
  * vault.audit.log_request_failure / log_response_failure grew: an audit device fails, and a server
  * whose devices all fail refuses requests.
@@ -14,13 +12,14 @@ export const auditDeviceFailuresAlert: AlertRule = {
   description: 'audit devices failed to record requests or responses (sys/metrics of the active node)',
   evaluate: (sample, context) => {
     if (!sample.auditFailures?.ok) return undefined;
-    const increase = context.auditFailureIncrease(WINDOW_MS);
+    const withinMs = context.settings.auditFailuresWithinMs;
+    const increase = context.auditFailureIncrease(withinMs);
     if (!increase) return [];
     return increase.request + increase.response > 0
       ? [
           {
             labels: {},
-            summary: `audit devices failed ${increase.request} request and ${increase.response} response record(s) in the last 10 min`,
+            summary: `audit devices failed ${increase.request} request and ${increase.response} response record(s) in the last ${withinMs % 60_000 === 0 ? `${withinMs / 60_000} min` : `${withinMs / 1000} s`}`,
           },
         ]
       : [];

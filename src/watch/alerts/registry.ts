@@ -10,6 +10,10 @@ import { nodeUnreachableAlert } from './node-unreachable.alert.js';
 import { watchAuditSocketDownAlert } from './watch-audit-socket-down.alert.js';
 import { watchNotifierFailingAlert } from './watch-notifier-failing.alert.js';
 import { watchStoreUnreachableAlert } from './watch-store-unreachable.alert.js';
+import { memoryHighAlert } from './memory-high.alert.js';
+import { leaseCountGrowthAlert } from './lease-count-growth.alert.js';
+import { authFailureRateAlert } from './auth-failure-rate.alert.js';
+import { snapshotStaleAlert } from './snapshot-stale.alert.js';
 
 /** Every alert rule by id. Adding one is one file here and one line below. */
 export const ALERT_RULES = {
@@ -26,6 +30,10 @@ export const ALERT_RULES = {
   'watch-audit-socket-down': watchAuditSocketDownAlert,
   'watch-store-unreachable': watchStoreUnreachableAlert,
   'watch-notifier-failing': watchNotifierFailingAlert,
+  'memory-high': memoryHighAlert,
+  'lease-count-growth': leaseCountGrowthAlert,
+  'auth-failure-rate': authFailureRateAlert,
+  'snapshot-stale': snapshotStaleAlert,
 } satisfies Record<string, AlertRule>;
 
 export type AlertRuleId = keyof typeof ALERT_RULES;
