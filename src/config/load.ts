@@ -78,6 +78,9 @@ export interface PostureThresholds {
   readonly maxMountTtlSeconds: number;
   readonly maxKeyringAgeMs: number;
   readonly maxIngestLagMs: number;
+  /** A TLS certificate ending within this is a finding (medium), within `tlsCertHighMs` high. */
+  readonly tlsCertWarnMs: number;
+  readonly tlsCertHighMs: number;
 }
 
 /** Where the token came from; the token itself is kept apart from the config object. */
@@ -144,6 +147,8 @@ export function loadConfig(flags: GlobalFlags, env: Env = process.env, cwd = pro
       maxMountTtlSeconds: parseDuration(parsed.posture.max_mount_ttl)! / 1000,
       maxKeyringAgeMs: parseDuration(parsed.posture.max_keyring_age)!,
       maxIngestLagMs: parseDuration(parsed.posture.max_ingest_lag)!,
+      tlsCertWarnMs: parseDuration(parsed.posture.tls_cert_warn)!,
+      tlsCertHighMs: parseDuration(parsed.posture.tls_cert_high)!,
     },
     suspects: parsed.suspects,
     rotation: resolveRotationPaths(parsed.rotation, relative),

@@ -103,6 +103,10 @@ const postureSchema = z.strictObject({
   max_keyring_age: durationSchema.default('90d'),
   /** No audit event ingested for longer than this: the store has stopped following the log. */
   max_ingest_lag: durationSchema.default('24h'),
+  /** A TLS listener certificate ending within this is a finding (medium; expired is critical). */
+  tls_cert_warn: durationSchema.default('30d'),
+  /** Ending within this it is high. */
+  tls_cert_high: durationSchema.default('7d'),
 });
 
 export const configFileSchema = z.strictObject({

@@ -16,6 +16,7 @@ import { IncidentRepository } from './repositories/incident.repository.js';
 import { NotificationRepository } from './repositories/notification.repository.js';
 import { NodeObservationRepository } from './repositories/node-observations.repository.js';
 import { PostureBaselineRepository } from './repositories/posture-baseline.repository.js';
+import { PostureUsageRepository } from './repositories/posture-usage.repository.js';
 import { RotationRepository } from './repositories/rotation.repository.js';
 import type { Database } from './schema.js';
 
@@ -47,6 +48,8 @@ export class Store {
   readonly alerts: AlertRepository;
   /** Findings kept by `posture baseline` for `posture diff`. */
   readonly postureBaselines: PostureBaselineRepository;
+  /** Policies, mounts and wrapping as the audit window shows them (posture's usage checks). */
+  readonly postureUsage: PostureUsageRepository;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -66,6 +69,7 @@ export class Store {
     this.backups = new BackupRepository(db);
     this.alerts = new AlertRepository(db);
     this.postureBaselines = new PostureBaselineRepository(db);
+    this.postureUsage = new PostureUsageRepository(db);
   }
 
   static async open(url: string): Promise<Store> {

@@ -14,6 +14,8 @@ export interface PlainServer {
   address: string;
   rootToken: string;
   unsealKeys: string[];
+  /** The server process (to send it SIGHUP, which reloads listener certificates). */
+  pid: number;
   /** A client for this server with `token` (the initial root token unless given); stop() closes it. */
   client(token?: string): VaultClient;
   stop(): Promise<void>;
@@ -36,6 +38,8 @@ export async function startPlainServer(
     auditSocket?: string;
     /** Listen on every interface (0.0.0.0) instead of loopback, TLS off either way. */
     listenAll?: boolean;
+    /** HCL appended to the server configuration as written (e.g. a second, TLS listener). */
+    extraConfig?: string;
   } = {},
 ): Promise<PlainServer> {
   const dir = mkdtempSync(join(tmpdir(), 'sealwatch-plain-'));
@@ -59,7 +63,8 @@ api_addr = "${address}"
 cluster_addr = "https://127.0.0.1:${clusterPort}"
 disable_mlock = true
 ${options.auditFile ? `audit "file" "file" {\n  options {\n    file_path = ${JSON.stringify(options.auditFile)}\n  }\n}\n` : ''}\
-${options.auditSocket ? `audit "socket" "stream" {\n  options {\n    address = "${options.auditSocket}"\n    socket_type = "tcp"\n  }\n}\n` : ''}`,
+${options.auditSocket ? `audit "socket" "stream" {\n  options {\n    address = "${options.auditSocket}"\n    socket_type = "tcp"\n  }\n}\n` : ''}\
+${options.extraConfig ?? ''}`,
   );
   const pid = spawnDetached(findBaoBinary(), ['server', `-config=${configFile}`], join(dir, 'server.log'));
   trackPid(pid);
@@ -101,7 +106,7 @@ ${options.auditSocket ? `audit "socket" "stream" {\n  options {\n    address = "
       async () => (await root.health(address)).httpStatus === 200 && (await root.tokenLookupSelf()),
       { timeoutMs: 30_000, intervalMs: 100 },
     );
-    return { dir, address, rootToken: init.root_token, unsealKeys, client, stop };
+    return { dir, address, rootToken: init.root_token, unsealKeys, pid, client, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -125,6 +130,7 @@ export async function startPlainBaoServer(
     auditSocket?: string;
     /** Declare no file audit device. */
     noFileAudit?: boolean;
+    extraConfig?: string;
   } = {},
 ): Promise<PlainBaoServer> {
   const logDir = mkdtempSync(join(tmpdir(), 'sealwatch-posture-audit-'));
@@ -138,6 +144,7 @@ export async function startPlainBaoServer(
       ...(options.listenAll ? { listenAll: true } : {}),
       ...(options.auditSocket ? { auditSocket: options.auditSocket } : {}),
       ...(options.noFileAudit ? {} : { auditFile }),
+      ...(options.extraConfig ? { extraConfig: options.extraConfig } : {}),
     });
   } catch (error) {
     removeLogDir();

@@ -10,6 +10,12 @@ import { rootTokensCheck } from './root-tokens.check.js';
 import { sealCheck } from './seal.check.js';
 import { tlsCheck } from './tls.check.js';
 import { tokenTtlCheck } from './token-ttl.check.js';
+import { tokenRolesCheck } from './token-roles.check.js';
+import { userpassTtlCheck } from './userpass-ttl.check.js';
+import { policyUnusedCheck } from './policy-unused.check.js';
+import { enginesUngrantedCheck } from './engines-ungranted.check.js';
+import { enginesUnusedCheck } from './engines-unused.check.js';
+import { wrappingCheck } from './wrapping.check.js';
 
 /** Every posture check, in report order: one line per check file. */
 export const POSTURE_CHECKS = [
@@ -24,6 +30,12 @@ export const POSTURE_CHECKS = [
   auditDevicesCheck,
   sealCheck,
   tlsCheck,
+  tokenRolesCheck,
+  userpassTtlCheck,
+  policyUnusedCheck,
+  enginesUngrantedCheck,
+  enginesUnusedCheck,
+  wrappingCheck,
 ] as const satisfies readonly PostureCheck[];
 
 /** The check ids `--only` accepts, derived from the registry. */

@@ -1,0 +1,141 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+import type { AnalysisWindow } from './audit-analysis.repository.js';
+
+/** Secret-ID issuances of one AppRole role path (`auth/approle/role/ci/secret-id`), wrapped or not. */
+export interface SecretIdIssuances {
+  path: string;
+  wrapped: number;
+  unwrapped: number;
+  last_unwrapped: string | null;
+}
+
+/** Successful sensitive reads (tenant paths, `…/creds/…`) by one caller identity, wrapped or not. */
+export interface SensitiveReads {
+  mount_point: string | null;
+  /** The caller's auth metadata (`{"role_name":"ci"}`), as stored. */
+  metadata: Record<string, string> | null;
+  display_name: string | null;
+  wrapped: number;
+  unwrapped: number;
+}
+
+/** Successful reads and writes of one mount in the window. */
+export interface MountUse {
+  mount_point: string;
+  reads: number;
+  writes: number;
+}
+
+const WRAPPED = sql<number>`case when wrap_info is null then 0 else 1 end`;
+
+/**
+ * What posture's usage checks ask of the audit store: which policies requests carried, which mounts
+ * were read or written, and how often secrets left the server wrapped. Each is one grouped query
+ * over the window, so a million events cost one pass, not a million rows in JavaScript.
+ */
+export class PostureUsageRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** The distinct policy sets (JSON arrays, as stored) of the calls made in the window. */
+  async policySets(window: AnalysisWindow): Promise<string[][]> {
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .where('time', '>=', window.since)
+      .where('time', '<=', window.until)
+      .where('type', '=', 'request')
+      .select('policies')
+      .distinct()
+      .execute();
+    return rows.map((r) => JSON.parse(r.policies) as string[]);
+  }
+
+  /** Successful calls per mount: reads (read, list) and writes (create, update, patch, delete). */
+  async mountUse(window: AnalysisWindow): Promise<MountUse[]> {
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .where('time', '>=', window.since)
+      .where('time', '<=', window.until)
+      .where('type', '=', 'response')
+      .where('error', 'is', null)
+      .where('mount_point', 'is not', null)
+      .select([
+        'mount_point',
+        sql<number>`sum(case when operation in ('read', 'list') then 1 else 0 end)`.as('reads'),
+        sql<number>`sum(case when operation in ('create', 'update', 'patch', 'delete') then 1 else 0 end)`.as(
+          'writes',
+        ),
+      ])
+      .groupBy('mount_point')
+      .execute();
+    return rows.map((r) => ({
+      mount_point: r.mount_point!,
+      reads: Number(r.reads),
+      writes: Number(r.writes),
+    }));
+  }
+
+  /** Successful AppRole secret-ID issuances (`auth/<mount>/role/<role>/[custom-]secret-id`) per role path. */
+  async secretIdIssuances(window: AnalysisWindow): Promise<SecretIdIssuances[]> {
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .where('time', '>=', window.since)
+      .where('time', '<=', window.until)
+      .where('path', '>=', 'auth/')
+      .where('path', '<', 'auth0')
+      .where('type', '=', 'response')
+      .where('error', 'is', null)
+      .where('operation', 'in', ['create', 'update'])
+      .where((eb) =>
+        eb.or([
+          eb('path', 'like', 'auth/%/role/%/secret-id'),
+          eb('path', 'like', 'auth/%/role/%/custom-secret-id'),
+        ]),
+      )
+      .select([
+        'path',
+        sql<number>`sum(${WRAPPED})`.as('wrapped'),
+        sql<number>`sum(1 - ${WRAPPED})`.as('unwrapped'),
+        sql<string | null>`max(case when wrap_info is null then time end)`.as('last_unwrapped'),
+      ])
+      .groupBy('path')
+      .execute();
+    return rows.map((r) => ({
+      path: r.path!,
+      wrapped: Number(r.wrapped),
+      unwrapped: Number(r.unwrapped),
+      last_unwrapped: r.last_unwrapped,
+    }));
+  }
+
+  /**
+   * Successful reads of tenant paths (the tenant stored at ingest) and of dynamic credentials
+   * (`…/creds/…`), per mount and caller identity (auth metadata, display name), wrapped or not.
+   */
+  async sensitiveReads(window: AnalysisWindow): Promise<SensitiveReads[]> {
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .where('time', '>=', window.since)
+      .where('time', '<=', window.until)
+      .where('type', '=', 'response')
+      .where('operation', '=', 'read')
+      .where('error', 'is', null)
+      .where((eb) => eb.or([eb('tenant', 'is not', null), eb('path', 'like', '%/creds/%')]))
+      .select([
+        'mount_point',
+        'metadata',
+        'display_name',
+        sql<number>`sum(${WRAPPED})`.as('wrapped'),
+        sql<number>`sum(1 - ${WRAPPED})`.as('unwrapped'),
+      ])
+      .groupBy(['mount_point', 'metadata', 'display_name'])
+      .execute();
+    return rows.map((r) => ({
+      mount_point: r.mount_point,
+      metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, string>),
+      display_name: r.display_name,
+      wrapped: Number(r.wrapped),
+      unwrapped: Number(r.unwrapped),
+    }));
+  }
+}
