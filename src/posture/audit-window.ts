@@ -19,7 +19,7 @@ export async function emptyWindowFinding(
   check: Pick<PostureCheck, 'id' | 'area'>,
   what: string,
 ): Promise<PostureFinding | undefined> {
-  const stored = await ctx.store.auditAnalysis.countEvents(auditWindow(ctx));
+  const stored = await eventsInWindow(ctx);
   if (stored > 0) return undefined;
   return {
     id: `${check.id}:no-audit-events`,
@@ -31,4 +31,16 @@ export async function emptyWindowFinding(
     why: 'usage is read from the audit store; an empty window shows nothing either way',
     fix: 'sealwatch audit follow /var/log/openbao/audit.log  # then run posture again',
   };
+}
+
+const counts = new WeakMap<PostureContext, Promise<number>>();
+
+/** Events stored in the run's window, counted once per run for every usage check. */
+export function eventsInWindow(ctx: PostureContext): Promise<number> {
+  let pending = counts.get(ctx);
+  if (!pending) {
+    pending = ctx.store.auditAnalysis.countEvents(auditWindow(ctx));
+    counts.set(ctx, pending);
+  }
+  return pending;
 }

@@ -21,13 +21,10 @@ export const enginesUnusedCheck: PostureCheck = {
     if (Object.keys(mounts).length === 0) return [];
     const empty = await emptyWindowFinding(ctx, check, 'which secret engines are used');
     if (empty) return [empty];
-    const used = new Map(
-      (await ctx.store.postureUsage.mountUse(auditWindow(ctx))).map((m) => [m.mount_point, m]),
-    );
+    const used = await ctx.store.postureUsage.usedMounts(auditWindow(ctx), Object.keys(mounts));
     const findings: PostureFinding[] = [];
     for (const path of Object.keys(mounts).sort()) {
-      const use = used.get(path);
-      if (use && use.reads + use.writes > 0) continue;
+      if (used.has(path)) continue;
       findings.push({
         id: `engines-unused:${path}`,
         ...raised,
