@@ -231,4 +231,31 @@ describe('posture fix of unused secret engines against a real OpenBao', () => {
     }
     expect(await mounts()).toEqual(expect.arrayContaining(['sys/', 'identity/', 'cubbyhole/']));
   });
+
+  it('reports a mount already gone on a resumed run, without touching anything', async () => {
+    // As a resumed step sees it: the engine was disabled before the journal recorded the step's end.
+    const deps = { vault: root, exportDir: join(scratch, 'exports') } as unknown as FixDeps;
+    const finding: PostureFinding = {
+      id: 'engines-unused:emptykv/',
+      check: 'engines-unused',
+      area: 'engines',
+      severity: 'low',
+      title: 'emptykv/',
+      evidence: { mount: 'emptykv/', type: 'kv' },
+      why: '',
+      fix: '',
+    };
+    expect(await mounts()).not.toContain('emptykv/');
+    const outcome = await disableEngineFix.apply(
+      finding,
+      deps,
+      {} as Parameters<typeof disableEngineFix.apply>[2],
+    );
+    expect(outcome.evidence).toEqual({
+      mount: 'emptykv/',
+      disabled: false,
+      already_gone: true,
+      file: join(scratch, 'exports', 'secrets-emptykv.json'),
+    });
+  });
 });
