@@ -34,6 +34,10 @@ describe('the posture fix registry', () => {
       // A policy no tenant role carries: whether it is a platform service's is the operator's call.
       ['policy-cross-tenant:p', {}, undefined],
       ['audit-devices:single', {}, undefined],
+      ['engines-unused:kv/', { mount: 'kv/', type: 'kv' }, 'disable-secret-engine'],
+      ['engines-unused:team/kv/', { mount: 'team/kv/', type: 'kv' }, 'disable-secret-engine'],
+      ['engines-unused:no-audit-events', {}, undefined],
+      ['engines-unused:could-not-read:sys/mounts', {}, undefined],
     ];
     for (const [id, evidence, name] of cases) expect(fixerFor(finding(id, evidence))?.name, id).toBe(name);
   });

@@ -1,6 +1,7 @@
 import type { PostureFinding } from '../check.js';
 import { disableAuthMountFix } from './auth-disable.fix.js';
 import { appRoleTtlFix } from './approle-ttl.fix.js';
+import { disableEngineFix } from './engine-unused.fix.js';
 import type { PostureFixer } from './fix.js';
 import { mountTtlFix } from './mount-ttl.fix.js';
 import { policyDenyFix } from './policy-deny.fix.js';
@@ -16,6 +17,7 @@ export const POSTURE_FIXERS = {
   'token-ttl': [mountTtlFix],
   'auth-unused': [appRoleTtlFix, disableAuthMountFix],
   'policy-cross-tenant': [policyDenyFix],
+  'engines-unused': [disableEngineFix],
 } satisfies Record<string, readonly PostureFixer[]>;
 
 const BY_CHECK: ReadonlyMap<string, readonly PostureFixer[]> = new Map(Object.entries(POSTURE_FIXERS));
