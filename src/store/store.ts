@@ -16,6 +16,7 @@ import { IncidentRepository } from './repositories/incident.repository.js';
 import { NotificationRepository } from './repositories/notification.repository.js';
 import { NodeObservationRepository } from './repositories/node-observations.repository.js';
 import { PostureBaselineRepository } from './repositories/posture-baseline.repository.js';
+import { RevokedAccessorRepository } from './repositories/revoked-accessors.repository.js';
 import { RotationRepository } from './repositories/rotation.repository.js';
 import type { Database } from './schema.js';
 
@@ -47,6 +48,7 @@ export class Store {
   readonly alerts: AlertRepository;
   /** Findings kept by `posture baseline` for `posture diff`. */
   readonly postureBaselines: PostureBaselineRepository;
+  readonly revokedAccessors: RevokedAccessorRepository;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -66,6 +68,7 @@ export class Store {
     this.backups = new BackupRepository(db);
     this.alerts = new AlertRepository(db);
     this.postureBaselines = new PostureBaselineRepository(db);
+    this.revokedAccessors = new RevokedAccessorRepository(db);
   }
 
   static async open(url: string): Promise<Store> {
