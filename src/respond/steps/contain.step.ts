@@ -21,6 +21,8 @@ import {
   type Responder,
 } from '../lockdown.js';
 import { sealAllNodes, waitForUnseal, type NodeSealState } from '../unseal.js';
+import type { RevokedAccessorRepository } from '../../store/repositories/revoked-accessors.repository.js';
+import { toSortableUtc } from '../../util/time.js';
 
 export type ContainmentMode = 'lockdown' | 'seal-first';
 
@@ -66,6 +68,8 @@ export interface ContainStepDeps extends IncidentFilesDeps {
   concurrency?: number;
   /** Pre-incident tokens sampled for the verification (default 20). */
   sampleSize?: number;
+  /** Where the tripwire's revoked accessors are recorded (the store); without it they are not. */
+  revokedAccessors?: Pick<RevokedAccessorRepository, 'record'>;
 }
 
 export interface ContainOutputs {
@@ -200,6 +204,10 @@ export function createContainStep(deps: ContainStepDeps): Step<ContainStepOption
         concurrency: deps.concurrency ?? 64,
         progress,
         signal,
+        recordRevoked: deps.revokedAccessors
+          ? (accessors) =>
+              deps.revokedAccessors!.record(accessors, incidentId, toSortableUtc(new Date().toISOString())!)
+          : undefined,
       });
       state.lockdown_at = new Date().toISOString();
       save();
