@@ -674,7 +674,8 @@ function loadOnce(
       addresses.length ? analysis.firstRequestsFrom(window, addresses) : Promise.resolve([]),
     revokedTokens: memo(async () => {
       const list = (await revoked?.list()) ?? [];
-      if (!revoked || list.length === 0) return { revoked: list, tokens: new Map<string, string>(), calls: [] };
+      if (!revoked || list.length === 0)
+        return { revoked: list, tokens: new Map<string, string>(), calls: [] };
       const accessors = list.map((r) => r.accessor);
       const tokens = new Map((await revoked.tokensOf(accessors)).map((t) => [t.client_token, t.accessor]));
       const since = list.reduce((min, r) => (r.revoked_at < min ? r.revoked_at : min), list[0]!.revoked_at);

@@ -42,7 +42,9 @@ export const manyTenantsRule = {
       if (counted > thresholds.manyTenants) over.push([accessor, counted]);
     }
     const identities = await data.accessorIdentities(over.map(([accessor]) => accessor));
-    const identityByAccessor = new Map(identities.map((i) => [i.accessor, identityOf(i.display_name, i.policies)]));
+    const identityByAccessor = new Map(
+      identities.map((i) => [i.accessor, identityOf(i.display_name, i.policies)]),
+    );
     const fleet = new Map<string, number>();
     for (const [accessor] of over)
       fleet.set(

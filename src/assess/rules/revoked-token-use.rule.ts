@@ -8,10 +8,7 @@ import { findingOf, type LiveEvent, type RevokedTokenLookup, type SuspicionRule 
  * request events (one per call); the finding names the revoked accessor, which OpenBao does not
  * log for such a call (see RevokedTokenIndex).
  */
-export function revokedTokenUse(
-  event: Omit<LiveEvent, 'tenant'>,
-  revoked: RevokedTokenLookup,
-) {
+export function revokedTokenUse(event: Omit<LiveEvent, 'tenant'>, revoked: RevokedTokenLookup) {
   if (event.type !== 'request') return undefined;
   const record = revoked.revokedCaller(event);
   if (!record || event.time < record.revoked_at) return undefined;

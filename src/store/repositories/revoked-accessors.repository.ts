@@ -115,7 +115,11 @@ export class RevokedAccessorRepository {
         .where('type', '=', 'request');
     const rows = [];
     for (let start = 0; start < accessors.length; start += CHUNK)
-      rows.push(...(await base().where('accessor', 'in', accessors.slice(start, start + CHUNK)).execute()));
+      rows.push(
+        ...(await base()
+          .where('accessor', 'in', accessors.slice(start, start + CHUNK))
+          .execute()),
+      );
     for (let start = 0; start < tokens.length; start += CHUNK)
       rows.push(
         ...(await base()

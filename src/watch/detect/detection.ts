@@ -1,7 +1,7 @@
 import type { AssessThresholds } from '../../config/load.js';
 import type { PathTemplate } from '../../config/path-template.js';
 import { RevokedTokenIndex } from '../../assess/revoked-tokens.js';
-import type { LiveEvaluator, LiveRule, RuleFinding, SuspicionRule } from '../../assess/rule.js';
+import type { LiveContext, LiveEvent, LiveRule, RuleFinding, SuspicionRule } from '../../assess/rule.js';
 import { RULE_LIST, type RuleId } from '../../assess/rules/index.js';
 import { SecretPathClassifier } from '../../assess/secret-paths.js';
 import { errorMessage } from '../../errors.js';
@@ -48,9 +48,23 @@ export interface DetectionDeps extends DetectionSettings {
   now?: () => Date;
 }
 
-interface Hit {
+export interface LiveHit {
   rule: LiveSuspicionRule;
   finding: RuleFinding;
+}
+
+/**
+ * Every live rule's evaluator, started over one context: events in, findings out, in storage
+ * order. What watch runs on the stream, and what the replay test compares with `assess`.
+ */
+export function startLiveRules(context: LiveContext): (event: LiveEvent) => LiveHit[] {
+  const evaluators = LIVE_RULES.map((rule) => ({ rule, evaluator: rule.live.start(context) }));
+  return (event) => {
+    const hits: LiveHit[] = [];
+    for (const { rule, evaluator } of evaluators)
+      for (const finding of evaluator.observe(event)) hits.push({ rule, finding });
+    return hits;
+  };
 }
 
 /**
@@ -66,7 +80,7 @@ export function createDetection(deps: DetectionDeps) {
   const secrets = new SecretPathClassifier(deps.tenancy.paths, deps.tenancy.exclude);
   const revoked = new RevokedTokenIndex();
   let revokedVersion: string | undefined;
-  let evaluators: { rule: LiveSuspicionRule; evaluator: LiveEvaluator }[] = [];
+  let evaluate: (event: LiveEvent) => LiveHit[] = () => [];
   /** Firing detection alerts and when each last had a finding (ms). */
   const firing = new Map<string, { alert: AlertRecord; lastFindingAt: number }>();
   /** Alerts whose write failed: written again on the next tick. */
@@ -99,10 +113,7 @@ export function createDetection(deps: DetectionDeps) {
       logger.error({ err: error }, 'could not read firing detection alerts; they may be notified again');
     }
     await refresh();
-    evaluators = LIVE_RULES.map((rule) => ({
-      rule,
-      evaluator: rule.live.start({ thresholds: deps.thresholds, secrets, knownAddresses, revoked }),
-    }));
+    evaluate = startLiveRules({ thresholds: deps.thresholds, secrets, knownAddresses, revoked });
   }
 
   /** Silences and the tripwire list (re-read only when containment recorded more). */
@@ -126,12 +137,11 @@ export function createDetection(deps: DetectionDeps) {
 
   /** Evaluates newly stored rows (in storage order); alerts are written in the background. */
   function observe(rows: readonly AuditRowValues[]): void {
-    const hits: Hit[] = [];
+    const hits: LiveHit[] = [];
     for (const row of rows) {
       const event = liveEventOf(row);
       revoked.learn(event);
-      for (const { rule, evaluator } of evaluators)
-        for (const finding of evaluator.observe(event)) hits.push({ rule, finding });
+      for (const hit of evaluate(event)) hits.push(hit);
     }
     if (hits.length === 0) return;
     const at = now();
