@@ -31,6 +31,8 @@ const { values } = parseArgs({
     tenants: { type: 'string', default: '5000' },
     dir: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    /** Writes a CPU profile of the watch process into this directory (node --cpu-prof). */
+    profile: { type: 'string' },
   },
   allowPositionals: true,
 });
