@@ -138,10 +138,16 @@ export function createDetection(deps: DetectionDeps) {
   /** Evaluates newly stored rows (in storage order); alerts are written in the background. */
   function observe(rows: readonly AuditRowValues[]): void {
     const hits: LiveHit[] = [];
-    for (const row of rows) {
-      const event = liveEventOf(row);
-      revoked.learn(event);
-      for (const hit of evaluate(event)) hits.push(hit);
+    try {
+      for (const row of rows) {
+        const event = liveEventOf(row);
+        revoked.learn(event);
+        for (const hit of evaluate(event)) hits.push(hit);
+      }
+    } catch (error) {
+      // The events are stored whatever happens here: a rule's failure must not read as a storing
+      // failure. The findings made before it are still alerted.
+      logger.error({ err: error }, 'a live detection rule failed on a stored event');
     }
     if (hits.length === 0) return;
     const at = now();
