@@ -157,7 +157,8 @@ describe('watch: live detection rules on a real OpenBao audit stream', () => {
     const started = Date.now();
     for (let i = 0; i < 6; i++) {
       const res = await call('POST', 'auth/userpass/login/alice', undefined, { password: `wrong-${i}` });
-      // OpenBao 2.7.2 answers 400 (invalid username or password) or 403 (permission denied).
+      // OpenBao 2.7.2 answers 400 (invalid username or password), and 403 (permission denied) once
+      // user lockout has locked the user after its default threshold of failed attempts.
       expect([400, 403]).toContain(res.status);
     }
     const fired = await waitNotice('login-burst', 'firing', { remote_address: '127.0.0.1' });
