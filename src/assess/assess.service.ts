@@ -15,6 +15,7 @@ import {
   type Severity,
 } from './rule.js';
 import { RULE_LIST, type RuleId } from './rules/index.js';
+import type { RevokedAccessorRepository } from '../store/repositories/revoked-accessors.repository.js';
 import type { CouldNotRead } from '../policy/access-matrix.js';
 import { couldNotReadNote, type CouldReadEvaluator } from './could-read.js';
 import { SecretPathClassifier } from './secret-paths.js';
@@ -81,6 +82,11 @@ export interface AssessDeps {
    * Vault token) nothing is at risk by policy, and a note says it was not evaluated.
    */
   couldRead?: CouldReadEvaluator;
+  /**
+   * The tripwire's records (store.revokedAccessors): accessors containment revoked. Every CLI and
+   * playbook caller passes it; without it no accessor counts as revoked.
+   */
+  revoked?: Pick<RevokedAccessorRepository, 'list' | 'tokensOf' | 'candidates'>;
 }
 
 export interface SuspiciousEvent {
@@ -228,7 +234,7 @@ export async function assess(request: AssessRequest, deps: AssessDeps): Promise<
   ]);
   const coverage = describeCoverage(request.since, until, hasHistory ? null : firstEvent, eventsExamined);
   const secrets = new SecretPathClassifier(config.tenancy.paths, config.tenancy.exclude);
-  const data = loadOnce(analysis, window, secrets, historyBefore);
+  const data = loadOnce(analysis, window, secrets, historyBefore, deps.revoked);
 
   const notes: string[] = [...(request.notes ?? []), ...(coverage.note ? [coverage.note] : [])];
   const hits: RuleHit[] = [];
@@ -647,6 +653,7 @@ function loadOnce(
   window: AnalysisWindow,
   secrets: SecretPathClassifier,
   historyBefore: Promise<boolean>,
+  revoked: AssessDeps['revoked'],
 ): AssessData {
   const memo = <T>(load: () => Promise<T>): (() => Promise<T>) => {
     let promise: Promise<T> | undefined;
@@ -665,5 +672,15 @@ function loadOnce(
       accessors.length ? analysis.accessorIdentities(accessors) : Promise.resolve([]),
     firstRequestsFrom: (addresses: readonly string[]): Promise<AnalysisEvent[]> =>
       addresses.length ? analysis.firstRequestsFrom(window, addresses) : Promise.resolve([]),
+    revokedTokens: memo(async () => {
+      const list = (await revoked?.list()) ?? [];
+      if (!revoked || list.length === 0)
+        return { revoked: list, tokens: new Map<string, string>(), calls: [] };
+      const accessors = list.map((r) => r.accessor);
+      const tokens = new Map((await revoked.tokensOf(accessors)).map((t) => [t.client_token, t.accessor]));
+      const since = list.reduce((min, r) => (r.revoked_at < min ? r.revoked_at : min), list[0]!.revoked_at);
+      const calls = await revoked.candidates(window, since, accessors, [...tokens.keys()]);
+      return { revoked: list, tokens, calls };
+    }),
   };
 }

@@ -4,6 +4,8 @@ import type {
   AnalysisWindow,
   AuditAnalysisRepository,
 } from '../store/repositories/audit-analysis.repository.js';
+import type { RevokedAccessor, TokenEvent } from '../store/repositories/revoked-accessors.repository.js';
+import type { RUNBOOKS } from '../runbooks/registry.js';
 import type { SecretPathClassifier } from './secret-paths.js';
 import type { SecretReads, SecretReadsReader } from './secret-reads.js';
 
@@ -53,6 +55,8 @@ export interface AssessData {
   accessorIdentities(
     accessors: readonly string[],
   ): Promise<{ accessor: string; display_name: string | null; policies: string[] }[]>;
+  /** Accessors containment revoked, how their calls' tokens look, and the window's calls by them. */
+  revokedTokens(): Promise<{ revoked: RevokedAccessor[]; tokens: Map<string, string>; calls: TokenEvent[] }>;
 }
 
 export interface RuleContext {
@@ -61,12 +65,62 @@ export interface RuleContext {
   secrets: SecretPathClassifier;
 }
 
-/** A detection rule: data (id, severity, explanation) plus the one query-backed check it makes. */
+/**
+ * One newly stored audit event as live detection sees it: the columns a rule reads, the stored
+ * tenant and the client token's HMAC key. `id` is null: the live stream judges rows as they are
+ * stored, before anyone reads their ids back.
+ */
+export interface LiveEvent extends Omit<AnalysisEvent, 'id'> {
+  id: number | null;
+  tenant: string | null;
+  client_token: string | null;
+}
+
+/** What a rule's live evaluator may know beyond the events it has seen. */
+export interface LiveContext {
+  thresholds: AssessThresholds;
+  secrets: SecretPathClassifier;
+  /** Addresses stored before live detection started; undefined when nothing was stored yet. */
+  knownAddresses: ReadonlySet<string> | undefined;
+  /** The tripwire's current list (refreshed by watch as containment records more). */
+  revoked: RevokedTokenLookup;
+}
+
+/** Which revoked accessor, if any, made a call (by its accessor, or its client token's HMAC). */
+export interface RevokedTokenLookup {
+  revokedCaller(event: Pick<LiveEvent, 'accessor' | 'client_token'>): RevokedAccessor | undefined;
+}
+
+/** Evaluates a rule over events one at a time, in the order they were stored, with bounded state. */
+export interface LiveEvaluator {
+  observe(event: LiveEvent): RuleFinding[];
+}
+
+/** Labels that tell one live detection alert from another (Alertmanager-style fingerprint). */
+export type LiveLabel = 'accessor' | 'remote_address' | 'display_name' | 'path';
+
+/**
+ * How a rule runs on the live stream (`watch`). Its findings on a stream are those `detect` gives
+ * over a stored window holding the same events (a replay test compares them).
+ */
+export interface LiveRule {
+  /** The finding fields whose values make an alert's labels (an absent value is left out). */
+  readonly labels: readonly LiveLabel[];
+  /** `sealwatch runbook diagnose NAME` for the on-call, or null. */
+  readonly runbook: keyof typeof RUNBOOKS | null;
+  start(context: LiveContext): LiveEvaluator;
+}
+
+/**
+ * A detection rule: data (id, severity, explanation) plus the one query-backed check it makes
+ * over a stored window, and, for the rules watch runs live, the same check over the stream.
+ */
 export interface SuspicionRule<Id extends string = string> {
   readonly id: Id;
   readonly severity: Severity;
   readonly explanation: string;
   detect(context: RuleContext): Promise<RuleOutcome>;
+  readonly live?: LiveRule;
 }
 
 export type AnalysisReader = SecretReadsReader &
@@ -88,7 +142,10 @@ export type AnalysisReader = SecretReadsReader &
     | 'actorsMatching'
   >;
 
-export function findingOf(event: AnalysisEvent, detail?: string): RuleFinding {
+export function findingOf(
+  event: Omit<AnalysisEvent, 'id'> & { id: number | null },
+  detail?: string,
+): RuleFinding {
   return {
     time: event.time,
     path: event.path,

@@ -42,6 +42,11 @@ export interface AuditSinkOptions {
    * (`watch` counts ingested events and the ingest lag from it).
    */
   onStored?: (stored: { inserted: number; newestTime: string | undefined }) => void;
+  /**
+   * Told after each stored batch the rows newly stored, in order (not the duplicates): `watch`
+   * runs its live detection on them, so an event that arrives twice (socket and file) is judged once.
+   */
+  onStoredRows?: (rows: readonly AuditRowValues[]) => void;
 }
 
 export const DEFAULT_BATCH_SIZE = 5_000;
@@ -103,6 +108,7 @@ export class AuditSink {
   private readonly batchSize: number;
   private readonly maxErrors: number;
   private readonly onStored: AuditSinkOptions['onStored'];
+  private readonly onStoredRows: AuditSinkOptions['onStoredRows'];
 
   constructor(
     private readonly deps: AuditPipelineDeps,
@@ -111,6 +117,7 @@ export class AuditSink {
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     this.maxErrors = options.maxErrors ?? DEFAULT_MAX_ERRORS;
     this.onStored = options.onStored;
+    this.onStoredRows = options.onStoredRows;
   }
 
   get pending(): number {
@@ -146,7 +153,11 @@ export class AuditSink {
     if (this.batch.length === 0 && !checkpoint) return { inserted: 0, duplicates: 0 };
     const rows = this.batch;
     this.batch = [];
-    const result = await this.deps.store.auditEvents.insertRows(rows, checkpoint ? { checkpoint } : {});
+    const stored: AuditRowValues[] | undefined = this.onStoredRows ? [] : undefined;
+    const result = await this.deps.store.auditEvents.insertRows(rows, {
+      ...(checkpoint ? { checkpoint } : {}),
+      ...(stored ? { stored } : {}),
+    });
     this.counts.events += result.inserted;
     this.counts.duplicates += result.duplicates;
     if (rows.length > 0)
@@ -157,6 +168,7 @@ export class AuditSink {
           undefined,
         ),
       });
+    if (stored && stored.length > 0) this.onStoredRows?.(stored);
     return result;
   }
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { PathTemplateMatcher } from '../config/path-template.js';
 import { toSortableUtc } from '../util/time.js';
 import type { AuditEvent } from '../store/audit-event.js';
-import { HMAC_KEY_LENGTH, HMAC_PREFIX } from '../store/hmac-key.js';
+import { HMAC_KEY_LENGTH, HMAC_PREFIX, hmacKey } from '../store/hmac-key.js';
 
 export type ParseResult = { ok: true; event: AuditEvent } | { ok: false; reason: string };
 
@@ -83,6 +83,7 @@ export function parseAuditLine(line: string, context: ParseContext): ParseResult
   const wrapInfo = response['wrap_info'];
   const issued = response['auth'];
   const issuedTtl = isObject(issued) ? issued['token_ttl'] : undefined;
+  const clientToken = str(request['client_token']);
   return {
     ok: true,
     event: {
@@ -111,6 +112,7 @@ export function parseAuditLine(line: string, context: ParseContext): ParseResult
       tenant: path === null ? null : tenantOf(context.matcher, path),
       hmac_values: hmacValues(line),
       issued_token_ttl: typeof issuedTtl === 'number' && Number.isFinite(issuedTtl) ? issuedTtl : null,
+      client_token: clientToken?.startsWith(HMAC_PREFIX) ? hmacKey(clientToken) : null,
       source: context.source,
     },
   };

@@ -91,6 +91,8 @@ export const watchSchema = z.strictObject({
     })
     .default({ leader_changes_max: 3, leader_changes_within: '10m', for: {} }),
   channels: z.array(watchChannelSchema).default([]),
+  /** A live detection alert with no new finding for this long resolves (docs/watch.md). */
+  detection_quiet: durationSchema.default('5m'),
 });
 
 export type WatchConfigFile = z.infer<typeof watchSchema>;

@@ -95,7 +95,12 @@ export async function breachPlaybook(
   // included, by whoever declares the incident), of which each step's own option shape is a subset.
   return [
     createPreserveStep({ vault, ...files }),
-    createContainStep({ vault, ...files, unsealKeys: () => shares }),
+    createContainStep({
+      vault,
+      ...files,
+      unsealKeys: () => shares,
+      revokedAccessors: store.revokedAccessors,
+    }),
     createAssessStep({
       store,
       config,

@@ -145,6 +145,12 @@ export interface LockdownOptions {
   concurrency?: number;
   progress?: (message: string) => void;
   signal?: AbortSignal;
+  /**
+   * The tripwire: told every accessor step 3 set out to revoke (all tokens but the responder's),
+   * once it is done, and also when it stops part-way (a crash or a refusal must not leave revoked
+   * tokens unrecorded). Any later use of one is the `revoked-token-use` detection.
+   */
+  recordRevoked?: (accessors: readonly string[]) => Promise<void>;
 }
 
 export interface LockdownReport {
@@ -222,23 +228,28 @@ export async function lockdown(vault: LockdownVault, options: LockdownOptions): 
   // the main path. Accessors also cover tokens without a lease (root, TTL-less) and orphans.
   const accessors = (await vault.tokenListAccessors()).filter((a) => a !== options.responder.accessor);
   const failures: Error[] = [];
-  await Promise.all(
-    accessors.map((accessor) =>
-      limit(async () => {
-        if (options.signal?.aborted) return;
-        try {
-          await vault.tokenRevokeAccessor(accessor);
-          report.tokensRevokedByAccessor++;
-          if (report.tokensRevokedByAccessor % 1000 === 0)
-            progress(`revoked ${report.tokensRevokedByAccessor}/${accessors.length} tokens`);
-        } catch (error) {
-          // Revoked meanwhile with its parent (tree revocation), or expired.
-          if (isGoneAccessor(error)) report.tokensAlreadyGone++;
-          else failures.push(error as Error);
-        }
-      }),
-    ),
-  );
+  try {
+    await Promise.all(
+      accessors.map((accessor) =>
+        limit(async () => {
+          if (options.signal?.aborted) return;
+          try {
+            await vault.tokenRevokeAccessor(accessor);
+            report.tokensRevokedByAccessor++;
+            if (report.tokensRevokedByAccessor % 1000 === 0)
+              progress(`revoked ${report.tokensRevokedByAccessor}/${accessors.length} tokens`);
+          } catch (error) {
+            // Revoked meanwhile with its parent (tree revocation), or expired.
+            if (isGoneAccessor(error)) report.tokensAlreadyGone++;
+            else failures.push(error as Error);
+          }
+        }),
+      ),
+    );
+  } finally {
+    await options.recordRevoked?.(accessors);
+  }
+  progress(`recorded ${accessors.length} revoked accessors for the tripwire`);
   options.signal?.throwIfAborted();
   if (failures.length > 0)
     throw new ContainmentError(

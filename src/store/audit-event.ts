@@ -45,6 +45,11 @@ export interface AuditEvent {
    * request.data.ttl is HMAC'd, so this is the only place the log says how long a new token lives.
    */
   issued_token_ttl?: number | null;
+  /**
+   * The key (hmac-key.ts) of request.client_token's HMAC, or null. A call made with a revoked
+   * token carries no accessor on OpenBao 2.7.2, only this: the tripwire recognises the token by it.
+   */
+  client_token?: string | null;
   /** Where it came from: a file path, `stdin` or `socket:<peer>`. */
   source: string;
 }

@@ -26,6 +26,7 @@ export const AUDIT_ROW_COLUMNS = [
   'hmac_values',
   'source',
   'issued_token_ttl',
+  'client_token',
 ] as const;
 
 /**
@@ -58,6 +59,7 @@ export type AuditRowValues = [
   hmac_values: string,
   source: string,
   issued_token_ttl: number | null,
+  client_token: string | null,
 ];
 
 export function toAuditRow(e: AuditEvent): AuditRowValues {
@@ -86,5 +88,6 @@ export function toAuditRow(e: AuditEvent): AuditRowValues {
     e.hmac_values,
     e.source,
     e.issued_token_ttl ?? null,
+    e.client_token ?? null,
   ];
 }

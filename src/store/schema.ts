@@ -11,6 +11,7 @@ export interface Database {
   sealwatch_meta: SealwatchMetaTable;
   node_observations: NodeObservationTable;
   audit_events: AuditEventTable;
+  revoked_accessors: RevokedAccessorTable;
   audit_checkpoints: AuditCheckpointTable;
   incidents: IncidentTable;
   incident_steps: IncidentStepTable;
@@ -72,6 +73,15 @@ export interface AuditEventTable {
   source: string;
   /** Added by 0003-audit-analysis; see AuditEvent.issued_token_ttl. */
   issued_token_ttl: number | null;
+  /** Added by 0100-revoked-accessors: the key (hmac-key.ts) of request.client_token's HMAC. */
+  client_token: string | null;
+}
+
+/** Token accessors an incident's containment revoked: the tripwire (0100-revoked-accessors). */
+export interface RevokedAccessorTable {
+  accessor: string;
+  incident_id: string | null;
+  revoked_at: string;
 }
 
 export interface AuditCheckpointTable {

@@ -17,6 +17,7 @@ import { NotificationRepository } from './repositories/notification.repository.j
 import { NodeObservationRepository } from './repositories/node-observations.repository.js';
 import { PostureBaselineRepository } from './repositories/posture-baseline.repository.js';
 import { PostureUsageRepository } from './repositories/posture-usage.repository.js';
+import { RevokedAccessorRepository } from './repositories/revoked-accessors.repository.js';
 import { RotationRepository } from './repositories/rotation.repository.js';
 import type { Database } from './schema.js';
 
@@ -50,6 +51,7 @@ export class Store {
   readonly postureBaselines: PostureBaselineRepository;
   /** Policies, mounts and wrapping as the audit window shows them (posture's usage checks). */
   readonly postureUsage: PostureUsageRepository;
+  readonly revokedAccessors: RevokedAccessorRepository;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -70,6 +72,7 @@ export class Store {
     this.alerts = new AlertRepository(db);
     this.postureBaselines = new PostureBaselineRepository(db);
     this.postureUsage = new PostureUsageRepository(db);
+    this.revokedAccessors = new RevokedAccessorRepository(db);
   }
 
   static async open(url: string): Promise<Store> {

@@ -18,6 +18,7 @@ import { deliverDue } from './outbox.js';
 import { pollCluster } from './poll.js';
 import { DEFAULT_RULE_SETTINGS, type WatchRuleSettings } from './rule-settings.js';
 import { sampleStore } from './store-sample.js';
+import { createDetection, type DetectionDeps } from './detect/detection.js';
 import type { AuditFailureCounters, ClusterSample, WatchFaults } from './sample.js';
 
 export interface WatchSettings {
@@ -50,6 +51,10 @@ export interface WatchDeps {
   metrics: WatchMetrics;
   logger: Logger;
   settings: WatchSettings;
+  /** Live detection over the audit stream (src/watch/detect); off when absent. */
+  detect?: Pick<DetectionDeps, 'store' | 'thresholds' | 'tenancy' | 'quietMs'>;
+  /** Told when a detection alert first fires (automatic response); errors are logged. */
+  onDetection?: (alert: AlertRecord) => Promise<void> | void;
 }
 
 export interface CycleResult {
@@ -83,6 +88,24 @@ export function createWatch(deps: WatchDeps) {
     ...deps.nodes.flatMap((address) => listenerOfAddress(address) ?? []),
     ...settings.tlsListeners.flatMap((l) => parseListener(l) ?? []),
   ];
+
+  /** Ends the delivery loop's pause early: a detection's notices leave at once. */
+  let wakeRequested = false;
+  let pausing: AbortController | undefined;
+  const wakeDelivery = () => {
+    wakeRequested = true;
+    pausing?.abort();
+  };
+  const detection = deps.detect
+    ? createDetection({
+        ...deps.detect,
+        channels: deps.channels.map((c) => c.name),
+        metrics: deps.metrics,
+        logger: logger.child({ component: 'detect' }),
+        wake: () => wakeDelivery(),
+        onDetection: deps.onDetection,
+      })
+    : undefined;
 
   const context: RuleContext = {
     thresholds: {
@@ -197,7 +220,7 @@ export function createWatch(deps: WatchDeps) {
     const byFingerprint = new Map(previous.map((a) => [a.fingerprint, a]));
     for (const a of changed) byFingerprint.set(a.fingerprint, a);
     const active = [...byFingerprint.values()].filter((a) => a.state !== 'resolved');
-    deps.metrics.observeAlerts(active, rules);
+    deps.metrics.observeAlerts(active, [...rules, ...(detection?.rules ?? [])]);
 
     let written = false;
     if (stored) {
@@ -261,6 +284,9 @@ export function createWatch(deps: WatchDeps) {
             bind,
             signal,
             onStored: storedAuditEvents,
+            onStoredRows: detection?.observe,
+            // Detections wait for their events to be stored: a short flush keeps that wait short.
+            flushMs: detection ? 100 : undefined,
             onListening: () => {
               faults.auditSockets = faults.auditSockets.filter((s) => s.bind !== bind);
               logger.info({ bind }, 'receiving the audit socket');
@@ -290,7 +316,13 @@ export function createWatch(deps: WatchDeps) {
     while (!signal.aborted) {
       try {
         await followAuditFile(
-          { file, signal, onStored: storedAuditEvents, onNotice: (m) => logger.warn({ file }, m) },
+          {
+            file,
+            signal,
+            onStored: storedAuditEvents,
+            onStoredRows: detection?.observe,
+            onNotice: (m) => logger.warn({ file }, m),
+          },
           deps.audit,
         );
       } catch (error) {
@@ -308,7 +340,9 @@ export function createWatch(deps: WatchDeps) {
 
   /** Runs until the signal: audit streams, a cycle every interval, deliveries as they fall due. */
   async function run(signal: AbortSignal): Promise<void> {
+    await detection?.start();
     const streams = [
+      ...(detection ? [detection.run(signal)] : []),
       ...settings.auditSockets.map((bind) => keepListening(bind, signal)),
       ...settings.auditFiles.map((file) => keepFollowing(file, signal)),
     ];
@@ -316,7 +350,15 @@ export function createWatch(deps: WatchDeps) {
     const delivering = (async () => {
       while (!signal.aborted) {
         await deliver().catch((error: unknown) => logger.error({ err: error }, 'delivering notices failed'));
-        await pause(250, signal);
+        if (wakeRequested) {
+          wakeRequested = false;
+          continue;
+        }
+        const woken = new AbortController();
+        pausing = woken;
+        await pause(250, AbortSignal.any([signal, woken.signal]));
+        pausing = undefined;
+        wakeRequested = false;
       }
     })();
     while (!signal.aborted) {

@@ -1,9 +1,18 @@
-import { findingOf, type SuspicionRule } from '../rule.js';
+import { findingOf, type LiveEvaluator, type LiveEvent, type SuspicionRule } from '../rule.js';
+
+const detailOf = (event: Pick<LiveEvent, 'remote_address'>) =>
+  `first request from ${event.remote_address ?? '?'} by this actor`;
+
+/** New addresses followed live before the oldest is forgotten, and actors per address. */
+const MAX_NEW_ADDRESSES = 10_000;
+const MAX_ACTORS_PER_ADDRESS = 1_000;
 
 /**
  * Requests from an address never seen before the window: a new client, or someone else's. Without
  * stored history before the window there is nothing to compare with, and the rule says so rather
- * than calling every address new.
+ * than calling every address new. A finding is the first request of each actor (accessor, or none)
+ * from such an address. Live, "before the window" is before watch started: the addresses stored
+ * then are known, any other is new for as long as watch runs.
  */
 export const newAddressRule = {
   id: 'new-address',
@@ -17,10 +26,29 @@ export const newAddressRule = {
       };
     const fresh = await data.addressesFirstSeenInWindow();
     const firstRequests = await data.firstRequestsFrom(fresh.map((a) => a.remote_address));
-    return {
-      findings: firstRequests.map((e) =>
-        findingOf(e, `first request from ${e.remote_address ?? '?'} by this actor`),
-      ),
-    };
+    return { findings: firstRequests.map((e) => findingOf(e, detailOf(e))) };
+  },
+  live: {
+    labels: ['remote_address'],
+    runbook: null,
+    start: ({ knownAddresses }): LiveEvaluator => {
+      if (!knownAddresses) return { observe: () => [] };
+      const actorsOf = new Map<string, Set<string>>();
+      return {
+        observe(event) {
+          const address = event.remote_address;
+          if (address === null || event.type !== 'request' || knownAddresses.has(address)) return [];
+          let actors = actorsOf.get(address);
+          if (!actors) {
+            if (actorsOf.size >= MAX_NEW_ADDRESSES) actorsOf.delete(actorsOf.keys().next().value!);
+            actorsOf.set(address, (actors = new Set()));
+          }
+          const actor = event.accessor ?? '';
+          if (actors.has(actor) || actors.size >= MAX_ACTORS_PER_ADDRESS) return [];
+          actors.add(actor);
+          return [findingOf(event, detailOf(event))];
+        },
+      };
+    },
   },
 } as const satisfies SuspicionRule<'new-address'>;

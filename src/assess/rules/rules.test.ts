@@ -51,6 +51,7 @@ function context(data: Partial<AssessData>, identities: Record<string, string[]>
           display_name: 'approle',
           policies: identities[accessor] ?? [accessor],
         })),
+      revokedTokens: async () => ({ revoked: [], tokens: new Map(), calls: [] }),
       ...data,
     },
     thresholds: {

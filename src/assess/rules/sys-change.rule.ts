@@ -1,4 +1,4 @@
-import { findingOf, isPermissionDenied, type SuspicionRule } from '../rule.js';
+import { findingOf, isPermissionDenied, type LiveEvent, type SuspicionRule } from '../rule.js';
 
 /**
  * Changes to the server's own configuration: what an intruder does to keep access or hide. Each
@@ -29,6 +29,26 @@ const KINDS: readonly { pattern: RegExp; operations?: readonly string[]; what: s
   { pattern: /^sys\/config\//, what: 'server configuration changed' },
 ];
 
+const WRITES: ReadonlySet<string | null> = new Set(['create', 'update', 'delete']);
+
+/**
+ * What a call changed under sys/, or undefined: a response (so the outcome is known) of a write
+ * whose path is one of KINDS. The stored-window query narrows to the same writes under sys/.
+ */
+export function sysChangeOf(
+  event: Pick<LiveEvent, 'type' | 'operation' | 'path' | 'error'>,
+): string | undefined {
+  const path = event.path;
+  if (event.type !== 'response' || !WRITES.has(event.operation) || path === null || !path.startsWith('sys/'))
+    return undefined;
+  const kind = KINDS.find(
+    (k) => k.pattern.test(path) && (!k.operations || k.operations.includes(event.operation ?? '')),
+  );
+  if (!kind) return undefined;
+  const outcome = event.error === null ? '' : isPermissionDenied(event.error) ? ' (refused)' : ' (failed)';
+  return `${kind.what}${outcome}`;
+}
+
 export const sysChangeRule = {
   id: 'sys-change',
   severity: 'high',
@@ -37,15 +57,19 @@ export const sysChangeRule = {
   async detect({ data }) {
     const findings = [];
     for (const event of await data.sysWrites()) {
-      const path = event.path ?? '';
-      const kind = KINDS.find(
-        (k) => k.pattern.test(path) && (!k.operations || k.operations.includes(event.operation ?? '')),
-      );
-      if (!kind) continue;
-      const outcome =
-        event.error === null ? '' : isPermissionDenied(event.error) ? ' (refused)' : ' (failed)';
-      findings.push(findingOf(event, `${kind.what}${outcome}`));
+      const change = sysChangeOf(event);
+      if (change !== undefined) findings.push(findingOf(event, change));
     }
     return { findings };
+  },
+  live: {
+    labels: ['accessor', 'display_name', 'path'],
+    runbook: null,
+    start: () => ({
+      observe: (event) => {
+        const change = sysChangeOf(event);
+        return change === undefined ? [] : [findingOf(event, change)];
+      },
+    }),
   },
 } as const satisfies SuspicionRule<'sys-change'>;

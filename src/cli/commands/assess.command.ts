@@ -84,6 +84,7 @@ export function assessCommand(run: CommandRunner): Command {
           },
           {
             analysis: store.auditAnalysis,
+            revoked: store.revokedAccessors,
             config,
             logger: ctx.logger.child({ component: 'assess' }),
             allTenants: inputs.allTenants,

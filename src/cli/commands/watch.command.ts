@@ -79,6 +79,12 @@ export function watchCommand(run: CommandRunner): Command {
           channels,
           metrics,
           logger: ctx.logger.child({ component: 'watch' }),
+          detect: {
+            store,
+            thresholds: config.assess,
+            tenancy: config.tenancy,
+            quietMs: parseDuration(w.detection_quiet)!,
+          },
           settings: {
             intervalMs: opts.interval ?? parseDuration(w.interval)!,
             nodeTimeoutMs,

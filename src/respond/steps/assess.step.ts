@@ -30,7 +30,7 @@ export class ScopeDecisionError extends SealwatchError {
 }
 
 export interface AssessStepDeps {
-  store: Pick<Store, 'auditEvents' | 'auditAnalysis'>;
+  store: Pick<Store, 'auditEvents' | 'auditAnalysis' | 'revokedAccessors'>;
   config: Pick<Config, 'tenancy' | 'assess'>;
   logger: Logger;
   vault: ScopeInputDeps['vault'];
@@ -79,6 +79,7 @@ export function createAssessStep(deps: AssessStepDeps): Step<AssessStepOptions> 
         { since: new Date(options.since), ...inputs.request },
         {
           analysis: deps.store.auditAnalysis,
+          revoked: deps.store.revokedAccessors,
           config: deps.config,
           logger: deps.logger,
           allTenants: inputs.allTenants,

@@ -21,6 +21,10 @@ import {
   type Responder,
 } from '../lockdown.js';
 import { sealAllNodes, waitForUnseal, type NodeSealState } from '../unseal.js';
+import type { RevokedAccessorRepository } from '../../store/repositories/revoked-accessors.repository.js';
+import { toSortableUtc } from '../../util/time.js';
+import { errorMessage } from '../../errors.js';
+import pLimit from 'p-limit';
 
 export type ContainmentMode = 'lockdown' | 'seal-first';
 
@@ -58,6 +62,8 @@ export interface ContainStepDeps extends IncidentFilesDeps {
     | 'write'
     | 'listPolicies'
     | 'readPolicy'
+    | 'listAuditDevices'
+    | 'auditHash'
   >;
   exportKeyFile?: string | undefined;
   /** The current unseal shares when the operator gave them (--unseal-keys-file): seal-first then unseals itself. */
@@ -66,6 +72,8 @@ export interface ContainStepDeps extends IncidentFilesDeps {
   concurrency?: number;
   /** Pre-incident tokens sampled for the verification (default 20). */
   sampleSize?: number;
+  /** Where the tripwire's revoked accessors are recorded (the store); without it they are not. */
+  revokedAccessors?: Pick<RevokedAccessorRepository, 'record'>;
 }
 
 export interface ContainOutputs {
@@ -200,6 +208,9 @@ export function createContainStep(deps: ContainStepDeps): Step<ContainStepOption
         concurrency: deps.concurrency ?? 64,
         progress,
         signal,
+        recordRevoked: deps.revokedAccessors
+          ? (accessors) => recordForTripwire(deps, deps.revokedAccessors!, accessors, incidentId, progress)
+          : undefined,
       });
       state.lockdown_at = new Date().toISOString();
       save();
@@ -389,3 +400,42 @@ function describeNodes(nodes: NodeSealState[]): string {
 }
 
 const trim = (path: string) => path.replace(/^\/+|\/+$/g, '');
+
+/**
+ * Records the revoked accessors for the tripwire, raw and, for each audit device that HMACs
+ * accessors (`hmac_accessor` on, OpenBao's default), as that device writes them (sys/audit-hash):
+ * the stored events carry whichever form their device wrote. A device that cannot be asked leaves
+ * the raw accessors recorded and says so; containment itself never fails for the tripwire.
+ */
+async function recordForTripwire(
+  deps: Pick<ContainStepDeps, 'vault' | 'concurrency'>,
+  store: Pick<RevokedAccessorRepository, 'record'>,
+  accessors: readonly string[],
+  incidentId: string,
+  progress: (message: string) => void,
+): Promise<void> {
+  const revokedAt = toSortableUtc(new Date().toISOString())!;
+  await store.record(accessors, incidentId, revokedAt);
+  let devices: { path: string }[];
+  try {
+    devices = (await deps.vault.listAuditDevices()).filter((d) => d.options?.['hmac_accessor'] !== 'false');
+  } catch (error) {
+    progress(
+      `tripwire: could not list the audit devices (${errorMessage(error)}; needs sudo on sys/audit): revoked accessors recorded raw only, so a device that HMACs accessors will not be matched`,
+    );
+    return;
+  }
+  const limit = pLimit(deps.concurrency ?? 64);
+  for (const device of devices) {
+    try {
+      const hashed = await Promise.all(
+        accessors.map((accessor) => limit(() => deps.vault.auditHash(device.path, accessor))),
+      );
+      await store.record(hashed, incidentId, revokedAt);
+    } catch (error) {
+      progress(
+        `tripwire: could not hash accessors through sys/audit-hash/${device.path.replace(/\/$/, '')} (${errorMessage(error)}): uses logged by that device are not matched`,
+      );
+    }
+  }
+}

@@ -472,6 +472,22 @@ export class AuditAnalysisRepository {
     return result.rows.map((r) => ({ remote_address: r.remote_address, first_seen: String(r.first_seen) }));
   }
 
+  /**
+   * Every remote address stored, once (a loose index scan of the (remote_address, time) index: one
+   * seek per address): what live detection counts as seen before it started.
+   */
+  async storedAddresses(): Promise<string[]> {
+    const result = await sql<{ address: string | null }>`
+      WITH RECURSIVE addresses(address) AS (
+        SELECT MIN(remote_address) FROM audit_events
+        UNION ALL
+        SELECT (SELECT MIN(remote_address) FROM audit_events WHERE remote_address > addresses.address)
+        FROM addresses WHERE addresses.address IS NOT NULL
+      )
+      SELECT address FROM addresses WHERE address IS NOT NULL`.execute(this.db);
+    return result.rows.flatMap((r) => (r.address === null ? [] : [r.address]));
+  }
+
   /** The first request of each (address, accessor) pair from the given addresses in the window. */
   async firstRequestsFrom(window: AnalysisWindow, addresses: readonly string[]): Promise<AnalysisEvent[]> {
     const rows = await chunked(addresses, (subset) =>

@@ -37,6 +37,7 @@ function row(requestId: string, source: string, time = '2026-03-01T00:00:00.0000
     '',
     source,
     null,
+    null,
   ];
 }
 

@@ -168,17 +168,31 @@ export class AuditEventRepository {
   /** insertBatch for events already turned into row values (see toAuditRow). */
   async insertRows(
     rows: readonly AuditRowValues[],
-    options: { checkpoint?: AuditCheckpoint } = {},
+    options: {
+      checkpoint?: AuditCheckpoint;
+      /**
+       * Receives the rows newly stored (not the duplicates), in order: what live detection
+       * evaluates, so an event that reached watch twice (socket and file) is judged once.
+       */
+      stored?: AuditRowValues[];
+    } = {},
   ): Promise<InsertBatchResult> {
-    if (this.sqlite) return this.insertRowsSqlite(this.sqlite, rows, options.checkpoint);
+    if (this.sqlite) return this.insertRowsSqlite(this.sqlite, rows, options.checkpoint, options.stored);
     return this.db.transaction().execute(async (tx) => {
       let inserted = 0;
       for (let start = 0; start < rows.length; start += PG_ROWS_PER_STATEMENT) {
-        const result = await tx
+        const chunk = rows.slice(start, start + PG_ROWS_PER_STATEMENT);
+        const query = tx
           .insertInto('audit_events')
-          .values(rows.slice(start, start + PG_ROWS_PER_STATEMENT).map(toRowObject))
-          .onConflict((oc) => oc.column('event_key').doNothing())
-          .executeTakeFirst();
+          .values(chunk.map(toRowObject))
+          .onConflict((oc) => oc.column('event_key').doNothing());
+        if (options.stored) {
+          const keys = new Set((await query.returning('event_key').execute()).map((r) => r.event_key));
+          inserted += keys.size;
+          for (const row of chunk) if (keys.delete(row[0])) options.stored.push(row);
+          continue;
+        }
+        const result = await query.executeTakeFirst();
         inserted += Number(result.numInsertedOrUpdatedRows ?? 0n);
       }
       if (options.checkpoint) await this.saveCheckpoint(tx, options.checkpoint);
@@ -190,6 +204,7 @@ export class AuditEventRepository {
     handle: SQLite.Database,
     rows: readonly AuditRowValues[],
     checkpoint: AuditCheckpoint | undefined,
+    stored?: AuditRowValues[],
   ): InsertBatchResult {
     const insert = this.uniqueDeferred
       ? (this.sqliteAppend ??= handle.prepare(INSERT_SQL))
@@ -199,12 +214,18 @@ export class AuditEventRepository {
        ON CONFLICT (source) DO UPDATE SET inode = excluded.inode, "offset" = excluded."offset", line = excluded.line, updated_at = excluded.updated_at`,
     );
     const saveCheckpoint = this.sqliteCheckpoint;
-    if (this.bulk && !checkpoint) return this.insertRowsBulk(handle, insert, this.bulk, rows);
+    if (this.bulk && !checkpoint && !stored) return this.insertRowsBulk(handle, insert, this.bulk, rows);
     if (this.bulk && handle.inTransaction) this.commitBulk(handle, this.bulk);
     const run = handle.transaction(() => {
       let inserted = 0;
       // Spread, not an array argument: better-sqlite3 binds positional arguments fastest.
-      for (const row of rows) inserted += insert.run(...row).changes;
+      if (stored)
+        for (const row of rows) {
+          const changes = insert.run(...row).changes;
+          inserted += changes;
+          if (changes > 0) stored.push(row);
+        }
+      else for (const row of rows) inserted += insert.run(...row).changes;
       if (checkpoint)
         saveCheckpoint.run(
           checkpoint.source,
