@@ -76,6 +76,11 @@ export const watchSchema = z.strictObject({
     })
     .default({ leader_changes_max: 3, leader_changes_within: '10m', for: {} }),
   channels: z.array(watchChannelSchema).default([]),
+  /**
+   * High availability (docs/watch.md → High availability): instances sharing a store compete for
+   * one lease; its holder notifies and acts. A dead holder is replaced within about lease_ttl.
+   */
+  ha: z.strictObject({ lease_ttl: durationSchema.default('9s') }).default({ lease_ttl: '9s' }),
 });
 
 export type WatchConfigFile = z.infer<typeof watchSchema>;

@@ -17,6 +17,7 @@ import { NotificationRepository } from './repositories/notification.repository.j
 import { NodeObservationRepository } from './repositories/node-observations.repository.js';
 import { PostureBaselineRepository } from './repositories/posture-baseline.repository.js';
 import { RotationRepository } from './repositories/rotation.repository.js';
+import { WatchLeaseRepository } from './repositories/watch-lease.repository.js';
 import type { Database } from './schema.js';
 
 export class StoreError extends SealwatchError {
@@ -45,6 +46,8 @@ export class Store {
   readonly backups: BackupRepository;
   /** `watch` alerts, silences and the notice outbox (`alerts list|show|ack|silence`). */
   readonly alerts: AlertRepository;
+  /** Leases with fencing: which `watch` instance notifies and acts (high availability). */
+  readonly leases: WatchLeaseRepository;
   /** Findings kept by `posture baseline` for `posture diff`. */
   readonly postureBaselines: PostureBaselineRepository;
 
@@ -64,7 +67,8 @@ export class Store {
     this.incidents = new IncidentRepository(db);
     this.notifications = new NotificationRepository(db);
     this.backups = new BackupRepository(db);
-    this.alerts = new AlertRepository(db);
+    this.leases = new WatchLeaseRepository(db, dialect);
+    this.alerts = new AlertRepository(db, this.leases);
     this.postureBaselines = new PostureBaselineRepository(db);
   }
 

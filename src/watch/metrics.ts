@@ -50,6 +50,12 @@ export class WatchMetrics {
     registers: [this.registry],
   });
 
+  readonly leader = new Gauge({
+    name: 'sealwatch_watch_leader',
+    help: 'this watch holds the lease and notifies (1) or stands by (0)',
+    registers: [this.registry],
+  });
+
   private gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {
     return new Gauge({ name, help, labelNames, registers: [this.registry] });
   }

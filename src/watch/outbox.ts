@@ -12,6 +12,8 @@ export interface OutboxDeps {
   retries: ReadonlyMap<string, { attempts: number; backoffMs: number }>;
   onFailure?: (channel: string, error: string) => void;
   onSuccess?: (channel: string) => void;
+  /** High availability: throws when this process may no longer send (the lease is lost). */
+  beforeSend?: () => Promise<void>;
 }
 
 /**
@@ -33,6 +35,17 @@ export async function deliverDue(
       const channel = deps.channels.find((c) => c.name === name);
       const policy = deps.retries.get(name) ?? { attempts: 5, backoffMs: 1_000 };
       for (const entry of entries) {
+        if (deps.beforeSend) {
+          const allowed = await deps.beforeSend().then(
+            () => true,
+            // The lease is lost (or unverifiable): the holder delivers these; this process stops.
+            (error: unknown) => (
+              deps.logger.info({ err: error }, 'not delivering: not the lease holder'),
+              false
+            ),
+          );
+          if (!allowed) return;
+        }
         const attempts = entry.attempts + 1;
         const parsed = alertJsonSchema.safeParse(entry.payload);
         const result = !channel

@@ -14,6 +14,7 @@ import type { AlertChannel } from './channels/channel.js';
 import { alertJsonSchema } from './alert-json.js';
 import { advanceAlerts } from './lifecycle.js';
 import type { WatchMetrics } from './metrics.js';
+import type { WatchLease } from './lease.js';
 import { deliverDue } from './outbox.js';
 import { pollCluster } from './poll.js';
 import type { AuditFailureCounters, ClusterSample, WatchFaults } from './sample.js';
@@ -46,6 +47,8 @@ export interface WatchDeps {
   metrics: WatchMetrics;
   logger: Logger;
   settings: WatchSettings;
+  /** High availability (src/watch/lease.ts): without it this process is the only one and always acts. */
+  lease?: Pick<WatchLease, 'isLeader' | 'fence' | 'lost' | 'checkBeforeSending' | 'keep' | 'status'>;
 }
 
 export interface CycleResult {
@@ -54,6 +57,8 @@ export interface CycleResult {
   active: AlertRecord[];
   /** Why the store could not be used this cycle. */
   storeError: string | undefined;
+  /** Another watch holds the lease: this cycle only polled and read (nothing committed or sent). */
+  standby?: boolean;
 }
 
 const HISTORY_MS = 60 * 60_000;
@@ -154,6 +159,14 @@ export function createWatch(deps: WatchDeps) {
     );
     remember(sample);
     deps.metrics.observeSample(sample);
+    if (deps.lease && !deps.lease.isLeader()) {
+      // A standby polls (its metrics and leader history stay current) but only the holder decides.
+      const active = stored?.active ?? [];
+      deps.metrics.observeAlerts(active, rules);
+      memory = { active, silences: stored?.silences ?? [], unsaved: new Map() };
+      lastCycleAt = sample.at;
+      return { sample, active, storeError: faults.store, standby: true };
+    }
     const results = new Map<string, readonly AlertCondition[] | undefined>(
       rules.map((rule) => [rule.id, rule.evaluate(sample, context)]),
     );
@@ -182,11 +195,17 @@ export function createWatch(deps: WatchDeps) {
       try {
         const unsaved = new Map(memory.unsaved);
         for (const a of changed) unsaved.set(a.fingerprint, a);
-        await deps.store.alerts.commitCycle([...unsaved.values()], notices);
+        await deps.store.alerts.commitCycle([...unsaved.values()], notices, deps.lease?.fence());
         written = true;
         for (const n of notices)
           logger.info({ fingerprint: n.fingerprint, channel: n.channel, kind: n.kind }, 'notice queued');
       } catch (error) {
+        if (deps.lease?.lost(error)) {
+          // Another watch took over: it evaluates from the store; nothing of this cycle is kept or sent.
+          memory = { active: [], silences, unsaved: new Map() };
+          lastCycleAt = sample.at;
+          return { sample, active: stored.active, storeError: faults.store, standby: true };
+        }
         faults.store = errorMessage(error);
         logger.error({ err: error }, 'the store cannot be written: keeping alert state in memory');
       }
@@ -220,15 +239,18 @@ export function createWatch(deps: WatchDeps) {
     );
   }
 
-  const deliver = () =>
-    deliverDue({
+  const deliver = async () => {
+    if (deps.lease && !deps.lease.isLeader()) return { sent: 0, failed: 0 };
+    return deliverDue({
       store: deps.store,
       channels: deps.channels,
       logger,
       retries: settings.retries,
       onFailure: notifierFailed,
       onSuccess: notifierOk,
+      beforeSend: deps.lease?.checkBeforeSending,
     });
+  };
 
   /** Keeps one audit socket listening; a listener that fails or stops is a fault until it listens again. */
   async function keepListening(bind: string, signal: AbortSignal): Promise<void> {
@@ -287,6 +309,7 @@ export function createWatch(deps: WatchDeps) {
   /** Runs until the signal: audit streams, a cycle every interval, deliveries as they fall due. */
   async function run(signal: AbortSignal): Promise<void> {
     const streams = [
+      ...(deps.lease ? [deps.lease.keep(signal)] : []),
       ...settings.auditSockets.map((bind) => keepListening(bind, signal)),
       ...settings.auditFiles.map((file) => keepFollowing(file, signal)),
     ];
@@ -315,6 +338,7 @@ export function createWatch(deps: WatchDeps) {
       ok: faults.store === undefined && lastCycleAt !== undefined,
       last_cycle_at: lastCycleAt?.toISOString() ?? null,
       faults: { ...faults },
+      ha: deps.lease?.status() ?? null,
     }),
   };
 }

@@ -12,6 +12,7 @@ import { auditPathKindMigration } from './0070-audit-path-kind.migration.js';
 import { nodeObservationSharesMigration } from './0075-node-observation-shares.migration.js';
 import { alertsMigration } from './0080-alerts.migration.js';
 import { postureBaselineMigration } from './0090-posture-baseline.migration.js';
+import { watchHaMigration } from './0110-watch-ha.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -47,5 +48,6 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
     '0075-node-observation-shares': nodeObservationSharesMigration(context),
     '0080-alerts': alertsMigration(context),
     '0090-posture-baseline': postureBaselineMigration(context),
+    '0110-watch-ha': watchHaMigration(context),
   };
 }

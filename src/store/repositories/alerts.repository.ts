@@ -3,6 +3,7 @@ import type { Kysely, Selectable } from 'kysely';
 import { SealwatchError } from '../../errors.js';
 import { redactText } from '../../logging/redactor.js';
 import type { AlertOutboxTable, AlertSilenceTable, AlertTable, Database } from '../schema.js';
+import type { LeaseFence, WatchLeaseRepository } from './watch-lease.repository.js';
 
 export const ALERT_STATES = ['pending', 'firing', 'resolved'] as const;
 export type AlertState = (typeof ALERT_STATES)[number];
@@ -64,7 +65,10 @@ const ACTIVE: readonly AlertState[] = ['pending', 'firing'];
 
 /** Alerts, silences and the outbox. A cycle's changes and the notices they queue commit together. */
 export class AlertRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly leases: WatchLeaseRepository,
+  ) {}
 
   /** Pending and firing alerts. */
   async active(): Promise<AlertRecord[]> {
@@ -92,11 +96,19 @@ export class AlertRepository {
     return rows.length === 1 ? toAlert(rows[0]!) : undefined;
   }
 
-  /** Writes the alerts changed in one cycle and queues their notices, in one transaction. */
-  async commitCycle(alerts: readonly AlertRecord[], notices: readonly NewOutboxEntry[]): Promise<void> {
+  /**
+   * Writes the alerts changed in one cycle and queues their notices, in one transaction. With a
+   * fence (high availability) nothing is written unless the lease is still held (LeaseLostError).
+   */
+  async commitCycle(
+    alerts: readonly AlertRecord[],
+    notices: readonly NewOutboxEntry[],
+    fence?: LeaseFence,
+  ): Promise<void> {
     if (alerts.length === 0 && notices.length === 0) return;
     const at = new Date().toISOString();
     await this.db.transaction().execute(async (tx) => {
+      if (fence) await this.leases.guard(tx, fence);
       for (const alert of alerts) {
         const row = { ...alert, labels: JSON.stringify(alert.labels), summary: redactText(alert.summary) };
         await tx
