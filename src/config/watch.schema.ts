@@ -18,6 +18,8 @@ const common = {
     .optional(),
   timeout_ms: z.int().min(100).max(120_000).default(10_000),
   retries: retriesSchema,
+  /** At most this many messages a minute; notices beyond it wait in the outbox (never dropped). */
+  rate_limit_per_minute: z.int().min(1).max(10_000).optional(),
 };
 
 /**
@@ -76,6 +78,17 @@ export const watchSchema = z.strictObject({
     })
     .default({ leader_changes_max: 3, leader_changes_within: '10m', for: {} }),
   channels: z.array(watchChannelSchema).default([]),
+  /**
+   * Notices of one group (same kind and group_by label values) that are due together leave as one
+   * message per channel; Alertmanager's group_wait and group_interval (docs/watch.md → Grouping).
+   */
+  grouping: z
+    .strictObject({
+      group_by: z.array(z.string().min(1)).default(['rule']),
+      group_wait: durationSchema.default('0s'),
+      group_interval: durationSchema.default('0s'),
+    })
+    .default({ group_by: ['rule'], group_wait: '0s', group_interval: '0s' }),
   /**
    * High availability (docs/watch.md → High availability): instances sharing a store compete for
    * one lease; its holder notifies and acts. A dead holder is replaced within about lease_ttl.

@@ -34,6 +34,10 @@ export interface WatchSettings {
   tlsListeners: readonly string[];
   /** How often listener certificates are read (a handshake per listener). */
   tlsProbeEveryMs: number;
+  /** Notice groups (docs/watch.md → Grouping); without it every notice is a message of its own. */
+  grouping?: { groupBy: readonly string[]; waitMs: number; intervalMs: number };
+  /** Messages per minute, per channel name. */
+  rateLimits?: ReadonlyMap<string, number>;
 }
 
 export interface WatchDeps {
@@ -182,6 +186,7 @@ export function createWatch(deps: WatchDeps) {
       repeatMs: settings.repeatMs,
       channels: deps.channels.map((c) => c.name),
       ignoreFor: options.once ?? false,
+      groupBy: settings.grouping?.groupBy,
     });
     const known = new Set(previous.map((a) => a.fingerprint));
     for (const a of changed) if (!known.has(a.fingerprint)) deps.metrics.detections.inc({ rule: a.rule });
@@ -249,6 +254,8 @@ export function createWatch(deps: WatchDeps) {
       onFailure: notifierFailed,
       onSuccess: notifierOk,
       beforeSend: deps.lease?.checkBeforeSending,
+      grouping: settings.grouping,
+      rateLimits: settings.rateLimits,
     });
   };
 

@@ -107,6 +107,16 @@ export function watchCommand(run: CommandRunner): Command {
             auditFiles: opts.auditFile.length > 0 ? opts.auditFile : w.audit_files,
             tlsListeners: w.tls_listeners,
             tlsProbeEveryMs: parseDuration(w.tls_probe_interval)!,
+            grouping: {
+              groupBy: w.grouping.group_by,
+              waitMs: parseDuration(w.grouping.group_wait)!,
+              intervalMs: parseDuration(w.grouping.group_interval)!,
+            },
+            rateLimits: new Map(
+              w.channels.flatMap((c) =>
+                c.rate_limit_per_minute ? [[channelName(c), c.rate_limit_per_minute] as const] : [],
+              ),
+            ),
           },
         });
         try {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import { SealwatchError } from '../../errors.js';
 import { redactText } from '../../logging/redactor.js';
 import type { AlertOutboxTable, AlertSilenceTable, AlertTable, Database } from '../schema.js';
@@ -57,9 +57,14 @@ export interface OutboxEntry {
   last_error: string | null;
   created_at: string;
   sent_at: string | null;
+  /** Notices of one group and channel that are due together leave as one message (null: alone). */
+  group_key: string | null;
+  /** The message the notice left in (null until sent). */
+  message_id: string | null;
 }
 
-export type NewOutboxEntry = Pick<OutboxEntry, 'fingerprint' | 'channel' | 'kind' | 'payload'>;
+export type NewOutboxEntry = Pick<OutboxEntry, 'fingerprint' | 'channel' | 'kind' | 'payload'> &
+  Partial<Pick<OutboxEntry, 'group_key'>>;
 
 const ACTIVE: readonly AlertState[] = ['pending', 'firing'];
 
@@ -129,6 +134,7 @@ export class AlertRepository {
             attempts: 0,
             next_attempt_at: at,
             created_at: at,
+            group_key: notice.group_key ?? null,
           })
           .execute();
     });
@@ -210,6 +216,46 @@ export class AlertRepository {
       .set({ state: 'sent', attempts, sent_at: new Date().toISOString(), last_error: null })
       .where('id', '=', id)
       .execute();
+  }
+
+  /** Notices that left together in one message (each with its own attempt count). */
+  async noticesSentAs(ids: readonly number[], messageId: string): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db
+      .updateTable('alert_outbox')
+      .set({
+        state: 'sent',
+        attempts: sql<number>`attempts + 1`,
+        sent_at: new Date().toISOString(),
+        last_error: null,
+        message_id: messageId,
+      })
+      .where('id', 'in', ids)
+      .execute();
+  }
+
+  /** Messages a channel sent since `since` (ISO): what its rate limit counts. */
+  async messagesSentSince(channel: string, since: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('alert_outbox')
+      .select(sql<string>`count(distinct coalesce(message_id, cast(id as text)))`.as('n'))
+      .where('channel', '=', channel)
+      .where('state', '=', 'sent')
+      .where('sent_at', '>', since)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  /** When the channel last sent a message of the group (ISO), if ever. */
+  async lastGroupMessageAt(channel: string, groupKey: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('alert_outbox')
+      .select((eb) => eb.fn.max('sent_at').as('at'))
+      .where('channel', '=', channel)
+      .where('group_key', '=', groupKey)
+      .where('state', '=', 'sent')
+      .executeTakeFirst();
+    return row?.at ?? undefined;
   }
 
   /** A failed attempt: retried at `next` (ISO), or given up (`next` undefined). */
