@@ -55,6 +55,9 @@ export const watchChannelSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/** What a detection rule may do by itself (docs/watch.md → Automatic response). */
+export const AUTO_RESPONSE_ACTIONS = ['revoke-accessor', 'open-incident'] as const;
+
 /** `watch`: the always-on monitor (docs/watch.md). */
 export const watchSchema = z.strictObject({
   interval: durationSchema.default('5s'),
@@ -81,6 +84,7 @@ export const watchSchema = z.strictObject({
   /**
    * Notices of one group (same kind and group_by label values) that are due together leave as one
    * message per channel; Alertmanager's group_wait and group_interval (docs/watch.md → Grouping).
+   * Off when absent: every notice is a message of its own, as receivers reading `alert` expect.
    */
   grouping: z
     .strictObject({
@@ -88,7 +92,12 @@ export const watchSchema = z.strictObject({
       group_wait: durationSchema.default('0s'),
       group_interval: durationSchema.default('0s'),
     })
-    .default({ group_by: ['rule'], group_wait: '0s', group_interval: '0s' }),
+    .optional(),
+  /**
+   * Automatic response per detection rule, off unless the rule is named here:
+   * `{ <rule-id>: revoke-accessor | open-incident }`.
+   */
+  auto_response: z.record(z.string().min(1), z.enum(AUTO_RESPONSE_ACTIONS)).default({}),
   /**
    * High availability (docs/watch.md → High availability): instances sharing a store compete for
    * one lease; its holder notifies and acts. A dead holder is replaced within about lease_ttl.

@@ -14,6 +14,7 @@ import type { AlertChannel } from './channels/channel.js';
 import { alertJsonSchema } from './alert-json.js';
 import { advanceAlerts } from './lifecycle.js';
 import type { WatchMetrics } from './metrics.js';
+import type { AutoResponder } from './auto-response.js';
 import type { WatchLease } from './lease.js';
 import { deliverDue } from './outbox.js';
 import { pollCluster } from './poll.js';
@@ -53,6 +54,12 @@ export interface WatchDeps {
   settings: WatchSettings;
   /** High availability (src/watch/lease.ts): without it this process is the only one and always acts. */
   lease?: Pick<WatchLease, 'isLeader' | 'fence' | 'lost' | 'checkBeforeSending' | 'keep' | 'status'>;
+  /**
+   * Automatic response (src/watch/auto-response.ts): call `onDetection(alert)` when a detection
+   * alert first fires. Absent when `watch.auto_response` names no rule; it acts only for the rules
+   * named there, only on the lease holder, once per alert episode, and never throws.
+   */
+  autoResponse?: Pick<AutoResponder, 'onDetection'>;
 }
 
 export interface CycleResult {

@@ -6,7 +6,11 @@ import { parseDuration } from '../../util/duration.js';
 import { toAlertJson } from '../../watch/alert-json.js';
 import { createChannel, channelName } from '../../watch/channels/registry.js';
 import { startWatchHttp } from '../../watch/http.js';
+import { createIncidents } from '../../playbook/incident.service.js';
+import { breachOptionsSchema, breachPlaybook } from '../../respond/breach.playbook.js';
+import { createAutoResponder } from '../../watch/auto-response.js';
 import { createWatchLease, takeSoleLease } from '../../watch/lease.js';
+import { PLAYBOOKS } from '../playbooks.js';
 import { WatchMetrics } from '../../watch/metrics.js';
 import { createWatch, type CycleResult } from '../../watch/watch.service.js';
 import type { CliContext } from '../context.js';
@@ -89,6 +93,23 @@ export function watchCommand(run: CommandRunner): Command {
           channels,
           metrics,
           lease,
+          // Off unless watch.auto_response names a rule: then only those rules act.
+          ...(Object.keys(w.auto_response).length > 0
+            ? {
+                autoResponse: createAutoResponder({
+                  actions: w.auto_response,
+                  vault: ctx.vault(),
+                  store,
+                  incidents: createIncidents({ store, logger: ctx.logger, playbooks: PLAYBOOKS }),
+                  breach: async (request) => {
+                    const options = breachOptionsSchema.parse(request);
+                    return { steps: await breachPlaybook(await ctx.playbookDeps(), options), options };
+                  },
+                  lease,
+                  logger: ctx.logger.child({ component: 'auto-response' }),
+                }),
+              }
+            : {}),
           logger: ctx.logger.child({ component: 'watch' }),
           settings: {
             intervalMs: opts.interval ?? parseDuration(w.interval)!,
@@ -107,11 +128,15 @@ export function watchCommand(run: CommandRunner): Command {
             auditFiles: opts.auditFile.length > 0 ? opts.auditFile : w.audit_files,
             tlsListeners: w.tls_listeners,
             tlsProbeEveryMs: parseDuration(w.tls_probe_interval)!,
-            grouping: {
-              groupBy: w.grouping.group_by,
-              waitMs: parseDuration(w.grouping.group_wait)!,
-              intervalMs: parseDuration(w.grouping.group_interval)!,
-            },
+            ...(w.grouping
+              ? {
+                  grouping: {
+                    groupBy: w.grouping.group_by,
+                    waitMs: parseDuration(w.grouping.group_wait)!,
+                    intervalMs: parseDuration(w.grouping.group_interval)!,
+                  },
+                }
+              : {}),
             rateLimits: new Map(
               w.channels.flatMap((c) =>
                 c.rate_limit_per_minute ? [[channelName(c), c.rate_limit_per_minute] as const] : [],
