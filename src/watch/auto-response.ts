@@ -1,7 +1,10 @@
-import type { AUTO_RESPONSE_ACTIONS } from '../config/watch.schema.js';
+import { z } from 'zod';
+import { AUTO_RESPONSE_ACTIONS } from '../config/watch.schema.js';
 import { SealwatchError, errorMessage } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { Incidents } from '../playbook/incident.service.js';
+import { createIncidents, type Incidents } from '../playbook/incident.service.js';
+import type { PlaybookDeps, PlaybookFactory } from '../playbook/registry.js';
+import { breachOptionsSchema, breachPlaybook } from '../respond/breach.playbook.js';
 import { approveAll, type PlaybookPlan } from '../playbook/playbook.engine.js';
 import type { Step } from '../playbook/step.js';
 import type { AlertRecord } from '../store/repositories/alerts.repository.js';
@@ -44,6 +47,9 @@ export interface AutoResponseResult {
   message: string;
 }
 
+/** What a response needs of its alert (journalled with the incident, so a resume rebuilds it). */
+export type DetectionRef = Pick<AlertRecord, 'fingerprint' | 'rule' | 'labels' | 'started_at'>;
+
 /** An accessor the responder must not revoke: its own token or the watch's. */
 export class ProtectedAccessorError extends SealwatchError {
   constructor(accessor: string, whose: string) {
@@ -55,7 +61,7 @@ export class ProtectedAccessorError extends SealwatchError {
 }
 
 /** `auto-<fingerprint>-<YYYYMMDDTHHMMSS>`: one response per alert episode, found again after a restart or takeover. */
-export function autoResponseIncidentId(alert: Pick<AlertRecord, 'fingerprint' | 'started_at'>): string {
+export function autoResponseIncidentId(alert: Pick<DetectionRef, 'fingerprint' | 'started_at'>): string {
   const at = alert.started_at
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, '')
@@ -91,14 +97,14 @@ export function createAutoResponder(deps: AutoResponseDeps) {
     ));
 
   /** Why this alert's accessor is not revoked (none named, or a protected one), if so. */
-  async function revokeRefusal(alert: AlertRecord): Promise<string | undefined> {
+  async function revokeRefusal(alert: DetectionRef): Promise<string | undefined> {
     const accessor = alert.labels['accessor'];
     if (!accessor) return `alert ${alert.fingerprint} has no accessor label: nothing to revoke`;
     const whose = (await protectedAccessors()).get(accessor);
     return whose ? new ProtectedAccessorError(accessor, whose).message : undefined;
   }
 
-  function revokeStep(alert: AlertRecord): Step {
+  function revokeStep(alert: DetectionRef): Step {
     const accessor = alert.labels['accessor'];
     return {
       id: 'revoke-accessor',
@@ -130,7 +136,7 @@ export function createAutoResponder(deps: AutoResponseDeps) {
     };
   }
 
-  function openIncidentStep(alert: AlertRecord): Step {
+  function openIncidentStep(alert: DetectionRef): Step {
     const breachId = autoResponseIncidentId(alert).replace(/^auto-/, 'breach-');
     const since = new Date(Date.parse(alert.started_at) - 60 * 60_000).toISOString();
     const accessor = alert.labels['accessor'];
@@ -215,7 +221,7 @@ export function createAutoResponder(deps: AutoResponseDeps) {
     const existing = await deps.store.incidents.get(id);
     if (existing?.state === 'completed')
       return { incident: id, outcome: 'already', message: `incident ${id} responded to this alert already` };
-    const steps = [action === 'revoke-accessor' ? revokeStep(alert) : openIncidentStep(alert)];
+    const steps = stepsFor(alert, action);
     if (!existing)
       await deps.incidents.declare({
         type: AUTO_RESPONSE_INCIDENT,
@@ -224,7 +230,12 @@ export function createAutoResponder(deps: AutoResponseDeps) {
         severity: alert.severity === 'critical' ? 'critical' : 'high',
         options: {
           action,
-          alert: { fingerprint: alert.fingerprint, rule: alert.rule, labels: alert.labels },
+          alert: {
+            fingerprint: alert.fingerprint,
+            rule: alert.rule,
+            labels: alert.labels,
+            started_at: alert.started_at,
+          },
         },
         declaredBy: 'sealwatch watch (auto_response)',
       });
@@ -239,7 +250,13 @@ export function createAutoResponder(deps: AutoResponseDeps) {
     };
   }
 
+  /** The one step of a response (also how `incident resume` rebuilds it). */
+  function stepsFor(alert: DetectionRef, action: AutoResponseAction): Step[] {
+    return [action === 'revoke-accessor' ? revokeStep(alert) : openIncidentStep(alert)];
+  }
+
   return {
+    stepsFor,
     /** Called by watch when a detection alert first fires. Never throws. */
     async onDetection(alert: AlertRecord): Promise<void> {
       await respondTo(alert);
@@ -268,3 +285,37 @@ export function createAutoResponder(deps: AutoResponseDeps) {
 }
 
 export type AutoResponder = ReturnType<typeof createAutoResponder>;
+
+/** `respond breach`'s playbook for the options an `open-incident` response asks for. */
+export const breachFor = (deps: PlaybookDeps) => async (request: Record<string, unknown>) => {
+  const options = breachOptionsSchema.parse(request);
+  return { steps: await breachPlaybook(deps, options), options };
+};
+
+const autoResponseOptionsSchema = z.object({
+  action: z.enum(AUTO_RESPONSE_ACTIONS),
+  alert: z.object({
+    fingerprint: z.string(),
+    rule: z.string(),
+    labels: z.record(z.string(), z.string()),
+    started_at: z.string(),
+  }),
+});
+
+/**
+ * `incident resume auto-…`: rebuilds the response's step from its journalled options, with the
+ * resuming operator's client (a response that failed — Vault down, a permission missing — is
+ * finished by hand).
+ */
+export const autoResponsePlaybook: PlaybookFactory = (deps, raw) => {
+  const options = autoResponseOptionsSchema.parse(raw);
+  const responder = createAutoResponder({
+    actions: { [options.alert.rule]: options.action },
+    vault: deps.vault,
+    store: deps.store,
+    incidents: createIncidents({ store: deps.store, logger: deps.logger, playbooks: {} }),
+    breach: breachFor(deps),
+    logger: deps.logger,
+  });
+  return responder.stepsFor(options.alert, options.action);
+};

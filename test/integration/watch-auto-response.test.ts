@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import { createIncidents } from '../../src/playbook/incident.service.js';
+import { approveAll } from '../../src/playbook/playbook.engine.js';
 import { breachOptionsSchema, breachPlaybook } from '../../src/respond/breach.playbook.js';
 import type { AlertRecord } from '../../src/store/repositories/alerts.repository.js';
 import { Store } from '../../src/store/store.js';
@@ -126,6 +127,37 @@ describe('watch automatic response', () => {
     const [step] = await store.incidents.steps(own.incident!);
     expect(step).toMatchObject({ step_id: 'revoke-accessor', status: 'skipped' });
     expect(JSON.stringify(step)).toContain("the responder's own token");
+  }, 30_000);
+
+  it('a response that failed (the responder may not revoke) is journalled failed and finished by incident resume', async () => {
+    const { token, accessor } = await newToken();
+    // A responder token with the default policy only: it may look itself up, not revoke others.
+    const weak = await newToken();
+    const weakVault = lab.client();
+    weakVault.setToken(weak.token);
+    const alert = detection('revoked-token-use', accessor);
+    const result = await responder({
+      actions: { 'revoked-token-use': 'revoke-accessor' },
+      vault: weakVault,
+    }).respondTo(alert);
+    expect(result.outcome).toBe('failed');
+    expect(await stillValid(token)).toBe(true);
+    const id = autoResponseIncidentId(alert);
+    expect(await store.incidents.get(id)).toMatchObject({ state: 'failed' });
+    expect((await store.incidents.steps(id))[0]).toMatchObject({ status: 'failed' });
+
+    // The operator resumes it with a client that may: the playbook is rebuilt from the journal.
+    const config = loadConfig({ config: lab.configFile, store: join(dir, 'sealwatch.db') }, {});
+    const incidents = createIncidents({
+      store,
+      logger,
+      playbooks: PLAYBOOKS,
+      playbookDeps: () => ({ vault, store, config, logger }),
+    });
+    const resumed = await incidents.resume(id, { approve: approveAll('test') });
+    expect(resumed.state).toBe('completed');
+    expect(await stillValid(token)).toBe(false);
+    expect((await store.incidents.steps(id))[0]).toMatchObject({ status: 'done', attempts: 2 });
   }, 30_000);
 
   it('open-incident declares a breach incident (not run) with the respond breach dry-run plan journalled', async () => {

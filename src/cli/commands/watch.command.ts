@@ -7,8 +7,7 @@ import { toAlertJson } from '../../watch/alert-json.js';
 import { createChannel, channelName } from '../../watch/channels/registry.js';
 import { startWatchHttp } from '../../watch/http.js';
 import { createIncidents } from '../../playbook/incident.service.js';
-import { breachOptionsSchema, breachPlaybook } from '../../respond/breach.playbook.js';
-import { createAutoResponder } from '../../watch/auto-response.js';
+import { breachFor, createAutoResponder } from '../../watch/auto-response.js';
 import { createWatchLease, takeSoleLease } from '../../watch/lease.js';
 import { PLAYBOOKS } from '../playbooks.js';
 import { WatchMetrics } from '../../watch/metrics.js';
@@ -101,10 +100,7 @@ export function watchCommand(run: CommandRunner): Command {
                   vault: ctx.vault(),
                   store,
                   incidents: createIncidents({ store, logger: ctx.logger, playbooks: PLAYBOOKS }),
-                  breach: async (request) => {
-                    const options = breachOptionsSchema.parse(request);
-                    return { steps: await breachPlaybook(await ctx.playbookDeps(), options), options };
-                  },
+                  breach: async (request) => breachFor(await ctx.playbookDeps())(request),
                   lease,
                   logger: ctx.logger.child({ component: 'auto-response' }),
                 }),
