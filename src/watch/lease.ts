@@ -97,9 +97,31 @@ export function createWatchLease(deps: WatchLeaseDeps) {
       .catch((e: unknown) => deps.logger.warn({ err: e }, 'the watch lease could not be released'));
   }
 
+  /**
+   * A fenced write. When the lease ran out while the store was away and nobody else took it
+   * meanwhile (taking it again raises the epoch by exactly one), it is taken again and the write
+   * made with the new epoch: a lone watch keeps what it held in memory through a store outage.
+   * Otherwise LeaseLostError, and this process stands by.
+   */
+  async function fenced<T>(write: (fence: LeaseFence | undefined) => Promise<T>): Promise<T> {
+    const before = fence();
+    try {
+      return await write(before);
+    } catch (error) {
+      if (!(error instanceof LeaseLostError) || !before) throw error;
+      if (await tick()) {
+        const again = fence();
+        if (again && again.epoch === before.epoch + 1) return await write(again);
+      }
+      lost(error);
+      throw error;
+    }
+  }
+
   return {
     holder,
     tick,
+    fenced,
     fence,
     lost,
     isLeader: () => leader,

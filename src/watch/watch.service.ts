@@ -5,6 +5,7 @@ import { listenForAuditEvents } from '../audit/listen.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { AlertRecord, NewOutboxEntry, Silence } from '../store/repositories/alerts.repository.js';
+import type { LeaseFence } from '../store/repositories/watch-lease.repository.js';
 import type { Store } from '../store/store.js';
 import { listenerOfAddress, parseListener, type ListenerAddress } from '../runbooks/cert-expiry/tls-probe.js';
 import type { VaultClient } from '../vault/client.js';
@@ -53,7 +54,7 @@ export interface WatchDeps {
   logger: Logger;
   settings: WatchSettings;
   /** High availability (src/watch/lease.ts): without it this process is the only one and always acts. */
-  lease?: Pick<WatchLease, 'isLeader' | 'fence' | 'lost' | 'checkBeforeSending' | 'keep' | 'status'>;
+  lease?: Pick<WatchLease, 'isLeader' | 'fenced' | 'lost' | 'checkBeforeSending' | 'keep' | 'status'>;
   /**
    * Automatic response (src/watch/auto-response.ts): call `onDetection(alert)` when a detection
    * alert first fires. Absent when `watch.auto_response` names no rule; it acts only for the rules
@@ -207,7 +208,9 @@ export function createWatch(deps: WatchDeps) {
       try {
         const unsaved = new Map(memory.unsaved);
         for (const a of changed) unsaved.set(a.fingerprint, a);
-        await deps.store.alerts.commitCycle([...unsaved.values()], notices, deps.lease?.fence());
+        const write = (fence?: LeaseFence) =>
+          deps.store.alerts.commitCycle([...unsaved.values()], notices, fence);
+        await (deps.lease ? deps.lease.fenced(write) : write());
         written = true;
         for (const n of notices)
           logger.info({ fingerprint: n.fingerprint, channel: n.channel, kind: n.kind }, 'notice queued');
