@@ -255,7 +255,7 @@ export function createWatch(deps: WatchDeps) {
   }
 
   const deliver = async () => {
-    if (deps.lease && !deps.lease.isLeader()) return { sent: 0, failed: 0 };
+    if (deps.lease && !deps.lease.isLeader()) return { sent: 0, failed: 0, waiting: 0 };
     return deliverDue({
       store: deps.store,
       channels: deps.channels,
