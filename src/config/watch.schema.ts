@@ -18,6 +18,8 @@ const common = {
     .optional(),
   timeout_ms: z.int().min(100).max(120_000).default(10_000),
   retries: retriesSchema,
+  /** At most this many messages a minute; notices beyond it wait in the outbox (never dropped). */
+  rate_limit_per_minute: z.int().min(1).max(10_000).optional(),
 };
 
 /**
@@ -52,6 +54,9 @@ export const watchChannelSchema = z.discriminatedUnion('kind', [
     ...common,
   }),
 ]);
+
+/** What a detection rule may do by itself (docs/watch.md → Automatic response). */
+export const AUTO_RESPONSE_ACTIONS = ['revoke-accessor', 'open-incident'] as const;
 
 /** `watch`: the always-on monitor (docs/watch.md). */
 export const watchSchema = z.strictObject({
@@ -93,6 +98,28 @@ export const watchSchema = z.strictObject({
   channels: z.array(watchChannelSchema).default([]),
   /** A live detection alert with no new finding for this long resolves (docs/watch.md). */
   detection_quiet: durationSchema.default('5m'),
+  /**
+   * Notices of one group (same kind and group_by label values) that are due together leave as one
+   * message per channel; Alertmanager's group_wait and group_interval (docs/watch.md → Grouping).
+   * Off when absent: every notice is a message of its own, as receivers reading `alert` expect.
+   */
+  grouping: z
+    .strictObject({
+      group_by: z.array(z.string().min(1)).default(['rule']),
+      group_wait: durationSchema.default('0s'),
+      group_interval: durationSchema.default('0s'),
+    })
+    .optional(),
+  /**
+   * Automatic response per detection rule, off unless the rule is named here:
+   * `{ <rule-id>: revoke-accessor | open-incident }`.
+   */
+  auto_response: z.record(z.string().min(1), z.enum(AUTO_RESPONSE_ACTIONS)).default({}),
+  /**
+   * High availability (docs/watch.md → High availability): instances sharing a store compete for
+   * one lease; its holder notifies and acts. A dead holder is replaced within about lease_ttl.
+   */
+  ha: z.strictObject({ lease_ttl: durationSchema.default('9s') }).default({ lease_ttl: '9s' }),
 });
 
 export type WatchConfigFile = z.infer<typeof watchSchema>;

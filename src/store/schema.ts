@@ -22,6 +22,7 @@ export interface Database {
   alerts: AlertTable;
   alert_silences: AlertSilenceTable;
   alert_outbox: AlertOutboxTable;
+  watch_leases: WatchLeaseTable;
   posture_baselines: PostureBaselineTable;
 }
 
@@ -268,6 +269,19 @@ export interface AlertOutboxTable {
   last_error: string | null;
   created_at: string;
   sent_at: string | null;
+  /** Notices of one group and channel due together leave as one message (0110-watch-ha). */
+  group_key: string | null;
+  /** The message this notice left in: what the per-channel rate limit counts. */
+  message_id: string | null;
+}
+
+/** A lease held by one process (0110-watch-ha); times are ms of the database's clock. */
+export interface WatchLeaseTable {
+  name: string;
+  holder: string;
+  epoch: number | string | bigint;
+  acquired_at_ms: number | string | bigint;
+  expires_at_ms: number | string | bigint;
 }
 
 /** One `posture baseline`; findings are JSON. */

@@ -19,6 +19,7 @@ import { PostureBaselineRepository } from './repositories/posture-baseline.repos
 import { PostureUsageRepository } from './repositories/posture-usage.repository.js';
 import { RevokedAccessorRepository } from './repositories/revoked-accessors.repository.js';
 import { RotationRepository } from './repositories/rotation.repository.js';
+import { WatchLeaseRepository } from './repositories/watch-lease.repository.js';
 import type { Database } from './schema.js';
 
 export class StoreError extends SealwatchError {
@@ -47,6 +48,8 @@ export class Store {
   readonly backups: BackupRepository;
   /** `watch` alerts, silences and the notice outbox (`alerts list|show|ack|silence`). */
   readonly alerts: AlertRepository;
+  /** Leases with fencing: which `watch` instance notifies and acts (high availability). */
+  readonly leases: WatchLeaseRepository;
   /** Findings kept by `posture baseline` for `posture diff`. */
   readonly postureBaselines: PostureBaselineRepository;
   /** Policies, mounts and wrapping as the audit window shows them (posture's usage checks). */
@@ -69,7 +72,8 @@ export class Store {
     this.incidents = new IncidentRepository(db);
     this.notifications = new NotificationRepository(db);
     this.backups = new BackupRepository(db);
-    this.alerts = new AlertRepository(db);
+    this.leases = new WatchLeaseRepository(db, dialect);
+    this.alerts = new AlertRepository(db, this.leases);
     this.postureBaselines = new PostureBaselineRepository(db);
     this.postureUsage = new PostureUsageRepository(db);
     this.revokedAccessors = new RevokedAccessorRepository(db);

@@ -33,6 +33,8 @@ export interface LifecycleInput {
   channels: readonly string[];
   /** `--once`: one cycle cannot wait out a for-duration, so conditions fire at once. */
   ignoreFor?: boolean;
+  /** Labels (`rule` and `severity` included) whose values make a notice group; none: every notice alone. */
+  groupBy?: readonly string[];
 }
 
 export interface LifecycleOutput {
@@ -115,7 +117,23 @@ export function advanceAlerts(input: LifecycleInput): LifecycleOutput {
     alert.last_notified_at = now;
     const payload = { ...toAlertJson(alert) };
     for (const channel of input.channels)
-      notices.push({ fingerprint: alert.fingerprint, channel, kind, payload });
+      notices.push({
+        fingerprint: alert.fingerprint,
+        channel,
+        kind,
+        payload,
+        group_key: input.groupBy ? groupKey(kind, alert, input.groupBy) : null,
+      });
   }
   return { changed, notices };
+}
+
+/** `firing|rule=node-sealed`: the kind and the group_by labels' values (a missing label is empty). */
+export function groupKey(
+  kind: string,
+  alert: Pick<AlertRecord, 'rule' | 'severity' | 'labels'>,
+  groupBy: readonly string[],
+): string {
+  const labels: Record<string, string> = { ...alert.labels, rule: alert.rule, severity: alert.severity };
+  return [kind, ...groupBy.map((l) => `${l}=${labels[l] ?? ''}`)].join('|');
 }

@@ -57,6 +57,11 @@ export class WatchMetrics {
     'failed logins in the audit store: window="recent" (in auth_failures_within), "expected" (the baseline window\'s rate, per auth_failures_within)',
     ['window'],
   );
+  readonly leader = new Gauge({
+    name: 'sealwatch_watch_leader',
+    help: 'this watch holds the lease and notifies (1) or stands by (0)',
+    registers: [this.registry],
+  });
 
   private gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {
     return new Gauge({ name, help, labelNames, registers: [this.registry] });

@@ -5,6 +5,7 @@ import { listenForAuditEvents } from '../audit/listen.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { AlertRecord, NewOutboxEntry, Silence } from '../store/repositories/alerts.repository.js';
+import type { LeaseFence } from '../store/repositories/watch-lease.repository.js';
 import type { Store } from '../store/store.js';
 import { listenerOfAddress, parseListener, type ListenerAddress } from '../runbooks/cert-expiry/tls-probe.js';
 import type { VaultClient } from '../vault/client.js';
@@ -14,6 +15,8 @@ import type { AlertChannel } from './channels/channel.js';
 import { alertJsonSchema } from './alert-json.js';
 import { advanceAlerts } from './lifecycle.js';
 import type { WatchMetrics } from './metrics.js';
+import type { AutoResponder } from './auto-response.js';
+import type { WatchLease } from './lease.js';
 import { deliverDue } from './outbox.js';
 import { pollCluster } from './poll.js';
 import { DEFAULT_RULE_SETTINGS, type WatchRuleSettings } from './rule-settings.js';
@@ -38,6 +41,10 @@ export interface WatchSettings {
   tlsProbeEveryMs: number;
   /** Thresholds of the telemetry, lease, login and snapshot rules (defaults: DEFAULT_RULE_SETTINGS). */
   rules?: WatchRuleSettings;
+  /** Notice groups (docs/watch.md → Grouping); without it every notice is a message of its own. */
+  grouping?: { groupBy: readonly string[]; waitMs: number; intervalMs: number };
+  /** Messages per minute, per channel name. */
+  rateLimits?: ReadonlyMap<string, number>;
 }
 
 export interface WatchDeps {
@@ -53,8 +60,14 @@ export interface WatchDeps {
   settings: WatchSettings;
   /** Live detection over the audit stream (src/watch/detect); off when absent. */
   detect?: Pick<DetectionDeps, 'store' | 'thresholds' | 'tenancy' | 'quietMs'>;
-  /** Told when a detection alert first fires (automatic response); errors are logged. */
-  onDetection?: (alert: AlertRecord) => Promise<void> | void;
+  /** High availability (src/watch/lease.ts): without it this process is the only one and always acts. */
+  lease?: Pick<WatchLease, 'isLeader' | 'fenced' | 'lost' | 'checkBeforeSending' | 'keep' | 'status'>;
+  /**
+   * Automatic response (src/watch/auto-response.ts): call `onDetection(alert)` when a detection
+   * alert first fires. Absent when `watch.auto_response` names no rule; it acts only for the rules
+   * named there, only on the lease holder, once per alert episode, and never throws.
+   */
+  autoResponse?: Pick<AutoResponder, 'onDetection'>;
 }
 
 export interface CycleResult {
@@ -63,6 +76,8 @@ export interface CycleResult {
   active: AlertRecord[];
   /** Why the store could not be used this cycle. */
   storeError: string | undefined;
+  /** Another watch holds the lease: this cycle only polled and read (nothing committed or sent). */
+  standby?: boolean;
 }
 
 const HISTORY_MS = 60 * 60_000;
@@ -103,7 +118,15 @@ export function createWatch(deps: WatchDeps) {
         metrics: deps.metrics,
         logger: logger.child({ component: 'detect' }),
         wake: () => wakeDelivery(),
-        onDetection: deps.onDetection,
+        onDetection: deps.autoResponse ? (alert) => deps.autoResponse!.onDetection(alert) : undefined,
+        ...(deps.lease
+          ? {
+              isLeader: () => deps.lease!.isLeader(),
+              commit: async (rows: AlertRecord[], notices: NewOutboxEntry[]) => {
+                await deps.lease!.fenced((fence) => deps.store.alerts.commitCycle(rows, notices, fence));
+              },
+            }
+          : {}),
       })
     : undefined;
 
@@ -199,6 +222,14 @@ export function createWatch(deps: WatchDeps) {
     const sample: ClusterSample = { ...polled, ...fromStore };
     remember(sample);
     deps.metrics.observeSample(sample);
+    if (deps.lease && !deps.lease.isLeader()) {
+      // A standby polls (its metrics and leader history stay current) but only the holder decides.
+      const active = stored?.active ?? [];
+      deps.metrics.observeAlerts(active, rules);
+      memory = { active, silences: stored?.silences ?? [], unsaved: new Map() };
+      lastCycleAt = sample.at;
+      return { sample, active, storeError: faults.store, standby: true };
+    }
     const results = new Map<string, readonly AlertCondition[] | undefined>(
       rules.map((rule) => [rule.id, rule.evaluate(sample, context)]),
     );
@@ -214,6 +245,7 @@ export function createWatch(deps: WatchDeps) {
       repeatMs: settings.repeatMs,
       channels: deps.channels.map((c) => c.name),
       ignoreFor: options.once ?? false,
+      groupBy: settings.grouping?.groupBy,
     });
     const known = new Set(previous.map((a) => a.fingerprint));
     for (const a of changed) if (!known.has(a.fingerprint)) deps.metrics.detections.inc({ rule: a.rule });
@@ -227,11 +259,19 @@ export function createWatch(deps: WatchDeps) {
       try {
         const unsaved = new Map(memory.unsaved);
         for (const a of changed) unsaved.set(a.fingerprint, a);
-        await deps.store.alerts.commitCycle([...unsaved.values()], notices);
+        const write = (fence?: LeaseFence) =>
+          deps.store.alerts.commitCycle([...unsaved.values()], notices, fence);
+        await (deps.lease ? deps.lease.fenced(write) : write());
         written = true;
         for (const n of notices)
           logger.info({ fingerprint: n.fingerprint, channel: n.channel, kind: n.kind }, 'notice queued');
       } catch (error) {
+        if (deps.lease?.lost(error)) {
+          // Another watch took over: it evaluates from the store; nothing of this cycle is kept or sent.
+          memory = { active: [], silences, unsaved: new Map() };
+          lastCycleAt = sample.at;
+          return { sample, active: stored.active, storeError: faults.store, standby: true };
+        }
         faults.store = errorMessage(error);
         logger.error({ err: error }, 'the store cannot be written: keeping alert state in memory');
       }
@@ -265,15 +305,20 @@ export function createWatch(deps: WatchDeps) {
     );
   }
 
-  const deliver = () =>
-    deliverDue({
+  const deliver = async () => {
+    if (deps.lease && !deps.lease.isLeader()) return { sent: 0, failed: 0, waiting: 0 };
+    return deliverDue({
       store: deps.store,
       channels: deps.channels,
       logger,
       retries: settings.retries,
       onFailure: notifierFailed,
       onSuccess: notifierOk,
+      beforeSend: deps.lease?.checkBeforeSending,
+      grouping: settings.grouping,
+      rateLimits: settings.rateLimits,
     });
+  };
 
   /** Keeps one audit socket listening; a listener that fails or stops is a fault until it listens again. */
   async function keepListening(bind: string, signal: AbortSignal): Promise<void> {
@@ -312,13 +357,31 @@ export function createWatch(deps: WatchDeps) {
     }
   }
 
+  /**
+   * Follows one audit file. Under HA only the lease holder follows: live detection runs on the
+   * events this process stores, so the holder must store them all, and the follow checkpoint in
+   * the shared store lets the next holder resume where the last one stopped.
+   */
   async function keepFollowing(file: string, signal: AbortSignal): Promise<void> {
+    const lease = deps.lease;
     while (!signal.aborted) {
+      if (lease && !lease.isLeader()) {
+        await pause(Math.min(1_000, settings.intervalMs), signal);
+        continue;
+      }
+      const following = new AbortController();
+      const stop = () => following.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      const standingBy = lease
+        ? setInterval(() => {
+            if (!lease.isLeader()) following.abort();
+          }, 500)
+        : undefined;
       try {
         await followAuditFile(
           {
             file,
-            signal,
+            signal: following.signal,
             onStored: storedAuditEvents,
             onStoredRows: detection?.observe,
             onNotice: (m) => logger.warn({ file }, m),
@@ -327,7 +390,12 @@ export function createWatch(deps: WatchDeps) {
         );
       } catch (error) {
         logger.error({ file, err: error }, 'following the audit file failed; retrying');
+      } finally {
+        clearInterval(standingBy);
+        signal.removeEventListener('abort', stop);
       }
+      // Stopped because another watch took the lease: stand by at once.
+      if (following.signal.aborted && !signal.aborted) continue;
       await pause(settings.intervalMs, signal);
     }
   }
@@ -343,6 +411,7 @@ export function createWatch(deps: WatchDeps) {
     await detection?.start();
     const streams = [
       ...(detection ? [detection.run(signal)] : []),
+      ...(deps.lease ? [deps.lease.keep(signal)] : []),
       ...settings.auditSockets.map((bind) => keepListening(bind, signal)),
       ...settings.auditFiles.map((file) => keepFollowing(file, signal)),
     ];
@@ -379,6 +448,7 @@ export function createWatch(deps: WatchDeps) {
       ok: faults.store === undefined && lastCycleAt !== undefined,
       last_cycle_at: lastCycleAt?.toISOString() ?? null,
       faults: { ...faults },
+      ha: deps.lease?.status() ?? null,
     }),
   };
 }

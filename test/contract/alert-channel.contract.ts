@@ -6,6 +6,8 @@ import type { AlertChannel, AlertNotice } from '../../src/watch/channels/channel
 export interface ReceivedNotice {
   kind: 'firing' | 'resolved';
   fingerprint: string;
+  /** Every alert the message tells, in order (one for a single notice). */
+  fingerprints: string[];
 }
 
 /**
@@ -20,6 +22,11 @@ export interface AlertChannelContractSetup {
   received(): Promise<ReceivedNotice[]>;
   /** The channel's timeout, configured by the setup. */
   timeoutMs: number;
+  /**
+   * How a group of notices arrives: as one message telling every alert, or (PagerDuty, whose
+   * Events API takes one event per request) as one message per alert.
+   */
+  grouped: 'one-message' | 'one-per-alert';
   teardown(): Promise<void>;
 }
 
@@ -62,9 +69,40 @@ export function alertChannelContract(name: string, setup: () => Promise<AlertCha
       expect(await channel.send(resolved)).toEqual({ ok: true });
       channel.close();
       expect(await s.received()).toEqual([
-        { kind: 'firing', fingerprint: '0123456789abcdef' },
-        { kind: 'resolved', fingerprint: '0123456789abcdef' },
+        { kind: 'firing', fingerprint: '0123456789abcdef', fingerprints: ['0123456789abcdef'] },
+        { kind: 'resolved', fingerprint: '0123456789abcdef', fingerprints: ['0123456789abcdef'] },
       ]);
+    });
+
+    it('delivers a group of notices as one message naming every alert (PagerDuty: one event each)', async () => {
+      const channel = s.channel('ok');
+      const before = (await s.received()).length;
+      const first = sampleAlert({
+        fingerprint: 'aaaaaaaaaaaaaaa1',
+        labels: { node: 'http://10.0.0.1:8200' },
+      });
+      const second = sampleAlert({
+        fingerprint: 'aaaaaaaaaaaaaaa2',
+        labels: { node: 'http://10.0.0.2:8200' },
+        summary: 'http://10.0.0.2:8200 is sealed',
+      });
+      const grouped: AlertNotice = { kind: 'firing', alert: first, alerts: [first, second], id: 'n-5' };
+      expect(await channel.send(grouped)).toEqual({ ok: true });
+      channel.close();
+      const got = (await s.received()).slice(before);
+      if (s.grouped === 'one-message')
+        expect(got).toEqual([
+          {
+            kind: 'firing',
+            fingerprint: first.fingerprint,
+            fingerprints: [first.fingerprint, second.fingerprint],
+          },
+        ]);
+      else
+        expect(got).toEqual([
+          { kind: 'firing', fingerprint: first.fingerprint, fingerprints: [first.fingerprint] },
+          { kind: 'firing', fingerprint: second.fingerprint, fingerprints: [second.fingerprint] },
+        ]);
     });
 
     it('answers a failure (not a throw) when the receiver refuses', async () => {

@@ -57,6 +57,7 @@ alertChannelContract('signed webhook', async () => {
   const r = await httpReceivers();
   return {
     timeoutMs: TIMEOUT_MS,
+    grouped: 'one-message',
     channel: (target) =>
       webhookChannel({
         name: 'webhook',
@@ -69,8 +70,18 @@ alertChannelContract('signed webhook', async () => {
         const ts = Number(req.headers['x-sealwatch-timestamp']);
         expect(req.headers['x-sealwatch-signature']).toBe(signWebhook(KEY, ts, req.body));
         expect(req.headers['idempotency-key']).toMatch(/^n-\d$/);
-        const body = req.json<{ kind: 'firing' | 'resolved'; alert: { fingerprint: string } }>();
-        return { kind: body.kind, fingerprint: body.alert.fingerprint };
+        const body = req.json<{
+          kind: 'firing' | 'resolved';
+          alert: { fingerprint: string };
+          alerts: { fingerprint: string }[];
+        }>();
+        // `alert` stays (the contract is only added to): the first of `alerts`.
+        expect(body.alerts[0]).toEqual(body.alert);
+        return {
+          kind: body.kind,
+          fingerprint: body.alert.fingerprint,
+          fingerprints: body.alerts.map((a) => a.fingerprint),
+        };
       }),
     teardown: r.close,
   };
@@ -80,14 +91,18 @@ alertChannelContract('slack-compatible webhook', async () => {
   const r = await httpReceivers();
   return {
     timeoutMs: TIMEOUT_MS,
+    grouped: 'one-message',
     channel: (target) =>
       slackChannel({ name: 'slack', url: `${r.url(target)}/services/T0/B0/x`, timeoutMs: TIMEOUT_MS }),
     received: async () =>
       r.ok.received().map((req): ReceivedNotice => {
         const { text } = req.json<{ text: string }>();
+        const fingerprints = [...text.matchAll(/fingerprint: `([0-9a-f]+)`/g)].map((m) => m[1]!);
+        if (fingerprints.length > 1) expect(text).toMatch(/^\*\[FIRING\] \d+ alerts: /);
         return {
           kind: text.startsWith('*[FIRING]') ? 'firing' : 'resolved',
-          fingerprint: /fingerprint: `([0-9a-f]+)`/.exec(text)![1]!,
+          fingerprint: fingerprints[0]!,
+          fingerprints,
         };
       }),
     teardown: r.close,
@@ -98,6 +113,7 @@ alertChannelContract('PagerDuty Events API v2', async () => {
   const r = await httpReceivers();
   return {
     timeoutMs: TIMEOUT_MS,
+    grouped: 'one-per-alert',
     channel: (target) =>
       pagerdutyChannel({
         name: 'pd',
@@ -118,6 +134,7 @@ alertChannelContract('PagerDuty Events API v2', async () => {
         return {
           kind: event.event_action === 'trigger' ? 'firing' : 'resolved',
           fingerprint: event.dedup_key,
+          fingerprints: [event.dedup_key],
         };
       }),
     teardown: r.close,
@@ -135,6 +152,7 @@ alertChannelContract('email over SMTP', async () => {
   const target = { ok: ok.port, fail: refusing.port, hang: hangPort };
   return {
     timeoutMs: TIMEOUT_MS,
+    grouped: 'one-message',
     channel: (t) =>
       emailChannel({
         name: 'email',
@@ -151,9 +169,13 @@ alertChannelContract('email over SMTP', async () => {
     received: async () =>
       ok.messages().map((m): ReceivedNotice => {
         expect(m.to).toEqual(['oncall@example.test']);
+        // The text and the HTML part both list them: each once, in order.
+        const fingerprints = [...new Set([...m.raw.matchAll(/fingerprint: ([0-9a-f]+)/g)].map((x) => x[1]!))];
+        if (fingerprints.length > 1) expect(m.raw).toMatch(/Subject: \[FIRING\] \d+ alerts: /);
         return {
           kind: /Subject: \[FIRING\]/.test(m.raw) ? 'firing' : 'resolved',
-          fingerprint: /fingerprint: ([0-9a-f]+)/.exec(m.raw)![1]!,
+          fingerprint: fingerprints[0]!,
+          fingerprints,
         };
       }),
     teardown: async () => {
@@ -194,7 +216,7 @@ describe('the outbox and a failing channel', () => {
       [{ fingerprint: alert.fingerprint, channel: 'hook', kind: 'firing', payload: { ...alert } }],
     );
     const t0 = new Date();
-    expect(await deliverDue(deps, t0)).toEqual({ sent: 0, failed: 1 });
+    expect(await deliverDue(deps, t0)).toEqual({ sent: 0, failed: 1, waiting: 0 });
     // Not due again before its back-off, even to a fresh process reading the same store.
     const reopened = await Store.open(join(dir, 'sealwatch.db'));
     expect(await reopened.alerts.dueNotices(new Date(t0.getTime() + 59_000).toISOString())).toHaveLength(0);
@@ -206,12 +228,20 @@ describe('the outbox and a failing channel', () => {
     });
     await reopened.close();
     // Second attempt fails too; its back-off doubles.
-    expect(await deliverDue(deps, new Date(t0.getTime() + 60_000))).toEqual({ sent: 0, failed: 1 });
+    expect(await deliverDue(deps, new Date(t0.getTime() + 60_000))).toEqual({
+      sent: 0,
+      failed: 1,
+      waiting: 0,
+    });
     expect(
       await store.alerts.dueNotices(new Date(t0.getTime() + 60_000 + 119_000).toISOString()),
     ).toHaveLength(0);
     receiver.setMode('ok');
-    expect(await deliverDue(deps, new Date(t0.getTime() + 180_000))).toEqual({ sent: 1, failed: 0 });
+    expect(await deliverDue(deps, new Date(t0.getTime() + 180_000))).toEqual({
+      sent: 1,
+      failed: 0,
+      waiting: 0,
+    });
     expect((await store.alerts.noticesOf(alert.fingerprint))[0]).toMatchObject({
       state: 'sent',
       attempts: 3,

@@ -1,10 +1,15 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PathTemplateMatcher } from '../../config/path-template.js';
+import { ConfigError } from '../../errors.js';
 import { FINDING_SEVERITIES, type FindingSeverity } from '../../runbooks/finding.js';
 import { parseDuration } from '../../util/duration.js';
 import { toAlertJson } from '../../watch/alert-json.js';
 import { createChannel, channelName } from '../../watch/channels/registry.js';
 import { startWatchHttp } from '../../watch/http.js';
+import { createIncidents } from '../../playbook/incident.service.js';
+import { breachFor, createAutoResponder } from '../../watch/auto-response.js';
+import { createWatchLease, takeSoleLease } from '../../watch/lease.js';
+import { PLAYBOOKS } from '../playbooks.js';
 import { WatchMetrics } from '../../watch/metrics.js';
 import { createWatch, type CycleResult } from '../../watch/watch.service.js';
 import { ruleSettings } from '../../watch/rule-settings.js';
@@ -67,6 +72,15 @@ export function watchCommand(run: CommandRunner): Command {
         const channels = w.channels.map((c) => createChannel(c));
         const metrics = new WatchMetrics();
         const vault = ctx.vault().withLimits({ timeoutMs: nodeTimeoutMs, retries: 0 });
+        const leaseTtlMs = parseDuration(w.ha.lease_ttl)!;
+        if (leaseTtlMs < 1_000)
+          throw new ConfigError(`watch.ha.lease_ttl: ${w.ha.lease_ttl} is too short (at least 1s)`);
+        const lease = createWatchLease({
+          store,
+          ttlMs: leaseTtlMs,
+          logger: ctx.logger.child({ component: 'watch-lease' }),
+          onRoleChange: (leader) => metrics.leader.set(leader ? 1 : 0),
+        });
         const watch = createWatch({
           vault,
           nodes: config.vault.addresses,
@@ -78,6 +92,21 @@ export function watchCommand(run: CommandRunner): Command {
           },
           channels,
           metrics,
+          lease,
+          // Off unless watch.auto_response names a rule: then only those rules act.
+          ...(Object.keys(w.auto_response).length > 0
+            ? {
+                autoResponse: createAutoResponder({
+                  actions: w.auto_response,
+                  vault: ctx.vault(),
+                  store,
+                  incidents: createIncidents({ store, logger: ctx.logger, playbooks: PLAYBOOKS }),
+                  breach: async (request) => breachFor(await ctx.playbookDeps())(request),
+                  lease,
+                  logger: ctx.logger.child({ component: 'auto-response' }),
+                }),
+              }
+            : {}),
           logger: ctx.logger.child({ component: 'watch' }),
           detect: {
             store,
@@ -103,13 +132,39 @@ export function watchCommand(run: CommandRunner): Command {
             tlsListeners: w.tls_listeners,
             tlsProbeEveryMs: parseDuration(w.tls_probe_interval)!,
             rules: ruleSettings(w.rules),
+            ...(w.grouping
+              ? {
+                  grouping: {
+                    groupBy: w.grouping.group_by,
+                    waitMs: parseDuration(w.grouping.group_wait)!,
+                    intervalMs: parseDuration(w.grouping.group_interval)!,
+                  },
+                }
+              : {}),
+            rateLimits: new Map(
+              w.channels.flatMap((c) =>
+                c.rate_limit_per_minute ? [[channelName(c), c.rate_limit_per_minute] as const] : [],
+              ),
+            ),
           },
         });
         try {
           if (opts.once) {
-            const result = await watch.cycle({ once: true });
-            await watch.deliver();
+            await lease.tick();
+            const result = await (async () => {
+              try {
+                const cycled = await watch.cycle({ once: true });
+                await watch.deliver();
+                return cycled;
+              } finally {
+                await lease.release();
+              }
+            })();
             render(ctx, result);
+            if (result.standby)
+              ctx.out.error(
+                `sealwatch: another watch (${lease.status().leader ?? 'unknown'}) holds the lease: alerts were evaluated by it, this run kept and notified nothing`,
+              );
             const failOn = opts.failOn;
             if (failOn && result.active.some((a) => a.state === 'firing' && rank(a.severity) >= rank(failOn)))
               return EXIT.findings;
@@ -117,6 +172,8 @@ export function watchCommand(run: CommandRunner): Command {
             if (result.storeError) return EXIT.failure;
             return;
           }
+          // SQLite serves one watch: a second one refuses instead of standing by.
+          if (store.dialect === 'sqlite') await takeSoleLease(lease, leaseTtlMs, store.location);
           const http = await startWatchHttp(opts.listen ?? w.listen, metrics, watch.health);
           const controller = new AbortController();
           const stop = () => controller.abort();

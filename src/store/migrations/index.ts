@@ -13,6 +13,7 @@ import { nodeObservationSharesMigration } from './0075-node-observation-shares.m
 import { alertsMigration } from './0080-alerts.migration.js';
 import { postureBaselineMigration } from './0090-posture-baseline.migration.js';
 import { revokedAccessorsMigration } from './0100-revoked-accessors.migration.js';
+import { watchHaMigration } from './0110-watch-ha.migration.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -49,5 +50,6 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
     '0080-alerts': alertsMigration(context),
     '0090-posture-baseline': postureBaselineMigration(context),
     '0100-revoked-accessors': revokedAccessorsMigration(context),
+    '0110-watch-ha': watchHaMigration(context),
   };
 }

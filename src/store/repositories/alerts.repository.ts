@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import { SealwatchError } from '../../errors.js';
 import { redactText } from '../../logging/redactor.js';
 import type { AlertOutboxTable, AlertSilenceTable, AlertTable, Database } from '../schema.js';
+import type { LeaseFence, WatchLeaseRepository } from './watch-lease.repository.js';
 
 export const ALERT_STATES = ['pending', 'firing', 'resolved'] as const;
 export type AlertState = (typeof ALERT_STATES)[number];
@@ -56,15 +57,23 @@ export interface OutboxEntry {
   last_error: string | null;
   created_at: string;
   sent_at: string | null;
+  /** Notices of one group and channel that are due together leave as one message (null: alone). */
+  group_key: string | null;
+  /** The message the notice left in (null until sent). */
+  message_id: string | null;
 }
 
-export type NewOutboxEntry = Pick<OutboxEntry, 'fingerprint' | 'channel' | 'kind' | 'payload'>;
+export type NewOutboxEntry = Pick<OutboxEntry, 'fingerprint' | 'channel' | 'kind' | 'payload'> &
+  Partial<Pick<OutboxEntry, 'group_key'>>;
 
 const ACTIVE: readonly AlertState[] = ['pending', 'firing'];
 
 /** Alerts, silences and the outbox. A cycle's changes and the notices they queue commit together. */
 export class AlertRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly leases: WatchLeaseRepository,
+  ) {}
 
   /** Pending and firing alerts. */
   async active(): Promise<AlertRecord[]> {
@@ -92,11 +101,19 @@ export class AlertRepository {
     return rows.length === 1 ? toAlert(rows[0]!) : undefined;
   }
 
-  /** Writes the alerts changed in one cycle and queues their notices, in one transaction. */
-  async commitCycle(alerts: readonly AlertRecord[], notices: readonly NewOutboxEntry[]): Promise<void> {
+  /**
+   * Writes the alerts changed in one cycle and queues their notices, in one transaction. With a
+   * fence (high availability) nothing is written unless the lease is still held (LeaseLostError).
+   */
+  async commitCycle(
+    alerts: readonly AlertRecord[],
+    notices: readonly NewOutboxEntry[],
+    fence?: LeaseFence,
+  ): Promise<void> {
     if (alerts.length === 0 && notices.length === 0) return;
     const at = new Date().toISOString();
     await this.db.transaction().execute(async (tx) => {
+      if (fence) await this.leases.guard(tx, fence);
       for (const alert of alerts) {
         const row = { ...alert, labels: JSON.stringify(alert.labels), summary: redactText(alert.summary) };
         await tx
@@ -117,6 +134,7 @@ export class AlertRepository {
             attempts: 0,
             next_attempt_at: at,
             created_at: at,
+            group_key: notice.group_key ?? null,
           })
           .execute();
     });
@@ -198,6 +216,46 @@ export class AlertRepository {
       .set({ state: 'sent', attempts, sent_at: new Date().toISOString(), last_error: null })
       .where('id', '=', id)
       .execute();
+  }
+
+  /** Notices that left together in one message (each with its own attempt count). */
+  async noticesSentAs(ids: readonly number[], messageId: string): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db
+      .updateTable('alert_outbox')
+      .set({
+        state: 'sent',
+        attempts: sql<number>`attempts + 1`,
+        sent_at: new Date().toISOString(),
+        last_error: null,
+        message_id: messageId,
+      })
+      .where('id', 'in', ids)
+      .execute();
+  }
+
+  /** Messages a channel sent since `since` (ISO): what its rate limit counts. */
+  async messagesSentSince(channel: string, since: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('alert_outbox')
+      .select(sql<string>`count(distinct coalesce(message_id, cast(id as text)))`.as('n'))
+      .where('channel', '=', channel)
+      .where('state', '=', 'sent')
+      .where('sent_at', '>', since)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  /** When the channel last sent a message of the group (ISO), if ever. */
+  async lastGroupMessageAt(channel: string, groupKey: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('alert_outbox')
+      .select((eb) => eb.fn.max('sent_at').as('at'))
+      .where('channel', '=', channel)
+      .where('group_key', '=', groupKey)
+      .where('state', '=', 'sent')
+      .executeTakeFirst();
+    return row?.at ?? undefined;
   }
 
   /** A failed attempt: retried at `next` (ISO), or given up (`next` undefined). */

@@ -8,9 +8,18 @@ export type { DeliveryResult };
 export interface AlertNotice {
   kind: NoticeKind;
   alert: AlertJson;
+  /**
+   * Every alert of the message when notices of one group leave together (`alert` is the first of
+   * them); absent or of one element for a single notice.
+   */
+  alerts?: readonly AlertJson[];
   /** Stable per notice across retries and restarts: receivers deduplicate on it. */
   id: string;
 }
+
+/** The alerts a notice tells: its group, or its one alert. */
+export const alertsOf = (notice: AlertNotice): readonly AlertJson[] =>
+  notice.alerts && notice.alerts.length > 0 ? notice.alerts : [notice.alert];
 
 /**
  * A notification channel. `send` never throws: it answers whether the notice left and, if not,
@@ -22,10 +31,22 @@ export interface AlertChannel {
   close(): void;
 }
 
-/** "[FIRING] critical node-sealed: http://… is sealed" — the one line every channel leads with. */
+/**
+ * "[FIRING] critical node-sealed: http://… is sealed" — the one line every channel leads with; for a
+ * group, "[FIRING] 3 alerts: critical node-sealed (2), critical no-leader".
+ */
 export function headline(notice: AlertNotice): string {
-  const a = notice.alert;
-  return `[${notice.kind === 'firing' ? 'FIRING' : 'RESOLVED'}] ${a.severity} ${a.rule}: ${a.summary}`;
+  const tag = `[${notice.kind === 'firing' ? 'FIRING' : 'RESOLVED'}]`;
+  const alerts = alertsOf(notice);
+  if (alerts.length === 1) {
+    const a = alerts[0]!;
+    return `${tag} ${a.severity} ${a.rule}: ${a.summary}`;
+  }
+  const counts = new Map<string, number>();
+  for (const a of alerts)
+    counts.set(`${a.severity} ${a.rule}`, (counts.get(`${a.severity} ${a.rule}`) ?? 0) + 1);
+  const parts = [...counts].map(([what, n]) => (n > 1 ? `${what} (${n})` : what));
+  return `${tag} ${alerts.length} alerts: ${parts.join(', ')}`;
 }
 
 /** The runbook line of a notice, if the rule has one. */

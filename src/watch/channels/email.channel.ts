@@ -1,6 +1,7 @@
 import { createEmailChannel } from '../../notify/channels.js';
 import type { WatchChannelConfig } from '../../config/watch.schema.js';
-import { headline, runbookLine, type AlertChannel } from './channel.js';
+import type { AlertJson } from '../alert-json.js';
+import { alertsOf, headline, runbookLine, type AlertChannel } from './channel.js';
 
 type EmailConfig = Extract<WatchChannelConfig, { kind: 'email' }>;
 
@@ -19,18 +20,13 @@ export function emailChannel(options: {
   return {
     name: options.name,
     send: (notice) => {
-      const a = notice.alert;
+      const alerts = alertsOf(notice);
       const subject = headline(notice);
-      const details = [
-        subject,
-        '',
-        ...Object.entries(a.labels).map(([k, v]) => `${k}: ${v}`),
-        `fingerprint: ${a.fingerprint}`,
-        `started: ${a.started_at}`,
-        ...(a.resolved_at ? [`resolved: ${a.resolved_at}`] : []),
-        ...(runbookLine(a) ? [runbookLine(a)!] : []),
-      ];
-      const text = details.join('\n');
+      const lines =
+        alerts.length === 1
+          ? [subject, '', ...details(alerts[0]!)]
+          : [subject, ...alerts.flatMap((a) => ['', `${a.severity} ${a.rule}: ${a.summary}`, ...details(a)])];
+      const text = lines.join('\n');
       return email.send({
         to: config.to.join(', '),
         subject,
@@ -45,3 +41,14 @@ export function emailChannel(options: {
 
 const escapeHtml = (text: string) =>
   text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
+
+/** Labels, fingerprint, times and runbook of one alert, a line each. */
+function details(a: AlertJson): string[] {
+  return [
+    ...Object.entries(a.labels).map(([k, v]) => `${k}: ${v}`),
+    `fingerprint: ${a.fingerprint}`,
+    `started: ${a.started_at}`,
+    ...(a.resolved_at ? [`resolved: ${a.resolved_at}`] : []),
+    ...(runbookLine(a) ? [runbookLine(a)!] : []),
+  ];
+}

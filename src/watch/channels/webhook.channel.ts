@@ -1,10 +1,11 @@
 import { createWebhookChannel } from '../../notify/channels.js';
-import type { AlertChannel } from './channel.js';
+import { alertsOf, type AlertChannel } from './channel.js';
 
 /**
  * A generic webhook, signed like tenant notices (x-sealwatch-signature: HMAC-SHA256 of
  * "<timestamp>.<body>", x-sealwatch-timestamp, idempotency-key = the notice id).
- * Body: {"version":1,"kind":"firing"|"resolved","alert":<alert JSON>}.
+ * Body: {"version":1,"kind":"firing"|"resolved","alert":<alert JSON>,"alerts":[<alert JSON>…]}
+ * (`alerts`: every alert of the message, `alert` its first).
  */
 export function webhookChannel(options: {
   name: string;
@@ -18,7 +19,7 @@ export function webhookChannel(options: {
     send: (notice) =>
       webhook.send(
         options.url,
-        JSON.stringify({ version: 1, kind: notice.kind, alert: notice.alert }),
+        JSON.stringify({ version: 1, kind: notice.kind, alert: notice.alert, alerts: alertsOf(notice) }),
         notice.id,
       ),
     close: () => undefined,

@@ -45,6 +45,14 @@ export interface DetectionDeps extends DetectionSettings {
   wake: () => void;
   /** Told when a detection alert first fires (automatic response); its errors are logged, never thrown. */
   onDetection?: ((alert: AlertRecord) => Promise<void> | void) | undefined;
+  /**
+   * Whether this watch holds the HA lease (docs/watch.md → High availability); always when absent.
+   * A standby evaluates what it stores (its rule state stays current) but writes and notifies
+   * nothing: the holder does, and a standby that takes over reads the firing alerts back first.
+   */
+  isLeader?: () => boolean;
+  /** Writes alert rows with their notices in one transaction (fenced by the HA lease); the store's commitCycle when absent. */
+  commit?: (rows: AlertRecord[], notices: NewOutboxEntry[]) => Promise<void>;
   now?: () => Date;
 }
 
@@ -85,6 +93,8 @@ export function createDetection(deps: DetectionDeps) {
   const firing = new Map<string, { alert: AlertRecord; lastFindingAt: number }>();
   /** Alerts whose write failed: written again on the next tick. */
   const unsaved = new Map<string, AlertRecord>();
+  const leading = () => deps.isLeader?.() ?? true;
+  let wasLeading = leading();
   let silences: Silence[] = [];
   let writing: Promise<void> = Promise.resolve();
   const ruleIds = new Set<string>(LIVE_RULES.map((r) => r.id));
@@ -105,6 +115,14 @@ export function createDetection(deps: DetectionDeps) {
         'new-address: could not read the stored addresses; the rule does not run until watch restarts',
       );
     }
+    await readFiring();
+    await refresh();
+    evaluate = startLiveRules({ thresholds: deps.thresholds, secrets, knownAddresses, revoked });
+  }
+
+  /** The detection alerts firing in the store: at start, and when this watch takes the HA lease over. */
+  async function readFiring(): Promise<void> {
+    firing.clear();
     try {
       for (const alert of await deps.store.alerts.active())
         if (ruleIds.has(alert.rule) && alert.state === 'firing')
@@ -112,8 +130,6 @@ export function createDetection(deps: DetectionDeps) {
     } catch (error) {
       logger.error({ err: error }, 'could not read firing detection alerts; they may be notified again');
     }
-    await refresh();
-    evaluate = startLiveRules({ thresholds: deps.thresholds, secrets, knownAddresses, revoked });
   }
 
   /** Silences and the tripwire list (re-read only when containment recorded more). */
@@ -150,6 +166,8 @@ export function createDetection(deps: DetectionDeps) {
       logger.error({ err: error }, 'a live detection rule failed on a stored event');
     }
     if (hits.length === 0) return;
+    // A standby's findings are not written: the lease holder notifies (its own stored events).
+    if (!leading()) return;
     const at = now();
     const fresh: AlertRecord[] = [];
     for (const { rule, finding } of hits) {
@@ -193,7 +211,7 @@ export function createDetection(deps: DetectionDeps) {
     }
     const rows = [...unsaved.values(), ...alerts];
     try {
-      await deps.store.alerts.commitCycle(rows, notices);
+      await (deps.commit ? deps.commit(rows, notices) : deps.store.alerts.commitCycle(rows, notices));
       unsaved.clear();
     } catch (error) {
       // Kept to be written on the next tick; its notices are queued then (notified_state is reset).
@@ -225,6 +243,15 @@ export function createDetection(deps: DetectionDeps) {
 
   /** Resolves quiet alerts and re-reads silences and the tripwire list. */
   async function tick(): Promise<void> {
+    const lead = leading();
+    if (lead && !wasLeading) await readFiring();
+    wasLeading = lead;
+    if (!lead) {
+      // The holder resolves quiet alerts; this standby forgets what it knew until it takes over.
+      firing.clear();
+      unsaved.clear();
+      return;
+    }
     await refresh();
     const at = now();
     const quiet: AlertRecord[] = [];
