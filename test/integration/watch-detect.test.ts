@@ -87,6 +87,8 @@ describe('watch: live detection rules on a real OpenBao audit stream', () => {
         watch: {
           repeat_interval: '1h',
           detection_quiet: '4s',
+          // End to end: the many-tenants detection revokes the reader's token (off by default).
+          auto_response: { 'many-tenants': 'revoke-accessor' },
           channels: [
             { kind: 'webhook', url: `${receiver.url}/hook`, signing_key: { env: 'WATCH_SIGNING_KEY' } },
           ],
@@ -202,6 +204,23 @@ describe('watch: live detection rules on a real OpenBao audit stream', () => {
     const fired = await waitNotice('many-tenants', 'firing', { accessor: reader.accessor });
     expect(fired.alert).toMatchObject({ severity: 'high', runbook: 'secret-leak' });
     expect(fired.alert.summary).toContain('4 tenants (threshold 3)');
+    // watch.auto_response revoked the reader for real, journalled as an incident step.
+    await until(
+      'the reader revoked by the automatic response',
+      async () => (await call('GET', 'auth/token/lookup-self', reader.client_token)).status === 403,
+      30_000,
+    );
+    const store = await Store.open(join(dir, 'sealwatch.db'));
+    try {
+      const responses = (await store.incidents.list()).filter((i) => i.type === 'watch-auto-response');
+      expect(responses).toHaveLength(1);
+      expect(responses[0]).toMatchObject({ state: 'completed' });
+      const steps = await store.incidents.steps(responses[0]!.id);
+      expect(JSON.stringify(steps)).toContain(reader.accessor);
+      expect(JSON.stringify(steps)).not.toContain(reader.client_token);
+    } finally {
+      await store.close();
+    }
   }, 60_000);
 
   it('tripwire: a token revoked by containment and used again fires revoked-token-use (critical)', async () => {
