@@ -251,6 +251,19 @@ describe('watch high availability on PostgreSQL', () => {
     expect(alive()).toHaveLength(1);
   }, 240_000);
 
+  it('a live detection is written and notified once, by the holder, with a standby beside it', async () => {
+    await startInstance('d');
+    await until('one holder and one standby', async () => (alive().length === 2 ? soleLeader() : undefined));
+    const name = `ha-probe-${Date.now()}`;
+    await vault.writePolicy(name, 'path "secret/data/x" { capabilities = ["read"] }');
+    const ofProbe = () =>
+      noticesOf('sys-change', 'firing').filter((n) => n.alert.labels['path'] === `sys/policies/acl/${name}`);
+    await until('the sys-change notice', async () => ofProbe()[0], 30_000);
+    // A few more cycles: the standby neither writes nor notifies it too.
+    await new Promise((r) => setTimeout(r, 4_000));
+    expect(ofProbe()).toHaveLength(1);
+  }, 90_000);
+
   it('on SQLite a second watch refuses to start while the first holds the lease', async () => {
     const sqliteConfig = join(dir, 'sqlite.yaml');
     writeFileSync(
