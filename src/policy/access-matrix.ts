@@ -69,8 +69,11 @@ export function accessMatrix(input: {
       const cross_tenant =
         reached.size > 1 ||
         roles.some((r) => r.tenant !== undefined && [...reached].some((t) => t !== r.tenant));
-      for (const t of read) byTenant[t]!.readers.push({ policy: policy.name, roles });
-      for (const t of write) byTenant[t]!.writers.push({ policy: policy.name, roles });
+      // One entry object shared by every tenant the policy reaches (a `+` rule reaches thousands):
+      // the JSON is the same, the allocations are not.
+      const entry = { policy: policy.name, roles };
+      for (const t of read) byTenant[t]!.readers.push(entry);
+      for (const t of write) byTenant[t]!.writers.push(entry);
       return {
         policy: policy.name,
         roles,
@@ -108,14 +111,15 @@ export function tenantReach(
     const last = parts[parts.length - 1]!;
     if (last.endsWith('*') && last.length > 1) partials.add(last.slice(0, -1));
   }
-  const distinct = (t: string) => oneByOne || segments.has(t) || [...partials].some((p) => t.startsWith(p));
+  const prefixes = [...partials];
+  const distinct = (t: string) => oneByOne || segments.has(t) || prefixes.some((p) => t.startsWith(p));
   const reach = (tenant: string) => {
     const granted = new Set(pathsOf(tenant).flatMap((path) => decide(acl, path).capabilities));
     const root = granted.has('root');
     return { read: root || granted.has('read'), write: root || WRITE.some((c) => granted.has(c)) };
   };
   let probe = 'sealwatch-probe-tenant';
-  while (segments.has(probe) || [...partials].some((p) => probe.startsWith(p))) probe += '_';
+  while (segments.has(probe) || prefixes.some((p) => probe.startsWith(p))) probe += '_';
   const anyOther = reach(probe);
   const read: string[] = [];
   const write: string[] = [];
