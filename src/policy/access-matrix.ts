@@ -60,17 +60,22 @@ export function accessMatrix(input: {
 }): AccessMatrix {
   const byTenant: Record<string, TenantAccess> = {};
   for (const tenant of input.tenants) byTenant[tenant] = { readers: [], writers: [] };
+  const index = positions(input.tenants);
   const policies = [...input.policies]
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((policy): PolicyAccess => {
       const roles = input.roles.get(policy.name) ?? [];
-      const { read, write } = tenantReach([policy], input.tenants, input.pathsOf);
+      const { read, write } = reachOf([policy], input.tenants, input.pathsOf, undefined, index);
       const reached = new Set([...read, ...write]);
+      // More than one tenant, or the one tenant is not that of a tenant role carrying the policy.
       const cross_tenant =
         reached.size > 1 ||
-        roles.some((r) => r.tenant !== undefined && [...reached].some((t) => t !== r.tenant));
-      for (const t of read) byTenant[t]!.readers.push({ policy: policy.name, roles });
-      for (const t of write) byTenant[t]!.writers.push({ policy: policy.name, roles });
+        (reached.size === 1 && roles.some((r) => r.tenant !== undefined && !reached.has(r.tenant)));
+      // One entry object shared by every tenant the policy reaches (a `+` rule reaches thousands):
+      // the JSON is the same, the allocations are not.
+      const entry = { policy: policy.name, roles };
+      for (const t of read) byTenant[t]!.readers.push(entry);
+      for (const t of write) byTenant[t]!.writers.push(entry);
       return {
         policy: policy.name,
         roles,
@@ -98,6 +103,32 @@ export function tenantReach(
   pathsOf: (tenant: string) => string[],
   identity?: IdentityValues,
 ): { read: string[]; write: string[] } {
+  return reachOf(policies, tenants, pathsOf, identity);
+}
+
+/** Where each tenant id stands in the list (every position, should one be listed twice). */
+function positions(tenants: readonly string[]): Map<string, number[]> {
+  const index = new Map<string, number[]>();
+  tenants.forEach((tenant, i) => {
+    const at = index.get(tenant);
+    if (at) at.push(i);
+    else index.set(tenant, [i]);
+  });
+  return index;
+}
+
+/**
+ * tenantReach, with the tenants' positions when the caller evaluates many policies over one list:
+ * then a policy that reaches no made-up tenant (most: they name their own) costs its rules' segments,
+ * not a pass over 5,000 tenants. The answer is the same, in the same order.
+ */
+function reachOf(
+  policies: readonly AclPolicy[],
+  tenants: readonly string[],
+  pathsOf: (tenant: string) => string[],
+  identity: IdentityValues | undefined,
+  index?: ReadonlyMap<string, number[]>,
+): { read: string[]; write: string[] } {
   const acl = buildAcl(policies, identity);
   const oneByOne = identity !== undefined && policies.some((p) => p.rules.some((r) => r.templated));
   const segments = new Set<string>();
@@ -108,17 +139,29 @@ export function tenantReach(
     const last = parts[parts.length - 1]!;
     if (last.endsWith('*') && last.length > 1) partials.add(last.slice(0, -1));
   }
-  const distinct = (t: string) => oneByOne || segments.has(t) || [...partials].some((p) => t.startsWith(p));
+  const prefixes = [...partials];
+  const distinct = (t: string) => oneByOne || segments.has(t) || prefixes.some((p) => t.startsWith(p));
   const reach = (tenant: string) => {
     const granted = new Set(pathsOf(tenant).flatMap((path) => decide(acl, path).capabilities));
     const root = granted.has('root');
     return { read: root || granted.has('read'), write: root || WRITE.some((c) => granted.has(c)) };
   };
   let probe = 'sealwatch-probe-tenant';
-  while (segments.has(probe) || [...partials].some((p) => probe.startsWith(p))) probe += '_';
+  while (segments.has(probe) || prefixes.some((p) => probe.startsWith(p))) probe += '_';
   const anyOther = reach(probe);
   const read: string[] = [];
   const write: string[] = [];
+  if (index && !oneByOne && prefixes.length === 0 && !anyOther.read && !anyOther.write) {
+    // Only a tenant named by a whole segment can differ from the made-up one, which gets nothing.
+    const named = [...segments].flatMap((segment) => index.get(segment) ?? []).sort((a, b) => a - b);
+    for (const at of named) {
+      const tenant = tenants[at]!;
+      const r = reach(tenant);
+      if (r.read) read.push(tenant);
+      if (r.write) write.push(tenant);
+    }
+    return { read, write };
+  }
   for (const tenant of tenants) {
     const r = distinct(tenant) ? reach(tenant) : anyOther;
     if (r.read) read.push(tenant);

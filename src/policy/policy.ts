@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { errorMessage, SealwatchError } from '../errors.js';
+import { fastDecodePolicy } from './policy-fast-hcl.js';
 
 /**
  * ACL policies as the server reads them. HCL goes through `@cdktf/hcl2json` (HashiCorp's own HCL
@@ -127,6 +128,9 @@ async function decode(name: string, text: string): Promise<unknown> {
       });
     }
   }
+  // The common shape (path blocks granting capabilities) is read without the WebAssembly.
+  const fast = fastDecodePolicy(text);
+  if (fast) return fast;
   try {
     // Loaded on first use: the module reads and starts its WebAssembly (~70 ms, ~8 ms a policy after
     // the first), which commands that read no policy should not pay for.

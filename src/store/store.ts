@@ -21,6 +21,7 @@ import { RevokedAccessorRepository } from './repositories/revoked-accessors.repo
 import { RotationRepository } from './repositories/rotation.repository.js';
 import { WatchLeaseRepository } from './repositories/watch-lease.repository.js';
 import type { Database } from './schema.js';
+import { SqliteReader } from './sqlite-reader.js';
 
 export class StoreError extends SealwatchError {
   constructor(message: string, options: ConstructorParameters<typeof SealwatchError>[2] = {}) {
@@ -63,19 +64,21 @@ export class Store {
     /** The raw SQLite handle, for bulk paths that Kysely would slow down (SQLite only). */
     readonly sqlite: SQLite.Database | undefined,
     readonly pool: Pool | undefined,
+    /** Grouped reads over the audit events, off the event loop (SQLite files only). */
+    private readonly reader: SqliteReader | undefined = undefined,
   ) {
     this.observations = new NodeObservationRepository(db);
     this.rotations = new RotationRepository(db);
     this.auditEvents = new AuditEventRepository(db, sqlite);
     this.auditAnalysis = new AuditAnalysisRepository(db, sqlite);
-    this.auditLogins = new AuditLoginRepository(db);
+    this.auditLogins = new AuditLoginRepository(db, reader);
     this.incidents = new IncidentRepository(db);
     this.notifications = new NotificationRepository(db);
     this.backups = new BackupRepository(db);
     this.leases = new WatchLeaseRepository(db, dialect);
     this.alerts = new AlertRepository(db, this.leases);
     this.postureBaselines = new PostureBaselineRepository(db);
-    this.postureUsage = new PostureUsageRepository(db);
+    this.postureUsage = new PostureUsageRepository(db, reader);
     this.revokedAccessors = new RevokedAccessorRepository(db);
   }
 
@@ -98,7 +101,11 @@ export class Store {
     sqlite?: SQLite.Database,
     pool?: Pool,
   ): Store {
-    return new Store(db, dialect, location, sqlite, pool);
+    const reader =
+      sqlite && location !== '' && location !== ':memory:' && !location.startsWith('file:')
+        ? new SqliteReader(location)
+        : undefined;
+    return new Store(db, dialect, location, sqlite, pool, reader);
   }
 
   static fromSqlite(file: string, handle: SQLite.Database): Store {
@@ -146,6 +153,7 @@ export class Store {
   }
 
   async close(): Promise<void> {
+    await this.reader?.close();
     await this.db.destroy();
   }
 }

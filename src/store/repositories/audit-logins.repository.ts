@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { toSortableUtc } from '../../util/time.js';
 import type { Database } from '../schema.js';
+import type { SqliteReader } from '../sqlite-reader.js';
 
 /** A login that issued no token: what the auth-failures runbook classifies. */
 export interface FailedLogin {
@@ -29,7 +30,11 @@ export interface LoginSuccesses {
  * refused AppRole or userpass login often carries its message only in the HMAC'd response data.
  */
 export class AuditLoginRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** Runs the grouped count off the event loop (a SQLite file); absent, Kysely runs it. */
+    private readonly reader?: SqliteReader,
+  ) {}
 
   /** Whether anything at all was ingested. */
   async hasEvents(): Promise<boolean> {
@@ -68,7 +73,7 @@ export class AuditLoginRepository {
 
   /** Successful logins since `since`, by mount and metadata. */
   async succeeded(since: string): Promise<LoginSuccesses[]> {
-    const rows = await this.logins(since)
+    const query = this.logins(since)
       .where('issued_token_ttl', 'is not', null)
       .select(({ fn }) => [
         'mount_point',
@@ -76,8 +81,8 @@ export class AuditLoginRepository {
         fn.countAll<number | string | bigint>().as('count'),
         fn.max('time').as('last'),
       ])
-      .groupBy(['mount_point', 'metadata'])
-      .execute();
+      .groupBy(['mount_point', 'metadata']);
+    const rows = this.reader ? await this.reader.all(query.compile()) : await query.execute();
     return rows.map((r) => ({
       mount_point: r.mount_point,
       metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, string>),

@@ -1,5 +1,6 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from '../schema.js';
+import type { SqliteReader } from '../sqlite-reader.js';
 import type { AnalysisWindow } from './audit-analysis.repository.js';
 
 /** Secret-ID issuances of one AppRole role path (`auth/approle/role/ci/secret-id`), wrapped or not. */
@@ -28,18 +29,27 @@ const WRAPPED = sql<number>`case when wrap_info is null then 0 else 1 end`;
  * over the window, so a million events cost one pass, not a million rows in JavaScript.
  */
 export class PostureUsageRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** Runs the grouped queries off the event loop (a SQLite file); absent, Kysely runs them. */
+    private readonly reader?: SqliteReader,
+  ) {}
+
+  private rows<R>(query: Compilable<R>): Promise<R[]> {
+    return this.reader ? this.reader.all(query.compile()) : query.execute();
+  }
 
   /** The distinct policy sets (JSON arrays, as stored) of the calls made in the window. */
   async policySets(window: AnalysisWindow): Promise<string[][]> {
-    const rows = await this.db
-      .selectFrom('audit_events')
-      .where('time', '>=', window.since)
-      .where('time', '<=', window.until)
-      .where('type', '=', 'request')
-      .select('policies')
-      .distinct()
-      .execute();
+    const rows = await this.rows(
+      this.db
+        .selectFrom('audit_events')
+        .where('time', '>=', window.since)
+        .where('time', '<=', window.until)
+        .where('type', '=', 'request')
+        .select('policies')
+        .distinct(),
+    );
     return rows.map((r) => JSON.parse(r.policies) as string[]);
   }
 
@@ -74,29 +84,30 @@ export class PostureUsageRepository {
 
   /** Successful AppRole secret-ID issuances (`auth/<mount>/role/<role>/[custom-]secret-id`) per role path. */
   async secretIdIssuances(window: AnalysisWindow): Promise<SecretIdIssuances[]> {
-    const rows = await this.db
-      .selectFrom('audit_events')
-      .where('time', '>=', window.since)
-      .where('time', '<=', window.until)
-      .where('path', '>=', 'auth/')
-      .where('path', '<', 'auth0')
-      .where('type', '=', 'response')
-      .where('error', 'is', null)
-      .where('operation', 'in', ['create', 'update'])
-      .where((eb) =>
-        eb.or([
-          eb('path', 'like', 'auth/%/role/%/secret-id'),
-          eb('path', 'like', 'auth/%/role/%/custom-secret-id'),
-        ]),
-      )
-      .select([
-        'path',
-        sql<number>`sum(${WRAPPED})`.as('wrapped'),
-        sql<number>`sum(1 - ${WRAPPED})`.as('unwrapped'),
-        sql<string | null>`max(case when wrap_info is null then time end)`.as('last_unwrapped'),
-      ])
-      .groupBy('path')
-      .execute();
+    const rows = await this.rows(
+      this.db
+        .selectFrom('audit_events')
+        .where('time', '>=', window.since)
+        .where('time', '<=', window.until)
+        .where('path', '>=', 'auth/')
+        .where('path', '<', 'auth0')
+        .where('type', '=', 'response')
+        .where('error', 'is', null)
+        .where('operation', 'in', ['create', 'update'])
+        .where((eb) =>
+          eb.or([
+            eb('path', 'like', 'auth/%/role/%/secret-id'),
+            eb('path', 'like', 'auth/%/role/%/custom-secret-id'),
+          ]),
+        )
+        .select([
+          'path',
+          sql<number>`sum(${WRAPPED})`.as('wrapped'),
+          sql<number>`sum(1 - ${WRAPPED})`.as('unwrapped'),
+          sql<string | null>`max(case when wrap_info is null then time end)`.as('last_unwrapped'),
+        ])
+        .groupBy('path'),
+    );
     return rows.map((r) => ({
       path: r.path!,
       wrapped: Number(r.wrapped),
@@ -110,23 +121,24 @@ export class PostureUsageRepository {
    * (`…/creds/…`), per mount and caller identity (auth metadata, display name), wrapped or not.
    */
   async sensitiveReads(window: AnalysisWindow): Promise<SensitiveReads[]> {
-    const rows = await this.db
-      .selectFrom('audit_events')
-      .where('time', '>=', window.since)
-      .where('time', '<=', window.until)
-      .where('type', '=', 'response')
-      .where('operation', '=', 'read')
-      .where('error', 'is', null)
-      .where((eb) => eb.or([eb('tenant', 'is not', null), eb('path', 'like', '%/creds/%')]))
-      .select([
-        'mount_point',
-        'metadata',
-        'display_name',
-        sql<number>`sum(${WRAPPED})`.as('wrapped'),
-        sql<number>`sum(1 - ${WRAPPED})`.as('unwrapped'),
-      ])
-      .groupBy(['mount_point', 'metadata', 'display_name'])
-      .execute();
+    const rows = await this.rows(
+      this.db
+        .selectFrom('audit_events')
+        .where('time', '>=', window.since)
+        .where('time', '<=', window.until)
+        .where('type', '=', 'response')
+        .where('operation', '=', 'read')
+        .where('error', 'is', null)
+        .where((eb) => eb.or([eb('tenant', 'is not', null), eb('path', 'like', '%/creds/%')]))
+        .select([
+          'mount_point',
+          'metadata',
+          'display_name',
+          sql<number>`sum(${WRAPPED})`.as('wrapped'),
+          sql<number>`sum(1 - ${WRAPPED})`.as('unwrapped'),
+        ])
+        .groupBy(['mount_point', 'metadata', 'display_name']),
+    );
     return rows.map((r) => ({
       mount_point: r.mount_point,
       metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, string>),
@@ -135,4 +147,10 @@ export class PostureUsageRepository {
       unwrapped: Number(r.unwrapped),
     }));
   }
+}
+
+/** A Kysely query: compiled for the reader thread, or executed in place. */
+export interface Compilable<R> {
+  compile(): CompiledQuery<R>;
+  execute(): Promise<R[]>;
 }
