@@ -9,6 +9,7 @@ import { approveAll, type PlaybookPlan } from '../playbook/playbook.engine.js';
 import type { Step } from '../playbook/step.js';
 import type { AlertRecord } from '../store/repositories/alerts.repository.js';
 import type { Store } from '../store/store.js';
+import { HASHED_ACCESSOR_NOT_LIVE, resolveHashedAccessor } from './hashed-accessor.js';
 import type { VaultClient } from '../vault/client.js';
 import type { WatchLease } from './lease.js';
 
@@ -22,7 +23,15 @@ export interface AutoResponseDeps {
   /** Detection rule id → action. A rule not named here triggers nothing: off by default. */
   actions: Readonly<Record<string, AutoResponseAction>>;
   /** The responder's client: its token revokes, and is never revoked. */
-  vault: Pick<VaultClient, 'tokenLookupSelf' | 'tokenLookupAccessor' | 'tokenRevokeAccessor'>;
+  vault: Pick<
+    VaultClient,
+    | 'tokenLookupSelf'
+    | 'tokenLookupAccessor'
+    | 'tokenRevokeAccessor'
+    | 'listAuditDevices'
+    | 'auditHash'
+    | 'tokenListAccessors'
+  >;
   /** Accessors never revoked beside the responder's own (the watch's token when it is another). */
   protectedAccessors?: readonly string[];
   store: Pick<Store, 'incidents'>;
@@ -96,10 +105,31 @@ export function createAutoResponder(deps: AutoResponseDeps) {
       },
     ));
 
+  /** The live accessor behind an alert's label (audit devices HMAC accessors by default), found once. */
+  const resolved = new Map<string, Promise<string>>();
+  const accessorOf = (label: string) => {
+    let found = resolved.get(label);
+    if (!found) {
+      found = resolveHashedAccessor(deps.vault, label);
+      // A failed search is tried again on resume; the step fails with its reason meanwhile.
+      found.catch(() => resolved.delete(label));
+      resolved.set(label, found);
+    }
+    return found;
+  };
+
   /** Why this alert's accessor is not revoked (none named, or a protected one), if so. */
   async function revokeRefusal(alert: DetectionRef): Promise<string | undefined> {
-    const accessor = alert.labels['accessor'];
-    if (!accessor) return `alert ${alert.fingerprint} has no accessor label: nothing to revoke`;
+    const label = alert.labels['accessor'];
+    if (!label) return `alert ${alert.fingerprint} has no accessor label: nothing to revoke`;
+    let accessor: string;
+    try {
+      accessor = await accessorOf(label);
+    } catch (error) {
+      // Not a refusal: the step runs, and fails with why the token could not be found.
+      deps.logger.warn({ err: error, label }, 'could not find the token behind a hashed accessor');
+      return undefined;
+    }
     const whose = (await protectedAccessors()).get(accessor);
     return whose ? new ProtectedAccessorError(accessor, whose).message : undefined;
   }
@@ -116,16 +146,35 @@ export function createAutoResponder(deps: AutoResponseDeps) {
       ],
       skip: () => revokeRefusal(alert),
       run: async () => {
-        const token = await deps.vault.tokenLookupAccessor(accessor!).then(
+        const label = accessor!;
+        const live = await accessorOf(label);
+        const token = await deps.vault.tokenLookupAccessor(live).then(
           (t) => ({ display_name: t.display_name, policies: t.policies, path: t.path }),
           // Already gone (revoked by hand, expired): revoking it again is harmless, the verify says so.
           (error: unknown) => ({ lookup_error: errorMessage(error) }),
         );
-        await deps.vault.tokenRevokeAccessor(accessor!);
-        return { evidence: { accessor, ...token, alert: alert.fingerprint, rule: alert.rule } };
+        await deps.vault.tokenRevokeAccessor(live);
+        return {
+          evidence: {
+            accessor: live,
+            ...(live === label ? {} : { logged_as: label }),
+            ...token,
+            alert: alert.fingerprint,
+            rule: alert.rule,
+          },
+        };
       },
       verify: async () => {
-        const after = await deps.vault.tokenLookupAccessor(accessor!).then(
+        let live: string;
+        try {
+          live = await accessorOf(accessor!);
+        } catch (error) {
+          // Every live accessor was hashed and none matched: the token is gone (a resumed verify).
+          if (error instanceof SealwatchError && error.code === HASHED_ACCESSOR_NOT_LIVE)
+            return { ok: true, evidence: { accessor, lookup: errorMessage(error) } };
+          throw error;
+        }
+        const after = await deps.vault.tokenLookupAccessor(live).then(
           () => undefined,
           (error: unknown) => errorMessage(error),
         );

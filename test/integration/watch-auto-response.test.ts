@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,8 @@ import { startTestLab, type TestLab } from '../harness/bao-lab.js';
 import { PLAYBOOKS } from '../../src/cli/playbooks.js';
 
 const detection = (rule: string, accessor: string, startedAt = new Date().toISOString()): AlertRecord => ({
-  fingerprint: `${rule.length.toString(16).padStart(2, '0')}${accessor.slice(0, 14)}`.padEnd(16, '0'),
+  // As the lifecycle makes them: hex digits of a hash over the rule and labels.
+  fingerprint: createHash('sha256').update(`${rule}\0${accessor}`).digest('hex').slice(0, 16),
   rule,
   severity: 'critical',
   state: 'firing',
@@ -109,6 +111,28 @@ describe('watch automatic response', () => {
     expect((await r.respondTo(alert)).outcome).toBe('already');
     expect((await store.incidents.list()).filter((i) => i.id === id)).toHaveLength(1);
   }, 30_000);
+
+  it('revoke-accessor finds the live token behind an HMAC-ed accessor label (the audit default) and revokes it', async () => {
+    const { token, accessor } = await newToken();
+    const device = (await vault.listAuditDevices())[0]!;
+    const hashed = await vault.auditHash(device.path, accessor);
+    expect(hashed).toMatch(/^hmac-sha256:/);
+    const alert = detection('many-tenants', hashed);
+    await responder({ actions: { 'many-tenants': 'revoke-accessor' } }).onDetection(alert);
+    expect(await stillValid(token)).toBe(false);
+    const [step] = await store.incidents.steps(autoResponseIncidentId(alert));
+    expect(step).toMatchObject({ step_id: 'revoke-accessor', status: 'done' });
+    expect(JSON.stringify(step)).toContain(accessor);
+    // An HMAC no live token has fails the step, saying why, and revokes nothing.
+    const bystander = await newToken();
+    const ghost = detection('many-tenants', `hmac-sha256:${'0'.repeat(64)}`);
+    const result = await responder({ actions: { 'many-tenants': 'revoke-accessor' } }).respondTo(ghost);
+    expect(result.outcome).toBe('failed');
+    expect(JSON.stringify(await store.incidents.events(autoResponseIncidentId(ghost)))).toMatch(
+      /no live token/,
+    );
+    expect(await stillValid(bystander.token)).toBe(true);
+  }, 60_000);
 
   it("refuses to revoke the responder's own token or the watch's, and says so in the journal", async () => {
     const self = await vault.tokenLookupSelf();

@@ -204,7 +204,7 @@ const row = (f: PostureFinding) => ({
   severity: f.severity,
   subject: findingSubject(f),
   finding: f.title,
-  fix: f.fix.split('\n')[0],
+  fix: f.fix.includes('\n') ? `${f.fix.split('\n')[0]} … (the whole stanza: --format md or --json)` : f.fix,
 });
 
 function renderDiff(ctx: CliContext, diff: PostureDiff): void {

@@ -45,7 +45,7 @@ export const policyCrossTenantCheck: PostureCheck = {
           check: this.id,
           area: this.area,
           severity: 'high',
-          title: `role ${role.mount}/${role.role} of tenant ${role.tenant} can reach tenant(s) ${others.join(', ')} through policy ${p.policy}`,
+          title: `role ${role.mount}/${role.role} (tenant ${role.tenant} by posture.tenant_role_template) can reach tenant(s) ${others.join(', ')} through policy ${p.policy}`,
           evidence: {
             policy: p.policy,
             role: role.role,

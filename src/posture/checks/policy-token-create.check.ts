@@ -3,7 +3,12 @@ import type { AclPolicy } from '../../policy/policy.js';
 import type { PostureCheck, PostureFinding } from '../check.js';
 import { gapFindings, policyFacts } from './policy-set.js';
 
-const CREATE_PATHS = ['auth/token/create', 'auth/token/create-orphan', 'auth/token/create/sealwatch-probe'];
+/** Where tokens are created; a token role's path is decided on a sample role name and shown as `<role>`. */
+const CREATE_PATHS = [
+  { path: 'auth/token/create', shown: 'auth/token/create' },
+  { path: 'auth/token/create-orphan', shown: 'auth/token/create-orphan' },
+  { path: 'auth/token/create/sealwatch-probe', shown: 'auth/token/create/<role>' },
+];
 
 /**
  * Token creation (update or create on auth/token/create*) with no limit on the `policies` parameter:
@@ -18,18 +23,23 @@ export const policyTokenCreateCheck: PostureCheck = {
     const findings: PostureFinding[] = gapFindings(this, facts.couldNotRead);
     for (const policy of facts.policies) {
       const acl = buildAcl([policy]);
-      for (const path of CREATE_PATHS) {
+      for (const { path, shown } of CREATE_PATHS) {
         const decision = decide(acl, path);
         if (!decision.capabilities.some((c) => c === 'update' || c === 'create')) continue;
         if (limitsPolicies(policy, decision.rule)) continue;
         const sudo = decision.capabilities.includes('sudo');
         findings.push({
-          id: `${this.id}:${policy.name}:${path}`,
+          id: `${this.id}:${policy.name}:${shown}`,
           check: this.id,
           area: this.area,
           severity: sudo ? 'high' : 'medium',
-          title: `policy ${policy.name} can create tokens on ${path} (rule "${decision.rule}") with no limit on their policies${sudo ? ', and with sudo' : ''}`,
-          evidence: { policy: policy.name, path, rule: decision.rule, capabilities: decision.capabilities },
+          title: `policy ${policy.name} can create tokens on ${shown} (rule "${decision.rule}") with no limit on their policies${sudo ? ', and with sudo' : ''}`,
+          evidence: {
+            policy: policy.name,
+            path: shown,
+            rule: decision.rule,
+            capabilities: decision.capabilities,
+          },
           why: 'an unlimited token-creation grant lets one stolen credential mint long-lived tokens that survive its own revocation',
           fix: `in policy ${policy.name}: path "${decision.rule}" { capabilities = ["update"] allowed_parameters = { "policies" = ["<allowed>"] "ttl" = ["1h"] } }, or create tokens through a token role with allowed_policies`,
         });
