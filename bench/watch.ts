@@ -143,6 +143,7 @@ async function main(): Promise<void> {
     watch = spawn(
       process.execPath,
       [
+        ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : []),
         CLI,
         '--config',
         config,
@@ -226,6 +227,7 @@ async function main(): Promise<void> {
     const latencies = [...written]
       .map(([accessor, at]) => (received.has(accessor) ? received.get(accessor)! - at : Infinity))
       .sort((a, b) => a - b);
+    if (process.env.SW_DEBUG) console.error(JSON.stringify([...written].map(([a, at]) => [Math.round((at - started) / 100) / 10, Math.round((received.get(a) ?? Infinity) - at), Math.round((firedAt.get(a) ?? Infinity) - at)])));
     const missed = latencies.filter((l) => l === Infinity).length;
     const toFire = [...written]
       .flatMap(([accessor, at]) => (firedAt.has(accessor) ? [firedAt.get(accessor)! - at] : []))

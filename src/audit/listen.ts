@@ -166,7 +166,7 @@ function storeThreadFor(
     {
       url: location,
       templates: deps.matcher.templates,
-      batchSize: Number(process.env.SW_BATCH ?? 0) || (options.batchSize ?? DEFAULT_BATCH_SIZE),
+      batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
       flushMs: options.flushMs ?? 200,
       maxErrors,
       wantRows: options.onStoredRows !== undefined,

@@ -48,7 +48,7 @@ const WORKER_HEAP_MB = 160;
  * Its young generation: the rows of a batch die young, and V8's default lets the two threads'
  * nurseries together push watch past its memory budget.
  */
-const WORKER_YOUNG_MB = Number(process.env.SW_YOUNG ?? 8);
+const WORKER_YOUNG_MB = 8;
 
 export interface StoreThreadOptions extends Pick<AuditSinkOptions, 'onStored' | 'onStoredRows'> {
   /** A batch that could not be stored (logged by the caller); listening goes on. */
