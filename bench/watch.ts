@@ -33,6 +33,8 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     /** Writes a CPU profile of the watch process into this directory (node --cpu-prof). */
     profile: { type: 'string' },
+    /** Prints each planted detection to stderr: [second written, ms to notice, ms to fired_at]. */
+    timeline: { type: 'boolean', default: false },
   },
   allowPositionals: true,
 });
@@ -227,7 +229,16 @@ async function main(): Promise<void> {
     const latencies = [...written]
       .map(([accessor, at]) => (received.has(accessor) ? received.get(accessor)! - at : Infinity))
       .sort((a, b) => a - b);
-    if (process.env.SW_DEBUG) console.error(JSON.stringify([...written].map(([a, at]) => [Math.round((at - started) / 100) / 10, Math.round((received.get(a) ?? Infinity) - at), Math.round((firedAt.get(a) ?? Infinity) - at)])));
+    if (values.timeline)
+      console.error(
+        JSON.stringify(
+          [...written].map(([accessor, at]) => [
+            Math.round((at - started) / 100) / 10,
+            Math.round((received.get(accessor) ?? Infinity) - at),
+            Math.round((firedAt.get(accessor) ?? Infinity) - at),
+          ]),
+        ),
+      );
     const missed = latencies.filter((l) => l === Infinity).length;
     const toFire = [...written]
       .flatMap(([accessor, at]) => (firedAt.has(accessor) ? [firedAt.get(accessor)! - at] : []))
