@@ -33,6 +33,8 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     /** Writes a CPU profile of the watch process into this directory (node --cpu-prof). */
     profile: { type: 'string' },
+    /** Prints each planted detection to stderr: [second written, ms to notice, ms to fired_at]. */
+    timeline: { type: 'boolean', default: false },
   },
   allowPositionals: true,
 });
@@ -143,6 +145,7 @@ async function main(): Promise<void> {
     watch = spawn(
       process.execPath,
       [
+        ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : []),
         CLI,
         '--config',
         config,
@@ -226,6 +229,16 @@ async function main(): Promise<void> {
     const latencies = [...written]
       .map(([accessor, at]) => (received.has(accessor) ? received.get(accessor)! - at : Infinity))
       .sort((a, b) => a - b);
+    if (values.timeline)
+      console.error(
+        JSON.stringify(
+          [...written].map(([accessor, at]) => [
+            Math.round((at - started) / 100) / 10,
+            Math.round((received.get(accessor) ?? Infinity) - at),
+            Math.round((firedAt.get(accessor) ?? Infinity) - at),
+          ]),
+        ),
+      );
     const missed = latencies.filter((l) => l === Infinity).length;
     const toFire = [...written]
       .flatMap(([accessor, at]) => (firedAt.has(accessor) ? [firedAt.get(accessor)! - at] : []))

@@ -1,8 +1,8 @@
 // Bundles the CLI (after `tsc` has built dist/) so that `sealwatch` starts in a quarter of a second
 // instead of loading hundreds of modules one by one (kysely alone is 280; measured: `assess --help`
 // 0.42 s unbundled, 0.24 s bundled): dist/cli/main.js, its
-// lazily loaded commands as chunks beside it, and the two scripts the CLI starts by path, the
-// audit parse worker and the lab's mail catcher, which must sit beside the code that starts them.
+// lazily loaded commands as chunks beside it, and the scripts the CLI starts by path, the
+// audit parse and store workers and the lab's mail catcher, which must sit beside the code that starts them.
 // Packages with native parts, or loaded only by a few commands, stay ordinary imports.
 import { build } from 'esbuild';
 import { readdirSync, rmSync } from 'node:fs';
@@ -15,6 +15,7 @@ await build({
   entryPoints: {
     main: 'src/cli/main.ts',
     'parse-thread.worker': 'src/audit/parse-thread.worker.ts',
+    'store-thread.worker': 'src/audit/store-thread.worker.ts',
     // A program of its own: see the note at the top of that file.
     'mail-catcher.main': 'src/lab/mail-catcher.main.ts',
   },

@@ -26,7 +26,11 @@ export interface IngestCounts {
 }
 
 export interface AuditPipelineDeps {
-  store: Pick<Store, 'auditEvents'>;
+  /**
+   * With a SQLite store's location and dialect (a Store has both), `audit listen` and `watch` parse
+   * and store socket lines in a worker thread over a connection of its own (store-thread.ts).
+   */
+  store: Pick<Store, 'auditEvents'> & Partial<Pick<Store, 'dialect' | 'location'>>;
   /** Built once from config `tenancy.paths`. */
   matcher: PathTemplateMatcher;
   logger: Logger;

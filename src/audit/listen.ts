@@ -1,7 +1,15 @@
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { UsageError, errorMessage } from '../errors.js';
-import { AuditSink, type AuditPipelineDeps, type AuditSinkOptions, type IngestCounts } from './audit-sink.js';
+import {
+  AuditSink,
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_MAX_ERRORS,
+  type AuditPipelineDeps,
+  type AuditSinkOptions,
+  type IngestCounts,
+} from './audit-sink.js';
 import { readLines } from './line-reader.js';
+import { StoreThread } from './store-thread.js';
 
 export interface ListenOptions extends AuditSinkOptions {
   /** host:port, e.g. 127.0.0.1:9090 or [::1]:9090. */
@@ -55,18 +63,24 @@ export async function listenForAuditEvents(
   const { host, port } = parseBind(options.bind, options.allowRemote ?? false);
   const notice = options.onNotice ?? (() => undefined);
   const sink = new AuditSink(deps, options);
+  const stored = (error: unknown) => {
+    deps.logger.error({ err: error }, 'storing audit events failed');
+    notice(`storing audit events failed: ${errorMessage(error)}`);
+  };
+  const thread = storeThreadFor(options, deps, stored);
   const sockets = new Set<Socket>();
   const readers = new Set<Promise<void>>();
   let connections = 0;
-  // Flushes one at a time: the store is written by one batch per transaction.
+  // Flushes one at a time: the store is written by one batch per transaction. With a store
+  // thread, the worker flushes on its own timer; the final flush waits for what it holds.
   let flushing: Promise<unknown> = Promise.resolve();
   const flush = () => {
     flushing = flushing
-      .then(() => sink.flush())
-      .catch((error: unknown) => {
-        deps.logger.error({ err: error }, 'storing audit events failed');
-        notice(`storing audit events failed: ${errorMessage(error)}`);
-      });
+      .then(async () => {
+        if (thread) await thread.flush();
+        else await sink.flush();
+      })
+      .catch(stored);
     return flushing;
   };
 
@@ -78,7 +92,8 @@ export async function listenForAuditEvents(
     const reader = (async () => {
       try {
         for await (const lines of readLines(socket, { flushPartial: true }))
-          if (sink.add(lines, peer)) await flush();
+          if (thread) await thread.add(lines, peer);
+          else if (sink.add(lines, peer)) await flush();
       } catch (error) {
         deps.logger.warn({ peer, err: error }, 'audit connection failed');
       } finally {
@@ -89,19 +104,30 @@ export async function listenForAuditEvents(
     void reader.finally(() => readers.delete(reader));
   });
 
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(
-        new UsageError(`cannot listen on ${options.bind}: ${error.code ?? error.message}`, { cause: error }),
-      ),
-    );
-    server.listen(port, host, () => resolveListen());
-  });
+  try {
+    // The worker opens its store while the socket starts listening: lines that arrive meanwhile wait.
+    const listening = new Promise<void>((resolveListen, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          new UsageError(`cannot listen on ${options.bind}: ${error.code ?? error.message}`, {
+            cause: error,
+          }),
+        ),
+      );
+      server.listen(port, host, () => resolveListen());
+    });
+    await Promise.all([listening, thread?.start()]);
+  } catch (error) {
+    server.close();
+    for (const socket of sockets) socket.destroy();
+    await thread?.close();
+    throw error;
+  }
   const address = server.address();
   const actual = typeof address === 'object' && address ? { host, port: address.port } : { host, port };
   options.onListening?.(actual);
 
-  const timer = setInterval(() => void flush(), options.flushMs ?? 200);
+  const timer = thread ? undefined : setInterval(() => void flush(), options.flushMs ?? 200);
   try {
     await new Promise<void>((resolveStop) => {
       if (options.signal?.aborted) return resolveStop();
@@ -118,6 +144,39 @@ export async function listenForAuditEvents(
     });
     await Promise.allSettled([...readers]);
     await flush();
+    await thread?.close().catch(stored);
   }
-  return { counts: sink.counts, connections };
+  return { counts: thread ? thread.counts : sink.counts, connections };
+}
+
+/**
+ * A worker thread that parses and stores the socket's lines, for a SQLite store in a file (its
+ * own connection sees the same database); PostgreSQL and in-memory stores are written in-thread.
+ */
+function storeThreadFor(
+  options: ListenOptions,
+  deps: AuditPipelineDeps,
+  onStoreFailed: (error: unknown) => void,
+): StoreThread | undefined {
+  const { dialect, location } = deps.store;
+  if (dialect !== 'sqlite' || !location || location === ':memory:' || location.startsWith('file:'))
+    return undefined;
+  const maxErrors = options.maxErrors ?? DEFAULT_MAX_ERRORS;
+  return new StoreThread(
+    {
+      url: location,
+      templates: deps.matcher.templates,
+      batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+      flushMs: options.flushMs ?? 200,
+      maxErrors,
+      wantRows: options.onStoredRows !== undefined,
+    },
+    {
+      onStored: options.onStored,
+      onStoredRows: options.onStoredRows,
+      onStoreFailed: (message) => onStoreFailed(new Error(message)),
+      onMalformed: (file, line, reason) => deps.logger.debug({ file, line, reason }, 'malformed audit line'),
+    },
+    maxErrors,
+  );
 }

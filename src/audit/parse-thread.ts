@@ -99,9 +99,18 @@ export class ParseThread {
 const WORKER_HEAP_MB = 192;
 
 function startWorker(data: ParseThreadData): Worker {
+  return startAuditWorker('parse-thread.worker', data, WORKER_HEAP_MB);
+}
+
+/** Starts a worker module of this directory, from the build or (tests, benchmarks) the sources. */
+export function startAuditWorker(name: string, data: unknown, heapMb: number, youngMb?: number): Worker {
   const here = fileURLToPath(import.meta.url);
-  const entry = new URL(`./parse-thread.worker${extname(here)}`, import.meta.url);
-  const options = { workerData: data, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } };
+  const entry = new URL(`./${name}${extname(here)}`, import.meta.url);
+  const resourceLimits = {
+    maxOldGenerationSizeMb: heapMb,
+    ...(youngMb === undefined ? {} : { maxYoungGenerationSizeMb: youngMb }),
+  };
+  const options = { workerData: data, resourceLimits };
   if (extname(here) === '.js') return new Worker(entry, options);
   // Running from the TypeScript sources (tests, the benchmark through tsx): load them through tsx.
   return new Worker(

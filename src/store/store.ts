@@ -7,6 +7,7 @@ import type { Pool } from 'pg';
 import { redactUrl } from '../config/load.js';
 import { SealwatchError, errorMessage } from '../errors.js';
 import { migrations, type StoreDialect } from './migrations/index.js';
+import { openSqliteConnection } from './sqlite-connection.js';
 import { AlertRepository } from './repositories/alerts.repository.js';
 import { AuditAnalysisRepository } from './repositories/audit-analysis.repository.js';
 import { AuditEventRepository } from './repositories/audit-events.repository.js';
@@ -162,25 +163,10 @@ export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//.test(url);
 }
 
-/**
- * Page size of new SQLite stores. Audit events are wide rows (a few hundred bytes) written by the
- * million: 16 KiB pages halve the cost of appending them against SQLite's default 4 KiB (fewer
- * page splits and cell moves, fewer pages per WAL commit), and reads of the covering indexes that
- * assessment scans are cheaper too.
- */
-const SQLITE_PAGE_BYTES = 16_384;
-
 function openSqlite(file: string): Store {
   try {
     ensureDirectory(dirname(file));
-    const handle = new SQLite(file);
-    // Takes effect on a new file only (before its first table); existing stores keep theirs.
-    handle.pragma(`page_size = ${SQLITE_PAGE_BYTES}`);
-    handle.pragma('journal_mode = WAL');
-    handle.pragma('synchronous = NORMAL');
-    handle.pragma('busy_timeout = 5000');
-    handle.pragma('foreign_keys = ON');
-    return Store.fromSqlite(file, handle);
+    return Store.fromSqlite(file, openSqliteConnection(file));
   } catch (error) {
     throw new StoreError(`store ${file} cannot be opened: ${errorMessage(error)}`, { cause: error });
   }
