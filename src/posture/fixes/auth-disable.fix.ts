@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportAuthMount, type ExportedAuthMount } from '../../respond/auth-export.js';
-import { evidenceString, mountName, refuseOrContinue, type PostureFixer } from './fix.js';
+import { evidenceString, mountName, refuseOrContinue, type PostureFixer, writeExportFile } from './fix.js';
 
 export const MOUNT_EXPORT_FORMAT = 'sealwatch-mount-export/1';
 
@@ -82,8 +81,7 @@ export const disableAuthMountFix: PostureFixer = {
       mount: withoutRoleIds,
       notes: exportNotes(exported, Object.keys(roleIds).length),
     };
-    const text = JSON.stringify(content, null, 2) + '\n';
-    writeAtomically(file, text);
+    const { sha256 } = writeExportFile(file, content);
     await deps.vault.disableAuth(mount);
     return {
       evidence: {
@@ -91,7 +89,7 @@ export const disableAuthMountFix: PostureFixer = {
         type: live.type,
         disabled: true,
         file,
-        sha256: createHash('sha256').update(text).digest('hex'),
+        sha256,
         roles: Object.keys(exported.roles).length,
         users: Object.keys(exported.users).length,
       },
@@ -114,11 +112,4 @@ function exportNotes(exported: ExportedAuthMount, roleIds: number): string[] {
       `sealwatch does not know the role layout of ${exported.type}: only the mount settings are here`,
     );
   return notes;
-}
-
-function writeAtomically(file: string, text: string): void {
-  mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  renameSync(tmp, file);
 }
