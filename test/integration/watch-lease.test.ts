@@ -6,13 +6,13 @@ import { Store } from '../../src/store/store.js';
 import { createWatchLease } from '../../src/watch/lease.js';
 import { storeBackends, suiteStore } from '../harness/store-backends.js';
 import { PathTemplateMatcher } from '../../src/config/path-template.js';
-import { VaultClient } from '../../src/vault/client.js';
 import { webhookChannel } from '../../src/watch/channels/webhook.channel.js';
 import { WatchMetrics } from '../../src/watch/metrics.js';
 import { createWatch } from '../../src/watch/watch.service.js';
 import { startPostgres } from '../harness/postgres.js';
 import { badNode, until } from '../harness/raft-faults.js';
 import { startReceiver } from '../harness/receiver.js';
+import { noticeCounter, quickVault, testWatchSettings } from '../harness/watch-in-process.js';
 
 const alert = (fingerprint: string): AlertRecord => ({
   fingerprint,
@@ -85,13 +85,7 @@ describe('a lone watch with a lease through a store outage longer than the lease
     const pg = await startPostgres();
     const pgStore = await Store.open(pg.url);
     const [good, garbage] = await Promise.all([startReceiver('ok'), badNode('garbage')]);
-    const vault = new VaultClient({
-      addresses: [garbage.address],
-      timeoutMs: 500,
-      retries: 0,
-      maxConnections: 4,
-      logger: silentLogger(),
-    });
+    const vault = quickVault(garbage.address);
     const lease = createWatchLease({ store: pgStore, logger: silentLogger(), ttlMs: 1_000, holder: 'lone' });
     const watch = createWatch({
       vault,
@@ -104,25 +98,9 @@ describe('a lone watch with a lease through a store outage longer than the lease
       metrics: new WatchMetrics(),
       logger: silentLogger(),
       lease,
-      settings: {
-        intervalMs: 1_000,
-        nodeTimeoutMs: 500,
-        repeatMs: 3_600_000,
-        leaderChangesMax: 3,
-        leaderChangesWithinMs: 600_000,
-        forMs: {},
-        retries: new Map([['good', { attempts: 3, backoffMs: 0 }]]),
-        auditSockets: [],
-        auditFiles: [],
-        tlsListeners: [],
-        tlsProbeEveryMs: 600_000,
-      },
+      settings: testWatchSettings({ retries: new Map([['good', { attempts: 3, backoffMs: 0 }]]) }),
     });
-    const told = (rule: string, kind: string) =>
-      good
-        .received()
-        .map((r) => r.json<{ kind: string; alert: { rule: string } }>())
-        .filter((n) => n.alert.rule === rule && n.kind === kind).length;
+    const told = noticeCounter(good);
     try {
       expect(await lease.tick()).toBe(true);
       await watch.cycle();
