@@ -1,7 +1,13 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportAuthMount, type ExportedAuthMount } from '../../respond/auth-export.js';
-import { evidenceString, mountName, refuseOrContinue, type PostureFixer, writeExportFile } from './fix.js';
+import {
+  evidenceString,
+  mountAlreadyGone,
+  mountName,
+  refuseOrContinue,
+  type PostureFixer,
+  writeExportFile,
+} from './fix.js';
 
 export const MOUNT_EXPORT_FORMAT = 'sealwatch-mount-export/1';
 
@@ -59,17 +65,7 @@ export const disableAuthMountFix: PostureFixer = {
     const mount = mountName(evidenceString(finding, 'mount'));
     const file = mountExportFile(deps.exportDir, mount);
     const live = (await deps.vault.listAuthMounts())[`${mount}/`];
-    if (!live) {
-      // Gone already: a resumed run that disabled it before the crash (its export is the file), or someone else did.
-      return {
-        evidence: {
-          mount: `${mount}/`,
-          disabled: false,
-          already_gone: true,
-          file: existsSync(file) ? file : null,
-        },
-      };
-    }
+    if (!live) return mountAlreadyGone(mount, file);
     await refuseOrContinue(this, finding, deps);
     const exported = await exportAuthMount(deps.vault, `${mount}/`, live);
     const { roleIds, ...withoutRoleIds } = exported;

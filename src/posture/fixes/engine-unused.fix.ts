@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PostureFinding } from '../check.js';
 import { MOUNT_EXPORT_FORMAT } from './auth-disable.fix.js';
@@ -14,6 +13,7 @@ import {
 import {
   evidenceString,
   FixRefusedError,
+  mountAlreadyGone,
   mountName,
   refuseOrContinue,
   type FixDeps,
@@ -112,15 +112,7 @@ export const disableEngineFix: PostureFixer = {
     const mount = mountOf(finding);
     const file = engineExportFile(deps.exportDir, mount);
     const live = (await deps.vault.listMounts())[`${mount}/`];
-    if (!live)
-      return {
-        evidence: {
-          mount: `${mount}/`,
-          disabled: false,
-          already_gone: true,
-          file: existsSync(file) ? file : null,
-        },
-      };
+    if (!live) return mountAlreadyGone(mount, file);
     await refuseOrContinue(this, finding, deps);
     const exported = await exportEngine(deps.vault, mount, live);
     // Listed again after the export, right before the disable: a secret written meanwhile stops it.

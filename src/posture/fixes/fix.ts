@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config/load.js';
 import { SealwatchError } from '../../errors.js';
@@ -85,4 +85,19 @@ export function writeExportFile(file: string, content: unknown): { sha256: strin
   writeFileSync(tmp, text, { mode: 0o600 });
   renameSync(tmp, file);
   return { sha256: createHash('sha256').update(text).digest('hex') };
+}
+
+/**
+ * The outcome of a disable fix whose mount is gone already: a resumed run that disabled it before
+ * a crash (its export is `file`, if there), or someone else did.
+ */
+export function mountAlreadyGone(mount: string, file: string): StepOutcome {
+  return {
+    evidence: {
+      mount: `${mount}/`,
+      disabled: false,
+      already_gone: true,
+      file: existsSync(file) ? file : null,
+    },
+  };
 }
