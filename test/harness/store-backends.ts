@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { Store } from '../../src/store/store.js';
 import { startPostgres } from './postgres.js';
 
 export interface StoreBackend {
@@ -33,4 +35,27 @@ export function storeBackends(prefix: string, options: { nested?: boolean } = {}
       },
     },
   ];
+}
+
+/**
+ * A fresh store on `backend` for the tests of the surrounding describe: opened in beforeAll (within
+ * `timeoutMs`), closed and removed in afterAll. The returned function is the open store.
+ */
+export function suiteStore(backend: StoreBackend, timeoutMs = 60_000): () => Store {
+  let store: Store | undefined;
+  let cleanup: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const opened = await backend.open();
+    cleanup = opened.cleanup;
+    store = await Store.open(opened.url);
+  }, timeoutMs);
+  afterAll(async () => {
+    await store?.close();
+    await cleanup?.();
+  });
+  return () => {
+    if (!store)
+      throw new Error(`the ${backend.name} store is not open (its beforeAll failed or has not run)`);
+    return store;
+  };
 }

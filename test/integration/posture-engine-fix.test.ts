@@ -2,22 +2,14 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FixEntry } from '../../src/cli/commands/posture-fix.js';
 import type { EngineExportFile } from '../../src/posture/fixes/engine-unused.fix.js';
 import { disableEngineFix } from '../../src/posture/fixes/engine-unused.fix.js';
 import type { FixDeps } from '../../src/posture/fixes/fix.js';
 import type { PostureFinding } from '../../src/posture/check.js';
-import type { PostureReport } from '../../src/posture/posture.service.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { startPlainBaoServer, type PlainBaoServer } from '../harness/bao-server.js';
-import { runCli, type CliResult } from '../harness/cli.js';
-
-interface FixResult {
-  dry_run: boolean;
-  incident_id?: string;
-  state?: string;
-  fixes: FixEntry[];
-}
+import { postureCli } from '../harness/posture-cli.js';
+import { runCli } from '../harness/cli.js';
 
 const DB_PASSWORD = 'db-root-pw-never-exported-4471';
 const KV_SECRET = 'kv-secret-value-still-here-9902';
@@ -33,22 +25,8 @@ describe('posture fix of unused secret engines against a real OpenBao', () => {
   let root: VaultClient;
   let scratch: string;
   let configFile: string;
-  const env = (token: string) => ({
-    BAO_ADDR: server.address,
-    BAO_TOKEN: token,
-    SEALWATCH_STORE: join(scratch, 'store.db'),
-  });
-  const cli = (args: string[], token = server.rootToken): Promise<CliResult> =>
-    runCli([...args, '--config', configFile], { env: env(token), cwd: scratch, timeoutMs: 120_000 });
-  const fix = async (args: string[], token?: string) => {
-    const result = await cli(['posture', 'fix', ...args, '--json'], token);
-    return { result, json: result.code <= 1 && result.stdout ? result.json<FixResult>() : undefined };
-  };
-  const unused = async () => {
-    const result = await cli(['posture', '--json', '--only', 'engines-unused']);
-    expect(result.code, result.stderr).toBe(0);
-    return result.json<PostureReport>().findings.map((f) => f.id);
-  };
+  const { env, fix, findingIds } = postureCli(() => ({ server, scratch, configFile }));
+  const unused = () => findingIds('engines-unused');
   const mounts = async () => Object.keys(await root.listMounts());
   /** A new KV v2 mount answers 400 "Upgrading from non-versioned to versioned data" for a moment. */
   const kvV2 = async (mount: string) => {

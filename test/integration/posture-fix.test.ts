@@ -3,8 +3,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FixEntry } from '../../src/cli/commands/posture-fix.js';
-import type { PostureReport } from '../../src/posture/posture.service.js';
 import type { MountExportFile } from '../../src/posture/fixes/auth-disable.fix.js';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/logging/logger.js';
@@ -19,14 +17,8 @@ import {
 import { Store } from '../../src/store/store.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import { startPlainBaoServer, type PlainBaoServer } from '../harness/bao-server.js';
-import { ROOT, runCli, type CliResult } from '../harness/cli.js';
-
-interface FixResult {
-  dry_run: boolean;
-  incident_id?: string;
-  state?: string;
-  fixes: FixEntry[];
-}
+import { postureCli } from '../harness/posture-cli.js';
+import { ROOT, runCli } from '../harness/cli.js';
 
 const ACME_POLICY = `# acme's application, which can also read globex's SMTP credentials
 path "secret/data/tenants/acme/*" { capabilities = ["read", "update"] }
@@ -45,22 +37,7 @@ describe('posture fix against a real OpenBao', () => {
   let root: VaultClient;
   let scratch: string;
   let configFile: string;
-  const env = (token: string) => ({
-    BAO_ADDR: server.address,
-    BAO_TOKEN: token,
-    SEALWATCH_STORE: join(scratch, 'store.db'),
-  });
-  const cli = (args: string[], token = server.rootToken): Promise<CliResult> =>
-    runCli([...args, '--config', configFile], { env: env(token), cwd: scratch, timeoutMs: 120_000 });
-  const fix = async (args: string[], token?: string) => {
-    const result = await cli(['posture', 'fix', ...args, '--json'], token);
-    return { result, json: result.code <= 1 && result.stdout ? result.json<FixResult>() : undefined };
-  };
-  const findingIds = async (only: string) => {
-    const result = await cli(['posture', '--json', '--only', only]);
-    expect(result.code, result.stderr).toBe(0);
-    return result.json<PostureReport>().findings.map((f) => f.id);
-  };
+  const { env, cli, fix, findingIds } = postureCli(() => ({ server, scratch, configFile }));
 
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'sealwatch-posture-fix-test-'));

@@ -1,11 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mustParsePathTemplate, PathTemplateMatcher } from '../../src/config/path-template.js';
 import { AuditSink } from '../../src/audit/audit-sink.js';
 import { LAB_TENANT_TEMPLATES } from '../../src/lab/layout.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import type { AuditRowValues } from '../../src/store/audit-row.js';
-import { Store } from '../../src/store/store.js';
-import { storeBackends } from '../harness/store-backends.js';
+import { storeBackends, suiteStore } from '../harness/store-backends.js';
 
 const TOKEN = `hmac-sha256:${'c0ffee'.repeat(11)}`;
 
@@ -27,24 +26,13 @@ function line(id: string, time: string, accessor: string | null): string {
 
 /** What the tripwire and live detection need from the store, on SQLite and PostgreSQL (migration 0100). */
 describe.each(storeBackends('sealwatch-tripwire'))('tripwire storage on $name', (backend) => {
-  let store: Store;
-  let cleanup: () => Promise<void>;
-
-  beforeAll(async () => {
-    const opened = await backend.open();
-    cleanup = opened.cleanup;
-    store = await Store.open(opened.url);
-  }, 120_000);
-  afterAll(async () => {
-    await store?.close();
-    await cleanup?.();
-  });
+  const store = suiteStore(backend, 120_000);
 
   it('hands back only the rows newly stored, and keeps the client-token HMAC key', async () => {
     const seen: AuditRowValues[] = [];
     const sink = new AuditSink(
       {
-        store,
+        store: store(),
         matcher: new PathTemplateMatcher(LAB_TENANT_TEMPLATES.map(mustParsePathTemplate)),
         logger: silentLogger(),
       },
@@ -63,17 +51,17 @@ describe.each(storeBackends('sealwatch-tripwire'))('tripwire storage on $name', 
   });
 
   it('records revoked accessors once, finds their tokens and the later tokenless calls', async () => {
-    await store.revokedAccessors.record(['acc-1', 'acc-2'], 'inc-1', '2026-12-06T01:30:00.000000000Z');
-    await store.revokedAccessors.record(['acc-1'], 'inc-2', '2026-12-06T03:00:00.000000000Z');
-    const list = await store.revokedAccessors.list();
+    await store().revokedAccessors.record(['acc-1', 'acc-2'], 'inc-1', '2026-12-06T01:30:00.000000000Z');
+    await store().revokedAccessors.record(['acc-1'], 'inc-2', '2026-12-06T03:00:00.000000000Z');
+    const list = await store().revokedAccessors.list();
     expect(list.map((r) => [r.accessor, r.incident_id])).toEqual([
       ['acc-1', 'inc-1'],
       ['acc-2', 'inc-1'],
     ]);
-    expect(await store.revokedAccessors.tokensOf(['acc-1', 'acc-2'])).toEqual([
+    expect(await store().revokedAccessors.tokensOf(['acc-1', 'acc-2'])).toEqual([
       { accessor: 'acc-1', client_token: TOKEN.slice(12, 28) },
     ]);
-    const calls = await store.revokedAccessors.candidates(
+    const calls = await store().revokedAccessors.candidates(
       { since: '2026-12-06T00:00:00.000000000Z', until: '2026-12-06T23:59:59.999999999Z' },
       '2026-12-06T01:30:00.000000000Z',
       ['acc-1', 'acc-2'],

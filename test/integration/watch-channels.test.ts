@@ -8,7 +8,6 @@ import { PathTemplateMatcher } from '../../src/config/path-template.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import { signWebhook } from '../../src/notify/channels.js';
 import { Store } from '../../src/store/store.js';
-import { VaultClient } from '../../src/vault/client.js';
 import { emailChannel } from '../../src/watch/channels/email.channel.js';
 import { pagerdutyChannel } from '../../src/watch/channels/pagerduty.channel.js';
 import { slackChannel } from '../../src/watch/channels/slack.channel.js';
@@ -23,19 +22,11 @@ import {
 } from '../contract/alert-channel.contract.js';
 import { badNode, until } from '../harness/raft-faults.js';
 import { startReceiver } from '../harness/receiver.js';
+import { noticeCounter, quickVault, testWatchSettings } from '../harness/watch-in-process.js';
 import { startSmtpServer } from '../harness/smtp.js';
 import { startPostgres } from '../harness/postgres.js';
 
 /** A client that gives up at once: watch's polls must not wait on a node these tests make fail. */
-const quickVault = (address: string) =>
-  new VaultClient({
-    addresses: [address],
-    timeoutMs: 500,
-    retries: 0,
-    maxConnections: 4,
-    logger: silentLogger(),
-  });
-
 const TIMEOUT_MS = 1_000;
 const KEY = 'contract-signing-key-0123456789';
 
@@ -269,22 +260,12 @@ describe('the outbox and a failing channel', () => {
       ],
       metrics,
       logger: silentLogger(),
-      settings: {
-        intervalMs: 1_000,
-        nodeTimeoutMs: 500,
-        repeatMs: 3_600_000,
-        leaderChangesMax: 3,
-        leaderChangesWithinMs: 600_000,
-        forMs: {},
+      settings: testWatchSettings({
         retries: new Map([
           ['good', { attempts: 3, backoffMs: 0 }],
           ['bad', { attempts: 3, backoffMs: 0 }],
         ]),
-        auditSockets: [],
-        auditFiles: [],
-        tlsListeners: [],
-        tlsProbeEveryMs: 600_000,
-      },
+      }),
     });
     try {
       const first = await watch.cycle();
@@ -319,25 +300,9 @@ describe('the outbox and a failing channel', () => {
       channels: [webhookChannel({ name: 'good', url: good.url, signingKey: KEY, timeoutMs: TIMEOUT_MS })],
       metrics: new WatchMetrics(),
       logger: silentLogger(),
-      settings: {
-        intervalMs: 1_000,
-        nodeTimeoutMs: 500,
-        repeatMs: 3_600_000,
-        leaderChangesMax: 3,
-        leaderChangesWithinMs: 600_000,
-        forMs: {},
-        retries: new Map([['good', { attempts: 3, backoffMs: 0 }]]),
-        auditSockets: [],
-        auditFiles: [],
-        tlsListeners: [],
-        tlsProbeEveryMs: 600_000,
-      },
+      settings: testWatchSettings({ retries: new Map([['good', { attempts: 3, backoffMs: 0 }]]) }),
     });
-    const told = (rule: string, kind: string) =>
-      good
-        .received()
-        .map((r) => r.json<{ kind: string; alert: { rule: string } }>())
-        .filter((n) => n.alert.rule === rule && n.kind === kind).length;
+    const told = noticeCounter(good);
     try {
       await watch.cycle();
       await watch.deliver();
@@ -383,19 +348,11 @@ describe('the outbox and a failing channel', () => {
       channels: [webhookChannel({ name: 'good', url: good.url, signingKey: KEY, timeoutMs: TIMEOUT_MS })],
       metrics: new WatchMetrics(),
       logger: silentLogger(),
-      settings: {
+      settings: testWatchSettings({
         intervalMs: 300,
-        nodeTimeoutMs: 500,
-        repeatMs: 3_600_000,
-        leaderChangesMax: 3,
-        leaderChangesWithinMs: 600_000,
-        forMs: {},
         retries: new Map([['good', { attempts: 3, backoffMs: 0 }]]),
         auditSockets: [bind],
-        auditFiles: [],
-        tlsListeners: [],
-        tlsProbeEveryMs: 600_000,
-      },
+      }),
     });
     const controller = new AbortController();
     const running = watch.run(controller.signal);
@@ -458,19 +415,7 @@ describe('the outbox and a failing channel', () => {
       channels: [],
       metrics: new WatchMetrics(),
       logger: silentLogger(),
-      settings: {
-        intervalMs: 1_000,
-        nodeTimeoutMs: 2_000,
-        repeatMs: 3_600_000,
-        leaderChangesMax: 3,
-        leaderChangesWithinMs: 600_000,
-        forMs: {},
-        retries: new Map(),
-        auditSockets: [],
-        auditFiles: [],
-        tlsListeners: [five.bind, twenty.bind],
-        tlsProbeEveryMs: 600_000,
-      },
+      settings: testWatchSettings({ nodeTimeoutMs: 2_000, tlsListeners: [five.bind, twenty.bind] }),
     });
     try {
       const { active } = await watch.cycle();

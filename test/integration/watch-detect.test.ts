@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,10 +13,9 @@ import { freePort } from '../../src/util/ports.js';
 import type { VaultClient } from '../../src/vault/client.js';
 import type { AlertJson } from '../../src/watch/alert-json.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
-import { ROOT } from '../harness/cli.js';
-import { trackPid, untrackPid } from '../harness/cleanup.js';
 import { until } from '../harness/raft-faults.js';
 import { startReceiver } from '../harness/receiver.js';
+import { startWatchProcess, type WatchProcess } from '../harness/watch-process.js';
 
 interface Notice {
   kind: 'firing' | 'resolved';
@@ -37,8 +35,7 @@ describe('watch: live detection rules on a real OpenBao audit stream', () => {
   let dir: string;
   let metricsPort: number;
   let auditPort: number;
-  let watch: ChildProcess | undefined;
-  let watchLog = '';
+  let watch: WatchProcess | undefined;
   let sink: Server | undefined;
   const sinkSockets = new Set<Socket>();
 
@@ -100,37 +97,12 @@ describe('watch: live detection rules on a real OpenBao audit stream', () => {
       sinkSockets.forEach((socket) => socket.destroy());
     });
     sink = undefined;
-    const child = spawn(
-      process.execPath,
-      [
-        join(ROOT, 'dist', 'cli', 'main.js'),
-        '--config',
-        join(dir, 'sealwatch.yaml'),
-        'watch',
-        '--listen',
-        `127.0.0.1:${metricsPort}`,
-        '--audit-socket',
-        `127.0.0.1:${auditPort}`,
-        '--interval',
-        '1s',
-      ],
-      {
-        env: {
-          ...process.env,
-          BAO_TOKEN: lab.lab().root_token,
-          WATCH_SIGNING_KEY: 'detect-test-key-0123456789',
-        },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    trackPid(child.pid!);
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (watchLog = (watchLog + d).slice(-40_000)));
-    watch = child;
-    await until(
-      'watch /healthz',
-      async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok,
-      30_000,
-    );
+    watch = await startWatchProcess({
+      config: join(dir, 'sealwatch.yaml'),
+      metricsPort,
+      args: ['--audit-socket', `127.0.0.1:${auditPort}`, '--interval', '1s'],
+      env: { BAO_TOKEN: lab.lab().root_token, WATCH_SIGNING_KEY: 'detect-test-key-0123456789' },
+    });
     // OpenBao reconnects its socket device on the next request: make requests until watch stores them.
     await until(
       'audit events through the socket',
@@ -143,16 +115,10 @@ describe('watch: live detection rules on a real OpenBao audit stream', () => {
   }, 240_000);
 
   afterAll(async () => {
-    if (watch) {
-      const child = watch;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-      untrackPid(child.pid!);
-    }
+    await watch?.stop();
     await Promise.allSettled([lab?.stop(), receiver?.close()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
-    if (process.env['SEALWATCH_TEST_VERBOSE']) process.stderr.write(watchLog);
+    if (process.env['SEALWATCH_TEST_VERBOSE']) process.stderr.write(watch?.log() ?? '');
   });
 
   it('a burst of failed userpass logins fires login-burst from that address, then resolves when quiet', async () => {

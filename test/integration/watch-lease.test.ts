@@ -1,18 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logging/logger.js';
 import { LeaseLostError } from '../../src/store/repositories/watch-lease.repository.js';
 import type { AlertRecord } from '../../src/store/repositories/alerts.repository.js';
 import { Store } from '../../src/store/store.js';
 import { createWatchLease } from '../../src/watch/lease.js';
-import { storeBackends } from '../harness/store-backends.js';
+import { storeBackends, suiteStore } from '../harness/store-backends.js';
 import { PathTemplateMatcher } from '../../src/config/path-template.js';
-import { VaultClient } from '../../src/vault/client.js';
 import { webhookChannel } from '../../src/watch/channels/webhook.channel.js';
 import { WatchMetrics } from '../../src/watch/metrics.js';
 import { createWatch } from '../../src/watch/watch.service.js';
 import { startPostgres } from '../harness/postgres.js';
 import { badNode, until } from '../harness/raft-faults.js';
 import { startReceiver } from '../harness/receiver.js';
+import { noticeCounter, quickVault, testWatchSettings } from '../harness/watch-in-process.js';
 
 const alert = (fingerprint: string): AlertRecord => ({
   fingerprint,
@@ -36,33 +36,23 @@ const alert = (fingerprint: string): AlertRecord => ({
 /** The lease and its fencing on both stores: two holders in one process, real databases. */
 for (const backend of storeBackends('sealwatch-lease')) {
   describe(`watch lease on ${backend.name}`, () => {
-    let store: Store;
-    let cleanup: () => Promise<void>;
-    beforeAll(async () => {
-      const opened = await backend.open();
-      cleanup = opened.cleanup;
-      store = await Store.open(opened.url);
-    }, 60_000);
-    afterAll(async () => {
-      await store?.close();
-      await cleanup?.();
-    });
+    const store = suiteStore(backend);
 
     it('one holder at a time; a paused old holder cannot commit after the lease passed on', async () => {
       const logger = silentLogger();
-      const a = createWatchLease({ store, logger, ttlMs: 1_000, holder: 'a' });
-      const b = createWatchLease({ store, logger, ttlMs: 1_000, holder: 'b' });
+      const a = createWatchLease({ store: store(), logger, ttlMs: 1_000, holder: 'a' });
+      const b = createWatchLease({ store: store(), logger, ttlMs: 1_000, holder: 'b' });
       expect(await a.tick()).toBe(true);
       expect(await b.tick()).toBe(false);
       expect(b.status()).toMatchObject({ role: 'standby', leader: 'a' });
       const fenceA = a.fence()!;
-      await store.alerts.commitCycle([alert('aaaaaaaaaaaaaaa1')], [], fenceA);
+      await store().alerts.commitCycle([alert('aaaaaaaaaaaaaaa1')], [], fenceA);
 
       // "a" pauses past its lease; "b" takes over with the next epoch.
       await new Promise((r) => setTimeout(r, 1_300));
       expect(await b.tick()).toBe(true);
       expect(b.fence()!.epoch).toBe(fenceA.epoch + 1);
-      const late = store.alerts.commitCycle(
+      const late = store().alerts.commitCycle(
         [alert('aaaaaaaaaaaaaaa2')],
         [{ fingerprint: 'aaaaaaaaaaaaaaa2', channel: 'webhook', kind: 'firing', payload: {} }],
         fenceA,
@@ -70,12 +60,12 @@ for (const backend of storeBackends('sealwatch-lease')) {
       await expect(late).rejects.toBeInstanceOf(LeaseLostError);
       expect(a.lost(await late.catch((e: unknown) => e))).toBe(true);
       expect(a.isLeader()).toBe(false);
-      expect((await store.alerts.active()).map((x) => x.fingerprint)).toEqual(['aaaaaaaaaaaaaaa1']);
-      expect(await store.alerts.noticesOf('aaaaaaaaaaaaaaa2')).toEqual([]);
+      expect((await store().alerts.active()).map((x) => x.fingerprint)).toEqual(['aaaaaaaaaaaaaaa1']);
+      expect(await store().alerts.noticesOf('aaaaaaaaaaaaaaa2')).toEqual([]);
       // Renewing keeps the epoch; "a" cannot take it back while it runs.
       expect(await b.tick()).toBe(true);
       expect(await a.tick()).toBe(false);
-      await store.alerts.commitCycle([alert('aaaaaaaaaaaaaaa3')], [], b.fence());
+      await store().alerts.commitCycle([alert('aaaaaaaaaaaaaaa3')], [], b.fence());
 
       // An expired lease fences its own holder too: nothing is sent on a lease that ran out.
       await new Promise((r) => setTimeout(r, 1_300));
@@ -95,13 +85,7 @@ describe('a lone watch with a lease through a store outage longer than the lease
     const pg = await startPostgres();
     const pgStore = await Store.open(pg.url);
     const [good, garbage] = await Promise.all([startReceiver('ok'), badNode('garbage')]);
-    const vault = new VaultClient({
-      addresses: [garbage.address],
-      timeoutMs: 500,
-      retries: 0,
-      maxConnections: 4,
-      logger: silentLogger(),
-    });
+    const vault = quickVault(garbage.address);
     const lease = createWatchLease({ store: pgStore, logger: silentLogger(), ttlMs: 1_000, holder: 'lone' });
     const watch = createWatch({
       vault,
@@ -114,25 +98,9 @@ describe('a lone watch with a lease through a store outage longer than the lease
       metrics: new WatchMetrics(),
       logger: silentLogger(),
       lease,
-      settings: {
-        intervalMs: 1_000,
-        nodeTimeoutMs: 500,
-        repeatMs: 3_600_000,
-        leaderChangesMax: 3,
-        leaderChangesWithinMs: 600_000,
-        forMs: {},
-        retries: new Map([['good', { attempts: 3, backoffMs: 0 }]]),
-        auditSockets: [],
-        auditFiles: [],
-        tlsListeners: [],
-        tlsProbeEveryMs: 600_000,
-      },
+      settings: testWatchSettings({ retries: new Map([['good', { attempts: 3, backoffMs: 0 }]]) }),
     });
-    const told = (rule: string, kind: string) =>
-      good
-        .received()
-        .map((r) => r.json<{ kind: string; alert: { rule: string } }>())
-        .filter((n) => n.alert.rule === rule && n.kind === kind).length;
+    const told = noticeCounter(good);
     try {
       expect(await lease.tick()).toBe(true);
       await watch.cycle();

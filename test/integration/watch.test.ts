@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,11 +8,11 @@ import { signWebhook } from '../../src/notify/channels.js';
 import { freePort } from '../../src/util/ports.js';
 import type { AlertJson } from '../../src/watch/alert-json.js';
 import { startTestLab, type TestLab } from '../harness/bao-lab.js';
-import { ROOT, runCli } from '../harness/cli.js';
-import { trackPid, untrackPid } from '../harness/cleanup.js';
+import { runCli } from '../harness/cli.js';
 import { activeNode, badNode, killNode, until } from '../harness/raft-faults.js';
 import { startReceiver } from '../harness/receiver.js';
 import { startSmtpServer, type TestSmtpServer } from '../harness/smtp.js';
+import { startWatchProcess, type WatchProcess } from '../harness/watch-process.js';
 import type { VaultClient } from '../../src/vault/client.js';
 
 const SIGNING_KEY = 'watch-test-signing-key-0123456789';
@@ -38,8 +37,9 @@ describe('sealwatch watch on a 3-node lab', () => {
   let env: Record<string, string>;
   let metricsPort: number;
   let auditPort: number;
-  let watch: ChildProcess | undefined;
-  let watchLog = '';
+  let watch: WatchProcess | undefined;
+  /** The last watch process's stderr (kept after it stopped). */
+  let watchLog = () => '';
   let sink: Server | undefined;
   const sinkSockets = new Set<Socket>();
 
@@ -63,16 +63,10 @@ describe('sealwatch watch on a 3-node lab', () => {
         sinkSockets.forEach((socket) => socket.destroy());
       });
     }
-    watchLog = '';
-    const child = spawn(
-      process.execPath,
-      [
-        join(ROOT, 'dist', 'cli', 'main.js'),
-        '--config',
-        join(dir, 'sealwatch.yaml'),
-        'watch',
-        '--listen',
-        `127.0.0.1:${metricsPort}`,
+    const started = await startWatchProcess({
+      config: join(dir, 'sealwatch.yaml'),
+      metricsPort,
+      args: [
         '--audit-socket',
         `127.0.0.1:${auditPort}`,
         '--audit-file',
@@ -80,21 +74,16 @@ describe('sealwatch watch on a 3-node lab', () => {
         '--interval',
         '1s',
       ],
-      { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    trackPid(child.pid!);
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (watchLog = (watchLog + d).slice(-20_000)));
-    watch = child;
-    await until('watch /healthz', async () => (await health()).ok, 30_000);
+      env,
+    });
+    watch = started;
+    watchLog = () => started.log();
   };
   const stopWatch = async () => {
     if (!watch) return;
     const child = watch;
     watch = undefined;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-    untrackPid(child.pid!);
+    await child.stop();
   };
   const health = async () => {
     const res = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
@@ -153,7 +142,7 @@ describe('sealwatch watch on a 3-node lab', () => {
     await stopWatch().catch(() => undefined);
     await Promise.allSettled([lab?.stop(), smtp?.close(), receiver?.close(), hang?.close()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
-    if (watchLog && process.env['SEALWATCH_TEST_VERBOSE']) process.stderr.write(watchLog);
+    if (watchLog() && process.env['SEALWATCH_TEST_VERBOSE']) process.stderr.write(watchLog());
   });
 
   it('--once: a silenced unreachable node fires (exit 3 at --fail-on high, 0 at critical) but is not notified', async () => {

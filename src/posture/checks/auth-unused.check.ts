@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { PostureCheck, PostureContext, PostureFinding } from '../check.js';
 import { refusal } from '../refusal.js';
+import { authMountsOrRefusal } from './auth-mounts.js';
 import { toSortableUtc } from '../../util/time.js';
 import type { MountInfo } from '../../vault/types.js';
 
@@ -26,12 +27,9 @@ export const authUnusedCheck: PostureCheck = {
   ...check,
   title: 'unused auth methods and AppRole roles without limits',
   async run(ctx) {
-    let mounts: Record<string, MountInfo>;
-    try {
-      mounts = await ctx.vault.listAuthMounts();
-    } catch (error) {
-      return [refusal(check, 'the auth mounts', { capability: 'read', path: 'sys/auth' }, error)];
-    }
+    const read = await authMountsOrRefusal(ctx, check);
+    if ('refused' in read) return [read.refused];
+    const { mounts } = read;
     const [unused, roles] = await Promise.all([unusedFindings(ctx, mounts), appRoleFindings(ctx, mounts)]);
     return [...unused, ...roles];
   },

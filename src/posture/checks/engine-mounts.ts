@@ -1,4 +1,5 @@
-import type { PostureContext } from '../check.js';
+import type { PostureCheck, PostureContext, PostureFinding } from '../check.js';
+import { refusal } from '../refusal.js';
 import type { MountInfo } from '../../vault/types.js';
 import type { PathRule } from '../../policy/policy.js';
 
@@ -17,6 +18,23 @@ export function secretEngines(ctx: PostureContext): Promise<Record<string, Mount
     cache.set(ctx, pending);
   }
   return pending;
+}
+
+/**
+ * The secret engines for a check, or, when the server refuses `sys/mounts`, the one finding that
+ * says the check could not read them (any other error is thrown, as `refusal` does).
+ */
+export async function secretEnginesOrRefusal(
+  ctx: PostureContext,
+  check: Pick<PostureCheck, 'id' | 'area'>,
+): Promise<{ mounts: Record<string, MountInfo> } | { refused: PostureFinding }> {
+  try {
+    return { mounts: await secretEngines(ctx) };
+  } catch (error) {
+    return {
+      refused: refusal(check, 'the secret engines', { capability: 'read', path: 'sys/mounts' }, error),
+    };
+  }
 }
 
 /**

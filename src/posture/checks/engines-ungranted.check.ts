@@ -1,7 +1,5 @@
 import type { PostureCheck, PostureFinding } from '../check.js';
-import { refusal } from '../refusal.js';
-import type { MountInfo } from '../../vault/types.js';
-import { ruleReachesMount, secretEngines } from './engine-mounts.js';
+import { ruleReachesMount, secretEnginesOrRefusal } from './engine-mounts.js';
 import { gapFindings, policyFacts } from './policy-set.js';
 
 const check = { id: 'engines-ungranted', area: 'engines' } as const;
@@ -15,12 +13,9 @@ export const enginesUngrantedCheck: PostureCheck = {
   ...check,
   title: 'secret engines no policy grants',
   async run(ctx) {
-    let mounts: Record<string, MountInfo>;
-    try {
-      mounts = await secretEngines(ctx);
-    } catch (error) {
-      return [refusal(check, 'the secret engines', { capability: 'read', path: 'sys/mounts' }, error)];
-    }
+    const read = await secretEnginesOrRefusal(ctx, check);
+    if ('refused' in read) return [read.refused];
+    const { mounts } = read;
     const facts = await policyFacts(ctx);
     const findings: PostureFinding[] = gapFindings(check, facts.policyGaps);
     // With a policy unread, "no policy grants it" is not known: the gaps above say what is missing.

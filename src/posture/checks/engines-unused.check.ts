@@ -1,8 +1,6 @@
 import type { PostureCheck, PostureFinding } from '../check.js';
 import { auditWindow, emptyWindowFinding } from '../audit-window.js';
-import { refusal } from '../refusal.js';
-import type { MountInfo } from '../../vault/types.js';
-import { secretEngines } from './engine-mounts.js';
+import { secretEnginesOrRefusal } from './engine-mounts.js';
 
 const check = { id: 'engines-unused', area: 'engines' } as const;
 const raised = { check: check.id, area: check.area } as const;
@@ -12,12 +10,9 @@ export const enginesUnusedCheck: PostureCheck = {
   ...check,
   title: 'secret engines with no read or write in the audit window',
   async run(ctx) {
-    let mounts: Record<string, MountInfo>;
-    try {
-      mounts = await secretEngines(ctx);
-    } catch (error) {
-      return [refusal(check, 'the secret engines', { capability: 'read', path: 'sys/mounts' }, error)];
-    }
+    const read = await secretEnginesOrRefusal(ctx, check);
+    if ('refused' in read) return [read.refused];
+    const { mounts } = read;
     if (Object.keys(mounts).length === 0) return [];
     const empty = await emptyWindowFinding(ctx, check, 'which secret engines are used');
     if (empty) return [empty];

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { PostureCheck, PostureContext, PostureFinding } from '../check.js';
 import { humanTtl, refusal } from '../refusal.js';
+import { authMountsOrRefusal } from './auth-mounts.js';
 import { BUILTIN_LEASE_TTL_SECONDS, sanitizedConfigFor } from '../server-config.js';
 import { inventoryRefusal, isRootToken, tokenInventory, type LiveToken } from '../token-inventory.js';
 
@@ -110,12 +111,9 @@ async function systemFindings(ctx: PostureContext): Promise<PostureFinding[]> {
 }
 
 async function mountFindings(ctx: PostureContext): Promise<PostureFinding[]> {
-  let mounts;
-  try {
-    mounts = await ctx.vault.listAuthMounts();
-  } catch (error) {
-    return [refusal(check, 'the auth mounts', { capability: 'read', path: 'sys/auth' }, error)];
-  }
+  const read = await authMountsOrRefusal(ctx, check);
+  if ('refused' in read) return [read.refused];
+  const { mounts } = read;
   const max = ctx.config.posture.maxMountTtlSeconds;
   const findings: PostureFinding[] = [];
   for (const path of Object.keys(mounts).sort()) {

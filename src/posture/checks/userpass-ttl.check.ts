@@ -2,8 +2,8 @@ import pLimit from 'p-limit';
 import { z } from 'zod';
 import type { PostureCheck, PostureFinding } from '../check.js';
 import { humanTtl, refusal } from '../refusal.js';
+import { authMountsOrRefusal } from './auth-mounts.js';
 import { authMountMaxTtl, tokenLifetime } from '../token-lifetime.js';
-import type { MountInfo } from '../../vault/types.js';
 
 const check = { id: 'userpass-ttl', area: 'auth' } as const;
 const raised = { check: check.id, area: check.area } as const;
@@ -27,12 +27,9 @@ export const userpassTtlCheck: PostureCheck = {
   ...check,
   title: 'userpass users whose tokens live long',
   async run(ctx) {
-    let mounts: Record<string, MountInfo>;
-    try {
-      mounts = await ctx.vault.listAuthMounts();
-    } catch (error) {
-      return [refusal(check, 'the auth mounts', { capability: 'read', path: 'sys/auth' }, error)];
-    }
+    const read = await authMountsOrRefusal(ctx, check);
+    if ('refused' in read) return [read.refused];
+    const { mounts } = read;
     const max = ctx.config.posture.maxTokenTtlSeconds;
     const limit = pLimit(READS_IN_FLIGHT);
     const findings: PostureFinding[] = [];

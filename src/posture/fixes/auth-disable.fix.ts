@@ -1,8 +1,13 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportAuthMount, type ExportedAuthMount } from '../../respond/auth-export.js';
-import { evidenceString, mountName, refuseOrContinue, type PostureFixer } from './fix.js';
+import {
+  evidenceString,
+  mountAlreadyGone,
+  mountName,
+  refuseOrContinue,
+  type PostureFixer,
+  writeExportFile,
+} from './fix.js';
 
 export const MOUNT_EXPORT_FORMAT = 'sealwatch-mount-export/1';
 
@@ -60,17 +65,7 @@ export const disableAuthMountFix: PostureFixer = {
     const mount = mountName(evidenceString(finding, 'mount'));
     const file = mountExportFile(deps.exportDir, mount);
     const live = (await deps.vault.listAuthMounts())[`${mount}/`];
-    if (!live) {
-      // Gone already: a resumed run that disabled it before the crash (its export is the file), or someone else did.
-      return {
-        evidence: {
-          mount: `${mount}/`,
-          disabled: false,
-          already_gone: true,
-          file: existsSync(file) ? file : null,
-        },
-      };
-    }
+    if (!live) return mountAlreadyGone(mount, file);
     await refuseOrContinue(this, finding, deps);
     const exported = await exportAuthMount(deps.vault, `${mount}/`, live);
     const { roleIds, ...withoutRoleIds } = exported;
@@ -82,8 +77,7 @@ export const disableAuthMountFix: PostureFixer = {
       mount: withoutRoleIds,
       notes: exportNotes(exported, Object.keys(roleIds).length),
     };
-    const text = JSON.stringify(content, null, 2) + '\n';
-    writeAtomically(file, text);
+    const { sha256 } = writeExportFile(file, content);
     await deps.vault.disableAuth(mount);
     return {
       evidence: {
@@ -91,7 +85,7 @@ export const disableAuthMountFix: PostureFixer = {
         type: live.type,
         disabled: true,
         file,
-        sha256: createHash('sha256').update(text).digest('hex'),
+        sha256,
         roles: Object.keys(exported.roles).length,
         users: Object.keys(exported.users).length,
       },
@@ -114,11 +108,4 @@ function exportNotes(exported: ExportedAuthMount, roleIds: number): string[] {
       `sealwatch does not know the role layout of ${exported.type}: only the mount settings are here`,
     );
   return notes;
-}
-
-function writeAtomically(file: string, text: string): void {
-  mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  renameSync(tmp, file);
 }

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PostureFinding } from '../check.js';
 import { MOUNT_EXPORT_FORMAT } from './auth-disable.fix.js';
@@ -15,10 +13,12 @@ import {
 import {
   evidenceString,
   FixRefusedError,
+  mountAlreadyGone,
   mountName,
   refuseOrContinue,
   type FixDeps,
   type PostureFixer,
+  writeExportFile,
 } from './fix.js';
 
 /** The file `posture fix` writes before it disables an unused secret engine. */
@@ -112,15 +112,7 @@ export const disableEngineFix: PostureFixer = {
     const mount = mountOf(finding);
     const file = engineExportFile(deps.exportDir, mount);
     const live = (await deps.vault.listMounts())[`${mount}/`];
-    if (!live)
-      return {
-        evidence: {
-          mount: `${mount}/`,
-          disabled: false,
-          already_gone: true,
-          file: existsSync(file) ? file : null,
-        },
-      };
+    if (!live) return mountAlreadyGone(mount, file);
     await refuseOrContinue(this, finding, deps);
     const exported = await exportEngine(deps.vault, mount, live);
     // Listed again after the export, right before the disable: a secret written meanwhile stops it.
@@ -136,8 +128,7 @@ export const disableEngineFix: PostureFixer = {
       checked_empty: checked,
       notes: exportNotes(exported),
     };
-    const text = JSON.stringify(content, null, 2) + '\n';
-    writeAtomically(file, text);
+    const { sha256 } = writeExportFile(file, content);
     await deps.vault.disableMount(mount);
     return {
       evidence: {
@@ -145,7 +136,7 @@ export const disableEngineFix: PostureFixer = {
         type: live.type,
         disabled: true,
         file,
-        sha256: createHash('sha256').update(text).digest('hex'),
+        sha256,
         settings: Object.keys(exported.settings).length,
         checked_empty: checked,
       },
@@ -165,11 +156,4 @@ function exportNotes(exported: ExportedEngine): string[] {
       'database connection passwords are not returned by the server: write each connection back with its password (then rotate-root)',
     );
   return notes;
-}
-
-function writeAtomically(file: string, text: string): void {
-  mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  renameSync(tmp, file);
 }

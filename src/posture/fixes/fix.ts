@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from '../../config/load.js';
 import { SealwatchError } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
@@ -70,3 +73,31 @@ export function evidenceString(finding: PostureFinding, key: string): string {
 
 /** `approle/` → `approle`. */
 export const mountName = (path: string) => path.replace(/^\/+|\/+$/g, '');
+
+/**
+ * Writes a fix's export (a mount's configuration) as indented JSON, atomically (a temporary file
+ * renamed over it) and readable by the owner only; returns the SHA-256 of what it wrote.
+ */
+export function writeExportFile(file: string, content: unknown): { sha256: string } {
+  const text = JSON.stringify(content, null, 2) + '\n';
+  mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, file);
+  return { sha256: createHash('sha256').update(text).digest('hex') };
+}
+
+/**
+ * The outcome of a disable fix whose mount is gone already: a resumed run that disabled it before
+ * a crash (its export is `file`, if there), or someone else did.
+ */
+export function mountAlreadyGone(mount: string, file: string): StepOutcome {
+  return {
+    evidence: {
+      mount: `${mount}/`,
+      disabled: false,
+      already_gone: true,
+      file: existsSync(file) ? file : null,
+    },
+  };
+}

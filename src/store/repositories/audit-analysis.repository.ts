@@ -128,7 +128,8 @@ const WINDOW_SHARE_FOR_COVERING = 4;
 /** Events read from each end of the window to tell whether accessors are HMAC'd. */
 const ACCESSOR_SAMPLE = 2000;
 
-const EVENT_COLUMNS = [
+/** The columns an AnalysisEvent is read from (what toEvent turns a row of them into). */
+export const EVENT_COLUMNS = [
   'id',
   'time',
   'type',
@@ -812,7 +813,7 @@ async function chunked<T, R>(items: readonly T[], run: (subset: readonly T[]) =>
   return results;
 }
 
-interface EventRow extends Record<string, unknown> {
+export interface EventRow extends Record<string, unknown> {
   id: number;
   time: string;
   type: string;
@@ -829,7 +830,8 @@ interface EventRow extends Record<string, unknown> {
   issued_token_ttl: number | string | null;
 }
 
-function toEvent(row: EventRow): AnalysisEvent {
+/** A row of EVENT_COLUMNS (and any further columns, kept as they are) as an AnalysisEvent. */
+export function toEvent<R extends EventRow>(row: R): Omit<R, keyof AnalysisEvent> & AnalysisEvent {
   return {
     ...row,
     id: Number(row.id),

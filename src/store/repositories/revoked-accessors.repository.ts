@@ -1,6 +1,11 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
-import type { AnalysisEvent, AnalysisWindow } from './audit-analysis.repository.js';
+import {
+  EVENT_COLUMNS,
+  toEvent,
+  type AnalysisEvent,
+  type AnalysisWindow,
+} from './audit-analysis.repository.js';
 
 /** A token accessor an incident's containment revoked (the tripwire, see revoked-token-use). */
 export interface RevokedAccessor {
@@ -24,23 +29,8 @@ export interface AccessorToken {
 /** Lists of accessors and tokens are looked up in chunks (SQLite caps bound parameters). */
 const CHUNK = 500;
 
-const COLUMNS = [
-  'id',
-  'time',
-  'type',
-  'request_id',
-  'operation',
-  'path',
-  'mount_point',
-  'mount_type',
-  'accessor',
-  'display_name',
-  'remote_address',
-  'error',
-  'policies',
-  'issued_token_ttl',
-  'client_token',
-] as const;
+/** An AnalysisEvent's columns and the client token's HMAC key. */
+const COLUMNS = [...EVENT_COLUMNS, 'client_token'] as const;
 
 export class RevokedAccessorRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -128,22 +118,7 @@ export class RevokedAccessorRepository {
           .execute()),
       );
     return rows
-      .map((r) => ({
-        ...r,
-        id: Number(r.id),
-        policies: policiesOf(r.policies),
-        issued_token_ttl: r.issued_token_ttl === null ? null : Number(r.issued_token_ttl),
-      }))
+      .map((r) => toEvent(r))
       .sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id - b.id));
-  }
-}
-
-function policiesOf(text: string): string[] {
-  try {
-    const value: unknown = JSON.parse(text);
-    return Array.isArray(value) ? value.filter((p): p is string => typeof p === 'string') : [];
-  } catch {
-    // Written by sealwatch as a JSON array; anything else names no policy.
-    return [];
   }
 }
