@@ -1,6 +1,4 @@
-import { isIP } from 'node:net';
-import { connect } from 'node:tls';
-import type { ListenerAddress } from '../runbooks/cert-expiry/tls-probe.js';
+import { tlsHandshake, type ListenerAddress } from '../runbooks/cert-expiry/tls-probe.js';
 
 export type LegacyTlsAnswer =
   | { accepted: true; protocol: string }
@@ -13,36 +11,18 @@ export type LegacyTlsAnswer =
  * (a protocol-version alert or a closed connection), undefined when it could not be asked at all.
  */
 export function probeLegacyTls(listener: ListenerAddress, timeoutMs: number): Promise<LegacyTlsAnswer> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const socket = connect({
-      host: listener.host,
-      port: listener.port,
-      ...(isIP(listener.host) ? {} : { servername: listener.host }),
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1',
-      maxVersion: 'TLSv1.1',
-      ciphers: 'DEFAULT@SECLEVEL=0',
-    });
-    const finish = (answer: LegacyTlsAnswer) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(answer);
-    };
-    const timer = setTimeout(
-      () => finish({ accepted: undefined, error: `no answer within ${timeoutMs} ms` }),
-      timeoutMs,
-    );
-    socket.once('secureConnect', () =>
-      finish({ accepted: true, protocol: socket.getProtocol() ?? 'TLSv1.x' }),
-    );
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ECONNREFUSED' || error.code === 'EHOSTUNREACH' || error.code === 'ENOTFOUND')
-        finish({ accepted: undefined, error: `${error.code}: ${error.message}` });
-      else finish({ accepted: false, error: error.code ?? error.message });
-    });
-    socket.once('close', () => finish({ accepted: false, error: 'closed during the handshake' }));
-  });
+  return tlsHandshake<LegacyTlsAnswer>(
+    listener,
+    { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' },
+    timeoutMs,
+    {
+      timedOut: () => ({ accepted: undefined, error: `no answer within ${timeoutMs} ms` }),
+      connected: (socket) => ({ accepted: true, protocol: socket.getProtocol() ?? 'TLSv1.x' }),
+      failed: (error) =>
+        error.code === 'ECONNREFUSED' || error.code === 'EHOSTUNREACH' || error.code === 'ENOTFOUND'
+          ? { accepted: undefined, error: `${error.code}: ${error.message}` }
+          : { accepted: false, error: error.code ?? error.message },
+      closed: () => ({ accepted: false, error: 'closed during the handshake' }),
+    },
+  );
 }

@@ -4,6 +4,7 @@ import {
   checkServerIdentity,
   connect,
   rootCertificates,
+  type ConnectionOptions,
   type PeerCertificate,
   type TLSSocket,
 } from 'node:tls';
@@ -160,6 +161,46 @@ function readProbe(
 }
 
 /**
+ * One TLS handshake with a listener, never trusting it, settled exactly once: by the handshake,
+ * an error, the peer closing, or the deadline. Each outcome maps to the caller's answer; the socket
+ * is destroyed after any of them. Both the certificate probe and posture's legacy-version probe.
+ */
+export function tlsHandshake<T>(
+  listener: ListenerAddress,
+  options: Omit<ConnectionOptions, 'host' | 'port' | 'servername' | 'rejectUnauthorized'>,
+  timeoutMs: number,
+  outcomes: {
+    connected: (socket: TLSSocket) => T;
+    failed: (error: NodeJS.ErrnoException, socket: TLSSocket) => T;
+    closed: () => T;
+    timedOut: () => T;
+  },
+): Promise<T> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const socket = connect({
+      host: listener.host,
+      port: listener.port,
+      ...(isIP(listener.host) ? {} : { servername: listener.host }),
+      rejectUnauthorized: false,
+      ...options,
+    });
+    const finish = (answer: () => T) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      const result = answer();
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => finish(outcomes.timedOut), timeoutMs);
+    socket.once('secureConnect', () => finish(() => outcomes.connected(socket)));
+    socket.once('error', (error: NodeJS.ErrnoException) => finish(() => outcomes.failed(error, socket)));
+    socket.once('close', () => finish(outcomes.closed));
+  });
+}
+
+/**
  * One TLS handshake with a listener, never trusting it (the point is to look at what it serves,
  * even an expired or self-signed certificate), then verifying the chain against `caPem` (the
  * configured CA file) or the system roots, as evidence. A listener that refuses, hangs past
@@ -169,65 +210,44 @@ export function probeTls(
   listener: ListenerAddress,
   options: { timeoutMs: number; caPem?: string; caLabel?: string },
 ): Promise<TlsProbeResult> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const socket = connect({
-      host: listener.host,
-      port: listener.port,
-      ...(isIP(listener.host) ? {} : { servername: listener.host }),
-      rejectUnauthorized: false,
-      ALPNProtocols: ALPN,
-      ...(options.caPem !== undefined ? { ca: options.caPem } : {}),
-    });
-    const finish = (result: TlsProbeResult) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(result);
-    };
-    const timer = setTimeout(
-      () =>
-        finish({
-          ok: false,
-          reason: 'timeout',
-          error: `no TLS handshake within ${options.timeoutMs} ms (the listener hangs or is filtered)`,
-        }),
-      options.timeoutMs,
-    );
-    socket.once('secureConnect', () => {
-      try {
-        finish(
-          readProbe(socket, listener, options) ?? {
-            ok: false,
-            reason: 'tls-error',
-            error: 'the listener presented no certificate',
-          },
-        );
-      } catch (error) {
-        finish({
-          ok: false,
-          reason: 'tls-error',
-          error: `unreadable certificate: ${errorMessage(error)}`,
-        });
-      }
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      const failed = classify(error);
-      let late: TlsProbeResult | undefined;
-      try {
-        late = readProbe(socket, listener, options, failed.error);
-      } catch {
-        late = undefined;
-      }
-      finish(late ?? { ok: false, ...failed });
-    });
-    socket.once('close', () =>
-      finish({
+  return tlsHandshake<TlsProbeResult>(
+    listener,
+    { ALPNProtocols: ALPN, ...(options.caPem !== undefined ? { ca: options.caPem } : {}) },
+    options.timeoutMs,
+    {
+      timedOut: () => ({
+        ok: false,
+        reason: 'timeout',
+        error: `no TLS handshake within ${options.timeoutMs} ms (the listener hangs or is filtered)`,
+      }),
+      connected: (socket) => {
+        try {
+          return (
+            readProbe(socket, listener, options) ?? {
+              ok: false,
+              reason: 'tls-error',
+              error: 'the listener presented no certificate',
+            }
+          );
+        } catch (error) {
+          return { ok: false, reason: 'tls-error', error: `unreadable certificate: ${errorMessage(error)}` };
+        }
+      },
+      failed: (error, socket) => {
+        const failed = classify(error);
+        let late: TlsProbeResult | undefined;
+        try {
+          late = readProbe(socket, listener, options, failed.error);
+        } catch {
+          late = undefined;
+        }
+        return late ?? { ok: false, ...failed };
+      },
+      closed: () => ({
         ok: false,
         reason: 'not-tls',
         error: 'the peer closed the connection before a TLS handshake',
       }),
-    );
-  });
+    },
+  );
 }
