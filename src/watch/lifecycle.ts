@@ -65,24 +65,18 @@ export function advanceAlerts(input: LifecycleInput): LifecycleOutput {
       const previous = byFingerprint.get(fp);
       const alert: AlertRecord = previous
         ? { ...previous, summary: condition.summary, last_seen_at: now }
-        : {
-            fingerprint: fp,
-            rule: rule.id,
-            severity: rule.severity,
-            state: 'pending',
-            labels: { ...condition.labels },
-            summary: condition.summary,
-            runbook: rule.runbook,
-            started_at: now,
-            fired_at: null,
-            resolved_at: null,
-            last_seen_at: now,
-            last_notified_at: null,
-            notified_state: null,
-            acked_by: null,
-            acked_at: null,
-            silenced_by: null,
-          };
+        : openAlert(
+            {
+              fingerprint: fp,
+              rule: rule.id,
+              severity: rule.severity,
+              labels: { ...condition.labels },
+              summary: condition.summary,
+              runbook: rule.runbook,
+            },
+            'pending',
+            now,
+          );
       if (
         alert.state === 'pending' &&
         (input.ignoreFor || input.now.getTime() - Date.parse(alert.started_at) >= rule.forMs)
@@ -136,4 +130,30 @@ export function groupKey(
 ): string {
   const labels: Record<string, string> = { ...alert.labels, rule: alert.rule, severity: alert.severity };
   return [kind, ...groupBy.map((l) => `${l}=${labels[l] ?? ''}`)].join('|');
+}
+
+/** A new alert's record, pending or already firing at `at`: nothing notified, acknowledged or silenced yet. */
+export function openAlert(
+  what: Pick<AlertRecord, 'fingerprint' | 'rule' | 'severity' | 'labels' | 'summary' | 'runbook'>,
+  state: 'pending' | 'firing',
+  at: string,
+): AlertRecord {
+  return {
+    fingerprint: what.fingerprint,
+    rule: what.rule,
+    severity: what.severity,
+    state,
+    labels: what.labels,
+    summary: what.summary,
+    runbook: what.runbook,
+    started_at: at,
+    fired_at: state === 'firing' ? at : null,
+    resolved_at: null,
+    last_seen_at: at,
+    last_notified_at: null,
+    notified_state: null,
+    acked_by: null,
+    acked_at: null,
+    silenced_by: null,
+  };
 }

@@ -10,7 +10,7 @@ import type { AuditRowValues } from '../../store/audit-row.js';
 import type { AlertRecord, NewOutboxEntry, Silence } from '../../store/repositories/alerts.repository.js';
 import type { Store } from '../../store/store.js';
 import { toAlertJson } from '../alert-json.js';
-import { fingerprint, silenceMatches } from '../lifecycle.js';
+import { fingerprint, openAlert, silenceMatches } from '../lifecycle.js';
 import type { WatchMetrics } from '../metrics.js';
 import { liveEventOf } from './live-event.js';
 
@@ -310,22 +310,9 @@ function newAlert(
     `${rule.explanation}: ${finding.detail ? `${finding.detail}; ` : ''}${who}` +
     `${finding.remote_address ? ` from ${finding.remote_address}` : ''}` +
     `${finding.path ? ` on ${finding.path}` : ''} at ${finding.time}`;
-  return {
-    fingerprint: fp,
-    rule: rule.id,
-    severity: rule.severity,
-    state: 'firing',
-    labels,
-    summary,
-    runbook: rule.live.runbook,
-    started_at: stamp,
-    fired_at: stamp,
-    resolved_at: null,
-    last_seen_at: stamp,
-    last_notified_at: null,
-    notified_state: null,
-    acked_by: null,
-    acked_at: null,
-    silenced_by: null,
-  };
+  return openAlert(
+    { fingerprint: fp, rule: rule.id, severity: rule.severity, labels, summary, runbook: rule.live.runbook },
+    'firing',
+    stamp,
+  );
 }
