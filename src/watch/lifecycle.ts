@@ -91,34 +91,13 @@ export function advanceAlerts(input: LifecycleInput): LifecycleOutput {
         changed.push({ ...previous, state: 'resolved', resolved_at: now });
   }
 
-  const notices: NewOutboxEntry[] = [];
-  for (const alert of changed) {
-    const silence = input.silences.find((s) => silenceMatches(s, alert));
-    alert.silenced_by = silence ? `${silence.id} (${silence.author})` : null;
-    if (silence) continue;
-    const kind =
-      alert.state === 'firing' &&
-      (alert.notified_state !== 'firing' ||
-        (!alert.acked_by &&
-          alert.last_notified_at !== null &&
-          input.now.getTime() - Date.parse(alert.last_notified_at) >= input.repeatMs))
-        ? 'firing'
-        : alert.state === 'resolved' && alert.notified_state === 'firing'
-          ? 'resolved'
-          : undefined;
-    if (!kind) continue;
-    alert.notified_state = kind;
-    alert.last_notified_at = now;
-    const payload = { ...toAlertJson(alert) };
-    for (const channel of input.channels)
-      notices.push({
-        fingerprint: alert.fingerprint,
-        channel,
-        kind,
-        payload,
-        group_key: input.groupBy ? groupKey(kind, alert, input.groupBy) : null,
-      });
-  }
+  const notices = queueNotices(changed, {
+    silences: input.silences,
+    now: input.now,
+    repeatMs: input.repeatMs,
+    channels: input.channels,
+    groupBy: input.groupBy,
+  });
   return { changed, notices };
 }
 
@@ -156,4 +135,51 @@ export function openAlert(
     acked_at: null,
     silenced_by: null,
   };
+}
+
+/**
+ * The notices these changed alerts call for, one per channel: a firing not yet told (or due again
+ * after `repeatMs`, unless acknowledged), a resolve after a told firing; none while silenced
+ * (`silenced_by` is set then). Marks each told alert's `notified_state` and `last_notified_at`.
+ */
+export function queueNotices(
+  alerts: readonly AlertRecord[],
+  options: {
+    silences: readonly Silence[];
+    now: Date;
+    repeatMs: number;
+    channels: readonly string[];
+    groupBy?: readonly string[] | undefined;
+  },
+): NewOutboxEntry[] {
+  const now = options.now.toISOString();
+  const notices: NewOutboxEntry[] = [];
+  for (const alert of alerts) {
+    const silence = options.silences.find((s) => silenceMatches(s, alert));
+    alert.silenced_by = silence ? `${silence.id} (${silence.author})` : null;
+    if (silence) continue;
+    const kind =
+      alert.state === 'firing' &&
+      (alert.notified_state !== 'firing' ||
+        (!alert.acked_by &&
+          alert.last_notified_at !== null &&
+          options.now.getTime() - Date.parse(alert.last_notified_at) >= options.repeatMs))
+        ? 'firing'
+        : alert.state === 'resolved' && alert.notified_state === 'firing'
+          ? 'resolved'
+          : undefined;
+    if (!kind) continue;
+    alert.notified_state = kind;
+    alert.last_notified_at = now;
+    const payload = { ...toAlertJson(alert) };
+    for (const channel of options.channels)
+      notices.push({
+        fingerprint: alert.fingerprint,
+        channel,
+        kind,
+        payload,
+        group_key: options.groupBy ? groupKey(kind, alert, options.groupBy) : null,
+      });
+  }
+  return notices;
 }

@@ -9,8 +9,7 @@ import type { Logger } from '../../logging/logger.js';
 import type { AuditRowValues } from '../../store/audit-row.js';
 import type { AlertRecord, NewOutboxEntry, Silence } from '../../store/repositories/alerts.repository.js';
 import type { Store } from '../../store/store.js';
-import { toAlertJson } from '../alert-json.js';
-import { fingerprint, openAlert, silenceMatches } from '../lifecycle.js';
+import { fingerprint, openAlert, queueNotices } from '../lifecycle.js';
 import type { WatchMetrics } from '../metrics.js';
 import { liveEventOf } from './live-event.js';
 
@@ -190,25 +189,13 @@ export function createDetection(deps: DetectionDeps) {
   }
 
   async function write(alerts: readonly AlertRecord[], at: Date, fired: boolean): Promise<void> {
-    const notices: NewOutboxEntry[] = [];
-    const stamp = at.toISOString();
-    for (const alert of alerts) {
-      const silence = silences.find((s) => silenceMatches(s, alert));
-      alert.silenced_by = silence ? `${silence.id} (${silence.author})` : null;
-      if (silence) continue;
-      const kind =
-        alert.state === 'firing' && alert.notified_state !== 'firing'
-          ? 'firing'
-          : alert.state === 'resolved' && alert.notified_state === 'firing'
-            ? 'resolved'
-            : undefined;
-      if (!kind) continue;
-      alert.notified_state = kind;
-      alert.last_notified_at = stamp;
-      const payload = { ...toAlertJson(alert) };
-      for (const channel of deps.channels)
-        notices.push({ fingerprint: alert.fingerprint, channel, kind, payload });
-    }
+    // Detections are told once per episode: no repeat interval.
+    const notices = queueNotices(alerts, {
+      silences,
+      now: at,
+      repeatMs: Number.POSITIVE_INFINITY,
+      channels: deps.channels,
+    });
     const rows = [...unsaved.values(), ...alerts];
     try {
       await (deps.commit ? deps.commit(rows, notices) : deps.store.alerts.commitCycle(rows, notices));
